@@ -1,0 +1,289 @@
+//! The commands behind the `pushbench` binary: `run` (a scenario, phase by phase, into a run
+//! directory) and `serve` (the server on a listening socket).
+//!
+//! This crate owns orchestration only: starting a server child process, ordering phases,
+//! handling Ctrl-C, and choosing exit codes. Measuring is the load generator's job, writing
+//! files the report crate's; `main.rs` only parses the command line.
+#![warn(missing_docs)]
+
+mod child;
+
+use pushbench_loadgen::{LoadgenError, PhaseResult, PhaseSpec, Scenario, run_phase};
+use pushbench_report::{HostInfo, ReportError, RunDir, RunMeta, summary_table};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::SystemTime;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+/// Why a command failed; [`CliError::exit_code`] maps each to the process's exit status.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// A scenario, an address or another input is invalid.
+    #[error("{0}")]
+    Input(LoadgenError),
+    /// The load generator failed during a run.
+    #[error("{0}")]
+    Run(LoadgenError),
+    /// The run directory could not be written.
+    #[error("{0}")]
+    Report(#[from] ReportError),
+    /// The output directory is not usable.
+    #[error("{0}")]
+    OutDir(ReportError),
+    /// The server child process could not be started or did not come up.
+    #[error("server process: {0}")]
+    Child(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("server: {0}")]
+    Serve(#[from] pushbench_server::ServerError),
+    /// The async runtime could not be built.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The user pressed Ctrl-C; what was measured so far is written.
+    #[error("interrupted; partial results are in {0} (meta.json says completed: false)")]
+    Interrupted(PathBuf),
+}
+
+impl CliError {
+    /// 2 for bad input, 130 for an interrupt, 1 for any other failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) | CliError::OutDir(_) | CliError::Bind { .. } => 2,
+            CliError::Interrupted(_) => 130,
+            _ => 1,
+        }
+    }
+}
+
+/// Options of `pushbench run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The run directory; default `results/<name>-<UTC time>/`.
+    pub out: Option<PathBuf>,
+    /// A running server to drive instead of starting one.
+    pub server: Option<String>,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// Options of `pushbench serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Messages retained per topic.
+    pub ring_capacity: usize,
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn serve(opts: ServeOptions) -> Result<(), CliError> {
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| CliError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| CliError::Bind {
+        addr: opts.addr,
+        source,
+    })?;
+    // `pushbench run` reads this line to learn the port of a child it started on port 0.
+    println!("{}{local}", child::READY_PREFIX);
+    let config = pushbench_server::ServerConfig {
+        ring_capacity: opts.ring_capacity,
+        ..Default::default()
+    };
+    pushbench_server::serve_with(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Runs a scenario and writes its run directory.
+pub async fn run(opts: RunOptions) -> Result<(), CliError> {
+    let scenario = Scenario::load(&opts.scenario).map_err(CliError::Input)?;
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&scenario.name));
+    let mut server_child = None;
+    let server = match &opts.server {
+        Some(url) => parse_server(url).map_err(CliError::Input)?,
+        None => {
+            let c = child::ServerChild::start(&scenario).await?;
+            let addr = c.addr;
+            server_child = Some(c);
+            addr
+        }
+    };
+    let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
+    let started = SystemTime::now();
+    let host = HostInfo::detect();
+    let meta = |completed: bool, reason: Option<String>| RunMeta {
+        scenario: &scenario,
+        scenario_path: opts.scenario.display().to_string(),
+        pushbench_version: env!("CARGO_PKG_VERSION"),
+        git_commit: Some(env!("PUSHBENCH_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
+        host: host.clone(),
+        server: match &opts.server {
+            Some(url) => url.clone(),
+            None => format!("started by pushbench on {server}"),
+        },
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        completed,
+        incomplete_reason: reason,
+    };
+    run_dir.write_meta(&meta(
+        false,
+        Some("the run is still going (or was killed)".into()),
+    ))?;
+
+    let cancel = CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
+
+    let mut phases: Vec<PhaseResult> = Vec::new();
+    let mut failure = None;
+    let total = scenario.repeat as usize * scenario.transports.len();
+    'phases: for repetition in 1..=scenario.repeat {
+        for transport in &scenario.transports {
+            if !opts.quiet {
+                eprintln!(
+                    "[{}/{total}] {} (repetition {repetition}): {} clients, {} ramp-up + {} warm-up + {} measured",
+                    phases.len() + 1,
+                    transport.label,
+                    transport.clients,
+                    humantime::format_duration(scenario.ramp_up),
+                    humantime::format_duration(scenario.warmup),
+                    humantime::format_duration(scenario.duration),
+                );
+            }
+            let spec = PhaseSpec {
+                scenario: &scenario,
+                transport,
+                repetition,
+                server,
+                cancel: cancel.clone(),
+            };
+            match run_phase(spec).await {
+                Ok(result) => {
+                    phases.push(result);
+                    run_dir.write_results(&scenario, &phases)?;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break 'phases;
+                }
+            }
+            if cancel.is_cancelled() {
+                break 'phases;
+            }
+        }
+    }
+    interrupt.abort();
+    if let Some(c) = server_child.take() {
+        c.stop().await;
+    }
+
+    let (completed, reason) = match (&failure, cancel.is_cancelled()) {
+        (Some(e), _) => (false, Some(e.to_string())),
+        (None, true) => (false, Some("interrupted by Ctrl-C".to_string())),
+        (None, false) => (true, None),
+    };
+    run_dir.write_meta(&meta(completed, reason))?;
+    if !opts.quiet && !phases.is_empty() {
+        println!("{}", summary_table(&phases));
+        println!("results: {}", run_dir.path().display());
+    }
+    match failure {
+        Some(e) => Err(CliError::Run(e)),
+        None if cancel.is_cancelled() => Err(CliError::Interrupted(out)),
+        None => Ok(()),
+    }
+}
+
+fn default_out_dir(name: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "");
+    PathBuf::from("results").join(format!("{name}-{stamp}"))
+}
+
+/// Accepts `http://HOST:PORT[/]` or `HOST:PORT` on this machine: latency is measured on the
+/// monotonic clock both processes share, which only exists when they share a host.
+fn parse_server(url: &str) -> Result<SocketAddr, LoadgenError> {
+    let bad = |why: &str| LoadgenError::ServerAddress {
+        given: url.to_string(),
+        why: why.to_string(),
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    if rest.contains("://") || rest.contains('/') {
+        return Err(bad("expected http://HOST:PORT"));
+    }
+    let rest = rest.replacen("localhost:", "127.0.0.1:", 1);
+    let addr: SocketAddr = rest.parse().map_err(|_| {
+        bad("expected http://HOST:PORT with a numeric address, e.g. http://127.0.0.1:8080")
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(bad(
+            "the server must run on this machine (a loopback address): latency is measured on the clock both processes share",
+        ));
+    }
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        assert_eq!(
+            parse_server("http://127.0.0.1:8080/").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            parse_server("localhost:9").unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert_eq!(
+            parse_server("[::1]:80").unwrap(),
+            "[::1]:80".parse().unwrap()
+        );
+        assert!(parse_server("http://10.0.0.1:80").is_err());
+        assert!(parse_server("https://127.0.0.1:80").is_err());
+        assert!(parse_server("127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,95 @@
+use clap::{Parser, Subcommand};
+use pushbench::{CliError, RunOptions, ServeOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Measures what each server-push transport really costs: latency and bytes on the wire of
+/// timed polling, long polling, chunked streaming, Server-Sent Events and WebSocket.
+#[derive(Parser)]
+#[command(name = "pushbench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file, one phase per transport, and write a run directory.
+    Run {
+        /// The scenario (TOML); see docs/scenarios.md.
+        scenario: PathBuf,
+        /// Write results exactly here (must be empty or absent) instead of results/<name>-<UTC time>/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Drive a server that is already running (http://127.0.0.1:PORT) instead of starting one.
+        #[arg(long)]
+        server: Option<String>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Serve the five push endpoints and the control endpoints.
+    Serve {
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Runtime worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Messages retained per topic.
+        #[arg(long, default_value_t = 4096)]
+        ring_capacity: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            server,
+            quiet,
+        } => runtime(Some(1)).and_then(|rt| {
+            rt.block_on(pushbench::run(RunOptions {
+                scenario,
+                out,
+                server,
+                quiet,
+            }))
+        }),
+        Command::Serve {
+            addr,
+            threads,
+            ring_capacity,
+        } => runtime(threads).and_then(|rt| {
+            rt.block_on(pushbench::serve(ServeOptions {
+                addr,
+                ring_capacity,
+            }))
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pushbench: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// The run command's own work is control requests and file writing: one thread suffices,
+/// and leaves the cores to the load generator's workers and the server.
+fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut b = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    b.enable_all().build().map_err(CliError::Runtime)
+}

@@ -1,0 +1,119 @@
+//! The client driver: one loop that runs a transport's session, counts its failures, and
+//! reconnects after a pause until the phase ends. Each transport family lives in a file of
+//! its own and only knows how to run one connection.
+
+mod chunked;
+mod polling;
+mod publisher;
+mod websocket;
+
+use crate::error::ClientError;
+use crate::scenario::{Pattern, PollSchedule, TransportKind};
+use crate::stats::{Meter, SeqState};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// What every client of a phase shares.
+pub(crate) struct ClientPlan {
+    pub(crate) addr: SocketAddr,
+    /// `host: <addr>\r\n`, written into every request.
+    pub(crate) host_line: String,
+    pub(crate) kind: TransportKind,
+    pub(crate) interval: Duration,
+    pub(crate) schedule: PollSchedule,
+    pub(crate) longpoll_timeout: Duration,
+    pub(crate) pattern: Pattern,
+    /// Echo only: messages per second each client publishes.
+    pub(crate) rate: f64,
+    pub(crate) payload: Bytes,
+    pub(crate) backoff: Duration,
+}
+
+/// One client.
+pub(crate) struct Client {
+    pub(crate) plan: Rc<ClientPlan>,
+    pub(crate) index: u32,
+    pub(crate) topic: u32,
+    pub(crate) meter: Meter,
+    /// When this client starts, on the shared clock.
+    pub(crate) start_ns: u64,
+}
+
+impl Client {
+    /// Runs until the future is dropped at the end of the phase.
+    pub(crate) async fn run(&self) {
+        let echo_over_http =
+            self.plan.pattern == Pattern::Echo && self.plan.kind != TransportKind::WebSocket;
+        if echo_over_http {
+            tokio::join!(self.receive(), publisher::run(self));
+        } else {
+            self.receive().await;
+        }
+    }
+
+    async fn receive(&self) {
+        let mut seq = SeqState::default();
+        let mut attempt = 0u32;
+        loop {
+            if attempt > 0 {
+                self.meter.reconnect();
+            }
+            attempt += 1;
+            let result = match self.plan.kind {
+                TransportKind::Poll | TransportKind::LongPoll => {
+                    polling::session(self, &mut seq).await
+                }
+                TransportKind::Stream | TransportKind::Sse => {
+                    chunked::session(self, &mut seq).await
+                }
+                TransportKind::WebSocket => websocket::session(self, &mut seq).await,
+            };
+            match result {
+                // The session ended by the client's own choice: the phase is over.
+                Ok(()) => return,
+                Err(e) => self.meter.error(e.kind()),
+            }
+            tokio::time::sleep(self.plan.backoff).await;
+        }
+    }
+}
+
+/// Appends a decimal number without allocating.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// What a client does once the window has ended and it has nothing in flight: keep the
+/// connection open, idle, until the phase closes it.
+pub(crate) async fn idle() -> Result<(), ClientError> {
+    std::future::pending().await
+}
+
+/// Sleeps until a point on the shared clock.
+pub(crate) async fn sleep_until_ns(ns: u64) {
+    tokio::time::sleep_until(pushbench_wire::clock::instant_at(ns).into()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimal_digits() {
+        for v in [0u64, 7, 10, 1234567890, u64::MAX] {
+            let mut out = Vec::new();
+            super::push_decimal(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+        }
+    }
+}

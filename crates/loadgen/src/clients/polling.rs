@@ -1,0 +1,89 @@
+//! Timed polling and long polling: the same request/answer loop over one keep-alive
+//! connection; they differ in the path and in when the next request goes out.
+
+use super::{Client, idle, push_decimal, sleep_until_ns};
+use crate::conn::Conn;
+use crate::error::ClientError;
+use crate::http::read_response;
+use crate::scenario::{PollSchedule, TransportKind};
+use crate::stats::SeqState;
+use bytes::Buf;
+use pushbench_wire::{now_ns, parse_batch, parse_header};
+
+pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
+    let plan = &*client.plan;
+    let mut conn = Conn::connect(plan.addr, &client.meter).await?;
+    let (path, suffix) = match plan.kind {
+        TransportKind::LongPoll => (
+            "/longpoll",
+            format!("&timeout={}", plan.longpoll_timeout.as_millis()),
+        ),
+        _ => ("/poll", String::new()),
+    };
+    let prefix = format!("GET {path}?topic={}", client.topic);
+    let tail = format!(" HTTP/1.1\r\n{}\r\n", plan.host_line);
+    let mut req = Vec::with_capacity(prefix.len() + tail.len() + 64);
+
+    if seq.cursor.is_none() {
+        // Without a cursor the server answers at once with the head: start from there, so
+        // only messages published after this client subscribed are expected.
+        req.extend_from_slice(format!("GET /poll?topic={}{tail}", client.topic).as_bytes());
+        let t = conn.send(&req, false).await?;
+        client.meter.request(t);
+        exchange(&mut conn, client, seq, true).await?;
+    }
+
+    let interval_ns = plan.interval.as_nanos() as u64;
+    let mut next = now_ns();
+    loop {
+        if plan.kind == TransportKind::Poll && interval_ns > 0 {
+            match plan.schedule {
+                PollSchedule::FixedRate => {
+                    next += interval_ns;
+                    sleep_until_ns(next).await;
+                }
+                PollSchedule::FixedDelay => tokio::time::sleep(plan.interval).await,
+            }
+        }
+        if client.meter.draining() {
+            return idle().await;
+        }
+        req.clear();
+        req.extend_from_slice(prefix.as_bytes());
+        req.extend_from_slice(b"&cursor=");
+        push_decimal(&mut req, seq.cursor.unwrap_or(0));
+        req.extend_from_slice(suffix.as_bytes());
+        req.extend_from_slice(tail.as_bytes());
+        let t = conn.send(&req, false).await?;
+        client.meter.request(t);
+        exchange(&mut conn, client, seq, false).await?;
+    }
+}
+
+/// Reads one batch answer and records its messages.
+async fn exchange(
+    conn: &mut Conn,
+    client: &Client,
+    seq: &mut SeqState,
+    first: bool,
+) -> Result<(), ClientError> {
+    let (head, body_len, t) = read_response(conn).await?;
+    if head.status != 200 {
+        return Err(ClientError::Status(head.status));
+    }
+    let body = &conn.buf[head.len..head.len + body_len];
+    let (cursor, messages) = parse_batch(body)?;
+    if first {
+        seq.start_at(cursor);
+    }
+    let mut count = 0;
+    for m in messages {
+        client.meter.message(seq, parse_header(m)?, t);
+        count += 1;
+    }
+    if count == 0 && !first {
+        client.meter.empty_response(t);
+    }
+    conn.buf.advance(head.len + body_len);
+    Ok(())
+}

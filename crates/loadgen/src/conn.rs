@@ -1,0 +1,66 @@
+//! A client's TCP connection: every byte read or written passes through here and is
+//! counted, so the totals include headers, framing, handshakes and empty answers.
+
+use crate::error::ClientError;
+use crate::stats::Meter;
+use bytes::BytesMut;
+use pushbench_wire::now_ns;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub(crate) struct Conn {
+    stream: TcpStream,
+    /// Bytes read and not yet consumed by a parser.
+    pub(crate) buf: BytesMut,
+    pub(crate) meter: Meter,
+    /// When the connection was opened, for handshake timing.
+    pub(crate) opened_ns: u64,
+}
+
+impl Conn {
+    pub(crate) async fn connect(addr: SocketAddr, meter: &Meter) -> Result<Conn, ClientError> {
+        let t0 = now_ns();
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(ClientError::Connect)?;
+        // Latency is the quantity under test: never let Nagle hold a small request back.
+        stream.set_nodelay(true).map_err(ClientError::Connect)?;
+        let opened_ns = now_ns();
+        meter.connected(opened_ns - t0);
+        Ok(Conn {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            meter: meter.clone(),
+            opened_ns,
+        })
+    }
+
+    /// Reads whatever is available into `buf` (cancel-safe) and returns the receive time.
+    pub(crate) async fn fill(&mut self) -> Result<u64, ClientError> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        let n = self.stream.read_buf(&mut self.buf).await?;
+        let t = now_ns();
+        if n == 0 {
+            return Err(ClientError::Closed);
+        }
+        self.meter.down(n, t);
+        Ok(t)
+    }
+
+    /// Writes all of `bytes`; `setup` marks connection set-up bytes.
+    pub(crate) async fn send(&mut self, bytes: &[u8], setup: bool) -> Result<u64, ClientError> {
+        self.stream.write_all(bytes).await?;
+        let t = now_ns();
+        self.meter.up(bytes.len(), t, setup);
+        Ok(t)
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.meter.disconnected();
+    }
+}

@@ -1,0 +1,127 @@
+//! The control client: how the load generator tells a server what to publish and reads its
+//! counters. One short connection per request, its bytes counted apart from the clients'.
+
+use crate::error::{ClientError, LoadgenError};
+use crate::http::parse_head;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The body of `POST /control/workload`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct WorkloadRequest {
+    /// Topics to create.
+    pub topics: u32,
+    /// Messages per second per topic; 0 for none.
+    pub rate: f64,
+    /// Payload bytes per message.
+    pub payload_bytes: usize,
+}
+
+/// The parts of `GET /stats` the load generator uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerStats {
+    /// Head sequence number per topic.
+    pub topic_heads: Vec<u64>,
+    /// Server CPU seconds since it started.
+    pub cpu_seconds: f64,
+    /// Peak RSS since the last workload request.
+    pub peak_rss_bytes: u64,
+}
+
+/// A server's control endpoints.
+#[derive(Debug)]
+pub struct Control {
+    addr: SocketAddr,
+    /// Bytes all control requests carried, both directions.
+    pub bytes: u64,
+}
+
+impl Control {
+    /// A control client for the server at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Control { addr, bytes: 0 }
+    }
+
+    /// Replaces the server's topics and starts its publisher.
+    pub async fn workload(&mut self, w: &WorkloadRequest) -> Result<(), LoadgenError> {
+        let body = serde_json::to_vec(w).expect("plain struct serializes");
+        self.call("POST /control/workload", &body).await.map(drop)
+    }
+
+    /// Stops the server's publisher.
+    pub async fn stop(&mut self) -> Result<(), LoadgenError> {
+        self.call("POST /control/stop", b"").await.map(drop)
+    }
+
+    /// Reads the server's counters.
+    pub async fn stats(&mut self) -> Result<ServerStats, LoadgenError> {
+        let request = "GET /stats";
+        let body = self.call(request, b"").await?;
+        serde_json::from_slice(&body).map_err(|e| LoadgenError::Control {
+            addr: self.addr,
+            request,
+            source: ClientError::Protocol(format!("bad /stats JSON: {e}")),
+        })
+    }
+
+    async fn call(&mut self, request: &'static str, body: &[u8]) -> Result<Vec<u8>, LoadgenError> {
+        let addr = self.addr;
+        let wrap = |source| LoadgenError::Control {
+            addr,
+            request,
+            source,
+        };
+        let (status, answer) = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.exchange(request, body),
+        )
+        .await
+        .map_err(|_| wrap(ClientError::Protocol("no answer within 10 s".into())))?
+        .map_err(wrap)?;
+        if status != 200 {
+            let text = String::from_utf8_lossy(&answer);
+            return Err(LoadgenError::ControlRejected {
+                addr,
+                request,
+                status,
+                body: text.lines().next().unwrap_or("").to_string(),
+            });
+        }
+        Ok(answer)
+    }
+
+    async fn exchange(
+        &mut self,
+        request: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let mut s = TcpStream::connect(self.addr)
+            .await
+            .map_err(ClientError::Connect)?;
+        let mut req = format!(
+            "{request} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        s.write_all(&req).await?;
+        self.bytes += req.len() as u64;
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            if let Some(head) = parse_head(&buf)? {
+                let want = head.len + head.content_length.unwrap_or(0);
+                if buf.len() >= want || (head.content_length.is_none() && !head.chunked) {
+                    return Ok((head.status, buf[head.len..want.min(buf.len())].to_vec()));
+                }
+            }
+            let n = s.read_buf(&mut buf).await?;
+            self.bytes += n as u64;
+            if n == 0 {
+                return Err(ClientError::Closed);
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+use std::io;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a run could not go on. Failures of single client connections are not here: they are
+/// counted by [`ErrorKind`] and the clients reconnect.
+#[derive(Debug, Error)]
+pub enum LoadgenError {
+    /// The scenario file could not be read.
+    #[error("{}: cannot read scenario: {source}", path.display())]
+    ReadScenario {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The scenario file is not valid; `line` is 1-based.
+    #[error("{}:{line}: {key}: {message}", path.display())]
+    Scenario {
+        /// The file.
+        path: PathBuf,
+        /// The line the problem is on.
+        line: usize,
+        /// The key involved, as a dotted path.
+        key: String,
+        /// What was expected.
+        message: String,
+    },
+    /// The `--server` value is not a usable address.
+    #[error("server address {given:?}: {why}")]
+    ServerAddress {
+        /// What was given.
+        given: String,
+        /// Why it cannot be used.
+        why: String,
+    },
+    /// A control request to the server failed.
+    #[error("server {addr}: {request}: {source}")]
+    Control {
+        /// The server.
+        addr: std::net::SocketAddr,
+        /// The request, e.g. `POST /control/workload`.
+        request: &'static str,
+        /// What went wrong.
+        source: ClientError,
+    },
+    /// The server answered a control request with something unexpected.
+    #[error("server {addr}: {request} answered {status}: {body}")]
+    ControlRejected {
+        /// The server.
+        addr: std::net::SocketAddr,
+        /// The request.
+        request: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The first line of the answer's body.
+        body: String,
+    },
+    /// A worker thread could not be started or died.
+    #[error("load generator worker: {0}")]
+    Worker(String),
+}
+
+/// Why one client connection failed.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The TCP connection could not be made.
+    #[error("connect: {0}")]
+    Connect(io::Error),
+    /// Reading or writing failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The server closed the connection where an answer was due.
+    #[error("connection closed by the server")]
+    Closed,
+    /// The server answered with an unexpected HTTP status.
+    #[error("unexpected HTTP status {0}")]
+    Status(u16),
+    /// The server's bytes break the protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+impl From<pushbench_wire::WireError> for ClientError {
+    fn from(e: pushbench_wire::WireError) -> Self {
+        ClientError::Protocol(e.to_string())
+    }
+}
+
+/// The kinds failures are counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// [`ClientError::Connect`].
+    Connect,
+    /// [`ClientError::Io`].
+    Io,
+    /// [`ClientError::Closed`].
+    Closed,
+    /// [`ClientError::Status`].
+    Status,
+    /// [`ClientError::Protocol`].
+    Protocol,
+}
+
+impl ErrorKind {
+    /// Every kind, in column order.
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Connect,
+        ErrorKind::Io,
+        ErrorKind::Closed,
+        ErrorKind::Status,
+        ErrorKind::Protocol,
+    ];
+
+    /// Column-friendly name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Io => "io",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Status => "status",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+impl ClientError {
+    /// The kind this failure is counted under.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ClientError::Connect(_) => ErrorKind::Connect,
+            ClientError::Io(_) => ErrorKind::Io,
+            ClientError::Closed => ErrorKind::Closed,
+            ClientError::Status(_) => ErrorKind::Status,
+            ClientError::Protocol(_) => ErrorKind::Protocol,
+        }
+    }
+}

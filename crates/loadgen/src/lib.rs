@@ -1,0 +1,21 @@
+//! The pushbench load generator: reads scenarios, drives the five client kinds against a
+//! server through its control endpoints, and returns what each phase measured.
+//!
+//! It owns the scenario format, the clients (hand-written HTTP/1.1 and WebSocket over
+//! byte-counting sockets), and the phase driver with its per-worker HdrHistograms. It writes
+//! no files and starts no server: the report crate writes results, the binary starts servers.
+#![warn(missing_docs)]
+
+mod clients;
+mod conn;
+pub mod control;
+mod error;
+mod http;
+pub mod phase;
+pub mod scenario;
+pub mod stats;
+
+pub use error::{ClientError, ErrorKind, LoadgenError};
+pub use phase::{PhaseSpec, run_phase};
+pub use scenario::{Pattern, Scenario, TransportKind, TransportPlan, Workload};
+pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};

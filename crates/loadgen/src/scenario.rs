@@ -1,0 +1,660 @@
+//! Scenario files in two stages: the TOML as written ([`ScenarioFile`], plain serde with
+//! unknown keys rejected) and the checked plan ([`Scenario`]) every other module works from.
+//!
+//! Every error names the file, the line and the key, so a typo is fixed in one look.
+
+use crate::LoadgenError;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// The five client kinds, named as in scenario files and result tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TransportKind {
+    /// Timed polling of `/poll`.
+    #[serde(rename = "poll")]
+    Poll,
+    /// HTTP long polling of `/longpoll`.
+    #[serde(rename = "long-poll")]
+    LongPoll,
+    /// HTTP/1.1 chunked streaming from `/stream`.
+    #[serde(rename = "stream")]
+    Stream,
+    /// Server-Sent Events from `/sse`.
+    #[serde(rename = "sse")]
+    Sse,
+    /// WebSocket frames from `/ws`.
+    #[serde(rename = "websocket")]
+    WebSocket,
+}
+
+impl TransportKind {
+    /// Every kind, in the order results list them.
+    pub const ALL: [TransportKind; 5] = [
+        TransportKind::Poll,
+        TransportKind::LongPoll,
+        TransportKind::Stream,
+        TransportKind::Sse,
+        TransportKind::WebSocket,
+    ];
+
+    /// The name used in scenario files and result tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Poll => "poll",
+            TransportKind::LongPoll => "long-poll",
+            TransportKind::Stream => "stream",
+            TransportKind::Sse => "sse",
+            TransportKind::WebSocket => "websocket",
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Who publishes: the server to every subscriber, or each client to itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// The server publishes `rate` messages per second per topic; every client of a topic
+    /// receives every message.
+    #[default]
+    Broadcast,
+    /// Each client publishes `rate` messages per second into a topic of its own and measures
+    /// how long each takes to come back.
+    Echo,
+}
+
+/// How a timed-polling client spaces its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PollSchedule {
+    /// Request `k` goes out at `start + k * interval`, whatever the answers took.
+    #[default]
+    FixedRate,
+    /// Each request goes out `interval` after the previous answer arrived.
+    FixedDelay,
+}
+
+/// A duration written as in `"500ms"`, `"10s"` or `"1m 30s"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "expected a duration such as \"500ms\" or \"10s\", found {s:?} ({e})"
+                ))
+            })
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// A scenario file exactly as written. Documented key by key in `docs/scenarios.md`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Name used for the run directory.
+    pub name: Spanned<String>,
+    /// Measured window per transport phase.
+    pub duration: Spanned<HumanDuration>,
+    /// Time after the ramp-up whose messages are not measured.
+    #[serde(default)]
+    pub warmup: Option<Spanned<HumanDuration>>,
+    /// Time over which clients are started, evenly spaced.
+    #[serde(default)]
+    pub ramp_up: Option<Spanned<HumanDuration>>,
+    /// How many times each transport phase runs.
+    #[serde(default)]
+    pub repeat: Option<Spanned<u32>>,
+    /// What is published.
+    pub workload: WorkloadFile,
+    /// Load-generator settings.
+    #[serde(default)]
+    pub loadgen: Option<LoadgenFile>,
+    /// Settings for a server `pushbench run` starts itself.
+    #[serde(default)]
+    pub server: Option<ServerFile>,
+    /// The transports, one phase each, in this order.
+    pub transports: Vec<TransportFile>,
+}
+
+/// `[workload]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadFile {
+    /// `broadcast` or `echo`.
+    #[serde(default)]
+    pub pattern: Pattern,
+    /// Messages per second per topic (broadcast) or per client (echo).
+    pub rate: Spanned<f64>,
+    /// Payload bytes per message, on top of the 34-byte envelope header.
+    pub payload_bytes: Spanned<u64>,
+    /// Topics clients are spread over (broadcast only).
+    #[serde(default)]
+    pub topics: Option<Spanned<u32>>,
+}
+
+/// `[loadgen]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadgenFile {
+    /// Worker threads, each with its own single-threaded runtime.
+    #[serde(default)]
+    pub threads: Option<Spanned<u32>>,
+    /// Pause before a client reconnects after an error.
+    #[serde(default)]
+    pub reconnect_backoff: Option<Spanned<HumanDuration>>,
+}
+
+/// `[server]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// Runtime worker threads of the server process.
+    #[serde(default)]
+    pub threads: Option<Spanned<u32>>,
+    /// Messages retained per topic.
+    #[serde(default)]
+    pub ring_capacity: Option<Spanned<u32>>,
+}
+
+/// One `[[transports]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportFile {
+    /// Which client kind.
+    pub kind: Spanned<TransportKind>,
+    /// Label in results; defaults to the kind. Needed when a kind appears twice.
+    #[serde(default)]
+    pub label: Option<Spanned<String>>,
+    /// Concurrent clients.
+    pub clients: Spanned<u32>,
+    /// `poll` only: time between requests.
+    #[serde(default)]
+    pub interval: Option<Spanned<HumanDuration>>,
+    /// `poll` only: `fixed-rate` or `fixed-delay`.
+    #[serde(default)]
+    pub schedule: Option<Spanned<PollSchedule>>,
+    /// `long-poll` only: how long the server may hold a request.
+    #[serde(default)]
+    pub timeout: Option<Spanned<HumanDuration>>,
+}
+
+/// The checked plan of a whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// Name used for the run directory.
+    pub name: String,
+    /// Measured window per phase.
+    #[serde(with = "duration_str")]
+    pub duration: Duration,
+    /// Unmeasured time after the ramp-up.
+    #[serde(with = "duration_str")]
+    pub warmup: Duration,
+    /// Time over which clients start.
+    #[serde(with = "duration_str")]
+    pub ramp_up: Duration,
+    /// Repetitions of each phase.
+    pub repeat: u32,
+    /// What is published.
+    pub workload: Workload,
+    /// Load-generator worker threads.
+    pub loadgen_threads: usize,
+    /// Pause before a reconnect.
+    #[serde(with = "duration_str")]
+    pub reconnect_backoff: Duration,
+    /// Runtime threads of a server started by `pushbench run` (`None`: one per core).
+    pub server_threads: Option<usize>,
+    /// Messages retained per topic by a server started by `pushbench run`.
+    pub ring_capacity: usize,
+    /// One phase per entry, in this order.
+    pub transports: Vec<TransportPlan>,
+}
+
+/// The checked workload.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Workload {
+    /// Who publishes.
+    pub pattern: Pattern,
+    /// Messages per second per topic (broadcast) or per client (echo).
+    pub rate: f64,
+    /// Payload bytes per message.
+    pub payload_bytes: usize,
+    /// Topics (broadcast); in echo every client has a topic of its own.
+    pub topics: u32,
+}
+
+impl Workload {
+    /// Bytes of one message: envelope header plus payload.
+    pub fn message_bytes(&self) -> usize {
+        pushbench_wire::HEADER_LEN + self.payload_bytes
+    }
+}
+
+/// One checked transport phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransportPlan {
+    /// Client kind.
+    pub kind: TransportKind,
+    /// Label in results.
+    pub label: String,
+    /// Concurrent clients.
+    pub clients: u32,
+    /// `poll`: time between requests (zero: back to back).
+    #[serde(with = "duration_str")]
+    pub interval: Duration,
+    /// `poll`: how requests are spaced.
+    pub schedule: PollSchedule,
+    /// `long-poll`: how long the server may hold a request.
+    #[serde(with = "duration_str")]
+    pub timeout: Duration,
+}
+
+mod duration_str {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+/// Upper bounds that keep a typo from asking for absurd amounts of work.
+const MAX_CLIENTS: u32 = 1_000_000;
+const MAX_RATE: f64 = 1_000_000.0;
+const MAX_PAYLOAD: u64 = 1 << 20;
+const MAX_TOPICS: u32 = 100_000;
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadgenError::ReadScenario {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parses and checks scenario text; `path` is used in error messages only.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadgenError> {
+        let file: ScenarioFile = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            let key = key_from_error(text, span.clone(), &message);
+            invalid(path, text, span, &key, &message)
+        })?;
+        Checking { path, text }.check(file)
+    }
+}
+
+struct Checking<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Checking<'_> {
+    fn fail<T>(&self, at: &Spanned<T>, key: &str, why: &str) -> LoadgenError {
+        invalid(self.path, self.text, at.span(), key, why)
+    }
+
+    fn check(&self, f: ScenarioFile) -> Result<Scenario, LoadgenError> {
+        let duration = f.duration.get_ref().0;
+        if duration.is_zero() {
+            return Err(self.fail(&f.duration, "duration", "expected a duration above zero"));
+        }
+        if f.name.get_ref().trim().is_empty()
+            || !f
+                .name
+                .get_ref()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(self.fail(
+                &f.name,
+                "name",
+                "expected a non-empty name of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        let repeat = f.repeat.as_ref().map_or(1, |r| *r.get_ref());
+        if repeat == 0 {
+            return Err(self.fail(f.repeat.as_ref().unwrap(), "repeat", "expected at least 1"));
+        }
+        let w = &f.workload;
+        let rate = *w.rate.get_ref();
+        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+            return Err(self.fail(
+                &w.rate,
+                "workload.rate",
+                &format!("expected a rate above 0 and at most {MAX_RATE} messages per second"),
+            ));
+        }
+        if *w.payload_bytes.get_ref() > MAX_PAYLOAD {
+            return Err(self.fail(
+                &w.payload_bytes,
+                "workload.payload_bytes",
+                &format!("expected at most {MAX_PAYLOAD} bytes"),
+            ));
+        }
+        let topics = w.topics.as_ref().map_or(1, |t| *t.get_ref());
+        if let Some(t) = &w.topics {
+            if topics == 0 || topics > MAX_TOPICS {
+                return Err(self.fail(
+                    t,
+                    "workload.topics",
+                    &format!("expected 1 to {MAX_TOPICS} topics"),
+                ));
+            }
+            if w.pattern == Pattern::Echo {
+                return Err(self.fail(
+                    t,
+                    "workload.topics",
+                    "echo gives every client a topic of its own; remove `topics`",
+                ));
+            }
+        }
+        let threads = match f.loadgen.as_ref().and_then(|l| l.threads.as_ref()) {
+            Some(t) if *t.get_ref() == 0 || *t.get_ref() > 1024 => {
+                return Err(self.fail(t, "loadgen.threads", "expected 1 to 1024 threads"));
+            }
+            Some(t) => *t.get_ref() as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let server_threads = match f.server.as_ref().and_then(|s| s.threads.as_ref()) {
+            Some(t) if *t.get_ref() == 0 || *t.get_ref() > 1024 => {
+                return Err(self.fail(t, "server.threads", "expected 1 to 1024 threads"));
+            }
+            t => t.map(|t| *t.get_ref() as usize),
+        };
+        let ring_capacity = match f.server.as_ref().and_then(|s| s.ring_capacity.as_ref()) {
+            Some(r) if *r.get_ref() == 0 || *r.get_ref() > 1_000_000 => {
+                return Err(self.fail(r, "server.ring_capacity", "expected 1 to 1000000 messages"));
+            }
+            Some(r) => *r.get_ref() as usize,
+            None => 4096,
+        };
+        if f.transports.is_empty() {
+            return Err(invalid(
+                self.path,
+                self.text,
+                0..0,
+                "transports",
+                "expected at least one [[transports]] entry",
+            ));
+        }
+        let mut transports = Vec::with_capacity(f.transports.len());
+        for (i, t) in f.transports.iter().enumerate() {
+            transports.push(self.check_transport(i, t, duration)?);
+        }
+        for (i, t) in transports.iter().enumerate() {
+            if transports[..i].iter().any(|o| o.label == t.label) {
+                let entry = &f.transports[i];
+                let span = entry
+                    .label
+                    .as_ref()
+                    .map_or_else(|| entry.kind.span(), |l| l.span());
+                return Err(invalid(
+                    self.path,
+                    self.text,
+                    span,
+                    &format!("transports[{i}].label"),
+                    &format!(
+                        "label {:?} is used twice; give each entry of the same kind its own `label`",
+                        t.label
+                    ),
+                ));
+            }
+        }
+        Ok(Scenario {
+            name: f.name.get_ref().clone(),
+            duration,
+            warmup: f
+                .warmup
+                .as_ref()
+                .map_or(Duration::from_secs(1), |d| d.get_ref().0),
+            ramp_up: f
+                .ramp_up
+                .as_ref()
+                .map_or(Duration::from_secs(1), |d| d.get_ref().0),
+            repeat,
+            workload: Workload {
+                pattern: w.pattern,
+                rate,
+                payload_bytes: *w.payload_bytes.get_ref() as usize,
+                topics,
+            },
+            loadgen_threads: threads,
+            reconnect_backoff: f
+                .loadgen
+                .as_ref()
+                .and_then(|l| l.reconnect_backoff.as_ref())
+                .map_or(Duration::from_millis(100), |d| d.get_ref().0),
+            server_threads,
+            ring_capacity,
+            transports,
+        })
+    }
+
+    fn check_transport(
+        &self,
+        i: usize,
+        t: &TransportFile,
+        duration: Duration,
+    ) -> Result<TransportPlan, LoadgenError> {
+        let kind = *t.kind.get_ref();
+        let key = |k: &str| format!("transports[{i}].{k}");
+        let clients = *t.clients.get_ref();
+        if clients == 0 || clients > MAX_CLIENTS {
+            return Err(self.fail(
+                &t.clients,
+                &key("clients"),
+                &format!("expected 1 to {MAX_CLIENTS} clients"),
+            ));
+        }
+        if let (Some(v), false) = (&t.interval, kind == TransportKind::Poll) {
+            return Err(self.fail(
+                v,
+                &key("interval"),
+                &format!("`interval` applies to kind \"poll\" only, not {kind:?}"),
+            ));
+        }
+        if let (Some(v), false) = (&t.schedule, kind == TransportKind::Poll) {
+            return Err(self.fail(
+                v,
+                &key("schedule"),
+                &format!("`schedule` applies to kind \"poll\" only, not {kind:?}"),
+            ));
+        }
+        if let (Some(v), false) = (&t.timeout, kind == TransportKind::LongPoll) {
+            return Err(self.fail(
+                v,
+                &key("timeout"),
+                &format!("`timeout` applies to kind \"long-poll\" only, not {kind:?}"),
+            ));
+        }
+        let interval = t
+            .interval
+            .as_ref()
+            .map_or(Duration::from_secs(1), |d| d.get_ref().0);
+        if let Some(v) = &t.interval
+            && interval > duration
+        {
+            return Err(self.fail(
+                v,
+                &key("interval"),
+                "expected a poll interval no longer than the measured `duration`",
+            ));
+        }
+        let timeout = t
+            .timeout
+            .as_ref()
+            .map_or(Duration::from_secs(30), |d| d.get_ref().0);
+        if let Some(v) = &t.timeout
+            && (timeout.is_zero() || timeout > Duration::from_secs(3600))
+        {
+            return Err(self.fail(
+                v,
+                &key("timeout"),
+                "expected a long-poll timeout above zero and at most 1h",
+            ));
+        }
+        let label = t
+            .label
+            .as_ref()
+            .map_or_else(|| kind.name().to_string(), |l| l.get_ref().clone());
+        if let Some(l) = &t.label
+            && (l.get_ref().is_empty()
+                || !l
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)))
+        {
+            return Err(self.fail(
+                l,
+                &key("label"),
+                "expected a label of letters, digits, '-' or '_'",
+            ));
+        }
+        Ok(TransportPlan {
+            kind,
+            label,
+            clients,
+            interval,
+            schedule: t
+                .schedule
+                .as_ref()
+                .map_or(PollSchedule::default(), |s| *s.get_ref()),
+            timeout,
+        })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The key an error is about: named in the message (unknown or missing fields), or else the
+/// key written at the start of the line the error points at.
+fn key_from_error(text: &str, span: std::ops::Range<usize>, message: &str) -> String {
+    if (message.starts_with("unknown field") || message.starts_with("missing field"))
+        && let Some(start) = message.find('`')
+        && let Some(len) = message[start + 1..].find('`')
+    {
+        return message[start + 1..start + 1 + len].to_string();
+    }
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |p| p + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((k, _)) => k.trim().to_string(),
+        None => line.trim().to_string(),
+    }
+}
+
+fn invalid(
+    path: &Path,
+    text: &str,
+    span: std::ops::Range<usize>,
+    key: &str,
+    why: &str,
+) -> LoadgenError {
+    LoadgenError::Scenario {
+        path: PathBuf::from(path),
+        line: line_of(text, span.start),
+        key: key.to_string(),
+        message: why.lines().next().unwrap_or(why).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+duration = "2s"
+[workload]
+rate = 10
+payload_bytes = 16
+[[transports]]
+kind = "poll"
+clients = 3
+interval = "100ms"
+[[transports]]
+kind = "websocket"
+clients = 2
+"#;
+
+    fn err(text: &str) -> (usize, String, String) {
+        match Scenario::parse(Path::new("x.toml"), text).unwrap_err() {
+            LoadgenError::Scenario {
+                line, key, message, ..
+            } => (line, key, message),
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn good_file_gives_defaults() {
+        let s = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        assert_eq!(s.duration, Duration::from_secs(2));
+        assert_eq!(s.repeat, 1);
+        assert_eq!(s.workload.topics, 1);
+        assert_eq!(s.transports[0].interval, Duration::from_millis(100));
+        assert_eq!(s.transports[1].label, "websocket");
+        assert_eq!(s.workload.message_bytes(), 34 + 16);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = GOOD.replace("clients = 2", "clients = 2\nbogus = 1");
+        let (line, key, _) = err(&text);
+        assert_eq!((line, key.as_str()), (14, "bogus"));
+        let full = Scenario::parse(Path::new("dir/x.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(full.starts_with("dir/x.toml:14: bogus:"), "{full}");
+    }
+
+    #[test]
+    fn malformed_duration_names_line_and_key() {
+        let (line, key, message) = err(&GOOD.replace("\"100ms\"", "\"100 parsecs\""));
+        assert_eq!((line, key.as_str()), (10, "interval"));
+        assert!(message.contains("500ms"), "{message}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_value() {
+        let (line, key, _) = err(&GOOD.replace("clients = 3", "clients = 0"));
+        assert_eq!((line, key.as_str()), (9, "transports[0].clients"));
+        let (line, key, _) = err(&GOOD.replace("rate = 10", "rate = -1"));
+        assert_eq!((line, key.as_str()), (5, "workload.rate"));
+        let (line, key, _) = err(&GOOD.replace("\"100ms\"", "\"5s\""));
+        assert_eq!((line, key.as_str()), (10, "transports[0].interval"));
+    }
+
+    #[test]
+    fn option_of_another_kind_is_rejected() {
+        let (line, key, _) = err(&GOOD.replace("clients = 2", "clients = 2\ninterval = \"1s\""));
+        assert_eq!((line, key.as_str()), (14, "transports[1].interval"));
+    }
+}

@@ -1,0 +1,386 @@
+//! Whole phases against an in-process server on loopback. Expected values come from the
+//! protocol's own rules (RFC 6455 framing, HTTP/1.1 chunk syntax, the SSE field syntax, T/2
+//! for a poll interval T), never from running the code under test.
+
+use pushbench_loadgen::{PhaseResult, PhaseSpec, Scenario, TransportKind, run_phase};
+use pushbench_server::ServerConfig;
+use pushbench_testkit::{TestServer, WAIT};
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
+}
+
+/// Runs every phase of the scenario (repetition 1) against `server`.
+async fn run_all(server: &TestServer, sc: &Scenario) -> Vec<PhaseResult> {
+    let mut out = Vec::new();
+    for t in &sc.transports {
+        let spec = PhaseSpec {
+            scenario: sc,
+            transport: t,
+            repetition: 1,
+            server: server.addr,
+            cancel: CancellationToken::new(),
+        };
+        let r = tokio::time::timeout(WAIT, run_phase(spec))
+            .await
+            .expect("phase ends by itself")
+            .expect("phase runs");
+        out.push(r);
+    }
+    out
+}
+
+fn assert_clean(r: &PhaseResult) {
+    let c = &r.counters;
+    assert_eq!(r.errors.total(), 0, "{}: errors {:?}", r.label, r.errors);
+    assert_eq!(c.messages_lost, 0, "{}: lost", r.label);
+    assert_eq!(c.messages_duplicated, 0, "{}: duplicated", r.label);
+    assert_eq!(c.messages_out_of_order, 0, "{}: out of order", r.label);
+    assert_eq!(c.reconnects, 0, "{}: reconnects", r.label);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transport_delivers_every_message_in_order() {
+    let server = TestServer::start().await;
+    // 10 messages/s for a 3 s window: 30 messages per client, 4 clients: 120 deliveries.
+    let sc = scenario(
+        r#"
+        name = "all"
+        duration = "3s"
+        warmup = "300ms"
+        ramp_up = "200ms"
+        [workload]
+        rate = 10
+        payload_bytes = 32
+        [[transports]]
+        kind = "poll"
+        clients = 4
+        interval = "100ms"
+        [[transports]]
+        kind = "long-poll"
+        clients = 4
+        [[transports]]
+        kind = "stream"
+        clients = 4
+        [[transports]]
+        kind = "sse"
+        clients = 4
+        [[transports]]
+        kind = "websocket"
+        clients = 4
+        "#,
+    );
+    let results = run_all(&server, &sc).await;
+    assert_eq!(results.len(), 5);
+    for r in &results {
+        assert_clean(r);
+        let c = &r.counters;
+        // The server's own count of what it published in the window, times 4 subscribers.
+        assert!(
+            (112..=128).contains(&c.messages_published),
+            "{}: published {}",
+            r.label,
+            c.messages_published
+        );
+        // A push transport delivers within milliseconds, so at most the message or two
+        // in flight at each edge of the window differ; a 100 ms poll at most one interval.
+        let slack = if r.transport == TransportKind::Poll {
+            8
+        } else {
+            4
+        };
+        assert!(
+            c.messages_delivered.abs_diff(c.messages_published) <= slack,
+            "{}: delivered {} of {}",
+            r.label,
+            c.messages_delivered,
+            c.messages_published
+        );
+        assert_eq!(
+            r.latency.len(),
+            c.messages_delivered,
+            "{}: one latency per delivery",
+            r.label
+        );
+        assert!(
+            c.bytes_total >= c.bytes_up + c.bytes_down + c.setup_bytes,
+            "{}",
+            r.label
+        );
+        assert_eq!(c.connections_opened, 4, "{}", r.label);
+    }
+    server.shutdown().await;
+}
+
+/// RFC 6455 §5.2: a server frame is 2 header bytes for payloads up to 125 bytes, 4 up to
+/// 65,535, and 10 above; server frames are not masked.
+fn ws_frame(m: u64) -> u64 {
+    m + match m {
+        0..=125 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    }
+}
+
+/// RFC 9112 §7.1: `chunk-size CRLF chunk-data CRLF`, chunk-size in hex.
+fn chunk(data: u64) -> u64 {
+    format!("{data:x}").len() as u64 + 2 + data + 2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_on_the_wire_match_the_framing_rules() {
+    let server = TestServer::start().await;
+    // 10 messages/s, window from ~1.6 s to ~5.6 s after the workload starts: every
+    // sequence number in the window has two decimal digits, which fixes the SSE event size.
+    let payload = 50u64;
+    let sc = scenario(&format!(
+        r#"
+        name = "bytes"
+        duration = "4s"
+        warmup = "1s"
+        ramp_up = "500ms"
+        [workload]
+        rate = 10
+        payload_bytes = {payload}
+        [[transports]]
+        kind = "stream"
+        clients = 2
+        [[transports]]
+        kind = "sse"
+        clients = 2
+        [[transports]]
+        kind = "websocket"
+        clients = 2
+        "#
+    ));
+    let results = run_all(&server, &sc).await;
+    let m = 34 + payload; // envelope: 16 hex + space + 16 hex + space + payload
+    // Stream: one chunk per message holding `<message>\n`.
+    let per_stream = chunk(m + 1);
+    // SSE: `id: NN\ndata: <message>\n\n` inside one chunk.
+    let per_sse = chunk("id: ".len() as u64 + 2 + 1 + "data: ".len() as u64 + m + 2);
+    let per_ws = ws_frame(m);
+    for (r, per) in results.iter().zip([per_stream, per_sse, per_ws]) {
+        assert_clean(r);
+        let c = &r.counters;
+        assert!(
+            c.messages_delivered >= 70,
+            "{}: {}",
+            r.label,
+            c.messages_delivered
+        );
+        assert_eq!(
+            c.bytes_down,
+            c.messages_delivered * per,
+            "{}: {} per message expected",
+            r.label,
+            per
+        );
+        assert_eq!(
+            c.bytes_up, 0,
+            "{}: a subscriber sends nothing after set-up",
+            r.label
+        );
+        assert!(
+            c.setup_bytes > 0,
+            "{}: request and response head are set-up",
+            r.label
+        );
+    }
+    // The same over a payload long enough for the 16-bit length form: run it on its own.
+    let big = scenario(&format!(
+        r#"
+        name = "bytes-big"
+        duration = "2s"
+        warmup = "300ms"
+        ramp_up = "200ms"
+        [workload]
+        rate = 10
+        payload_bytes = {}
+        [[transports]]
+        kind = "websocket"
+        clients = 2
+        "#,
+        300
+    ));
+    let r = &run_all(&server, &big).await[0];
+    assert_clean(r);
+    assert_eq!(
+        r.counters.bytes_down,
+        r.counters.messages_delivered * (34 + 300 + 4)
+    );
+    assert!(r.counters.messages_delivered >= 15);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_polling_waits_half_an_interval_on_average() {
+    let server = TestServer::start().await;
+    // Poll every T = 200 ms; messages every 1/37 s, a period unrelated to T, so arrival
+    // times are spread evenly over each poll interval and the mean wait is T/2.
+    let sc = scenario(
+        r#"
+        name = "poll-mean"
+        duration = "4s"
+        warmup = "300ms"
+        ramp_up = "200ms"
+        [workload]
+        rate = 37
+        payload_bytes = 16
+        [[transports]]
+        kind = "poll"
+        clients = 10
+        interval = "200ms"
+        "#,
+    );
+    let r = &run_all(&server, &sc).await[0];
+    assert_clean(r);
+    let half_t_us = 100_000.0;
+    let mean = r.latency.mean();
+    assert!(
+        (mean - half_t_us).abs() <= 0.2 * half_t_us,
+        "mean latency {mean} µs, expected about {half_t_us} µs"
+    );
+    // Fixed-rate schedule: 4 s / 200 ms = 20 requests per client in the window.
+    assert!(
+        (190..=210).contains(&r.counters.requests),
+        "requests {}",
+        r.counters.requests
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_falls_behind_the_ring_counts_the_gap_as_lost() {
+    // A ring of 4 messages, 50 messages per second, one poll per second: each poll finds
+    // 50 new messages of which only the newest 4 are still there.
+    let server = TestServer::start_with(ServerConfig {
+        ring_capacity: 4,
+        ..ServerConfig::default()
+    })
+    .await;
+    let sc = scenario(
+        r#"
+        name = "loss"
+        duration = "3s"
+        warmup = "200ms"
+        ramp_up = "100ms"
+        [workload]
+        rate = 50
+        payload_bytes = 8
+        [[transports]]
+        kind = "poll"
+        clients = 1
+        interval = "1s"
+        "#,
+    );
+    let r = &run_all(&server, &sc).await[0];
+    let c = &r.counters;
+    assert_eq!(r.errors.total(), 0);
+    assert!(
+        c.messages_delivered <= 4 * c.requests,
+        "at most a ring's worth per poll: {c:?}"
+    );
+    assert!(c.messages_lost >= 100, "about 46 lost per poll: {c:?}");
+    // Every published message is either delivered or counted lost (up to one poll of edge).
+    let accounted = c.messages_delivered + c.messages_lost;
+    assert!(accounted.abs_diff(c.messages_published) <= 50, "{c:?}");
+    assert_eq!(c.messages_duplicated + c.messages_out_of_order, 0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_brings_each_clients_messages_back() {
+    let server = TestServer::start().await;
+    // Each client publishes 20 messages/s into its own topic and receives them back.
+    let sc = scenario(
+        r#"
+        name = "echo"
+        duration = "2s"
+        warmup = "300ms"
+        ramp_up = "200ms"
+        [workload]
+        pattern = "echo"
+        rate = 20
+        payload_bytes = 16
+        [[transports]]
+        kind = "websocket"
+        clients = 3
+        [[transports]]
+        kind = "long-poll"
+        clients = 3
+        [[transports]]
+        kind = "sse"
+        clients = 3
+        "#,
+    );
+    for r in run_all(&server, &sc).await {
+        assert_clean(&r);
+        let c = &r.counters;
+        assert!(
+            (108..=132).contains(&c.messages_published),
+            "{}: {c:?}",
+            r.label
+        );
+        assert!(
+            c.messages_delivered.abs_diff(c.messages_published) <= 6,
+            "{}: {c:?}",
+            r.label
+        );
+        if r.transport == TransportKind::WebSocket {
+            // In-band: each publish is one masked client frame of the 17 + 16 byte body.
+            let frame = 2 + 4 + 17 + 16;
+            let sent = c.bytes_up / frame;
+            assert_eq!(c.bytes_up % frame, 0, "only whole publish frames go up");
+            assert!(
+                sent.abs_diff(c.messages_published) <= 6,
+                "{sent} frames for {c:?}"
+            );
+        } else {
+            // Every publish is a `POST /publish` request of its own.
+            assert!(c.requests + 6 >= c.messages_published, "{}: {c:?}", r.label);
+        }
+    }
+    server.shutdown().await;
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "smoke.toml and fanout-1k.toml at least");
+}
+
+#[test]
+fn scenario_errors_name_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("pushbench-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\nduration = \"10 fortnights\"\n[workload]\nrate = 1\npayload_bytes = 1\n",
+    )
+    .unwrap();
+    let e = Scenario::load(&path).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}:2: duration: ", path.display())),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "one line: {e}");
+    std::fs::write(&path, "name = \"x\"\nduration = \"1s\"\nrate = 5\n").unwrap();
+    let e = Scenario::load(&path).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}:3: rate: unknown field", path.display())),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

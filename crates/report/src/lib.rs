@@ -1,0 +1,322 @@
+//! Writes a pushbench run directory: `summary.csv`, `latency_percentiles.csv`,
+//! `timeseries.csv`, `bandwidth_percentiles.csv` and `meta.json`, plus the compact summary
+//! table printed at the end of a run.
+//!
+//! It owns the layout and column order of those files (documented in the README) and
+//! writes each file to a temporary name first, so an interrupted run never leaves a
+//! half-written file. It measures nothing and runs nothing: it formats what it is given.
+#![warn(missing_docs)]
+
+mod host;
+mod table;
+
+pub use host::HostInfo;
+pub use table::summary_table;
+
+use hdrhistogram::Histogram;
+use pushbench_loadgen::{ErrorKind, PhaseResult, Scenario};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why a run directory could not be written.
+#[derive(Debug, Error)]
+pub enum ReportError {
+    /// The directory exists and holds files: results are never mixed or overwritten.
+    #[error("{}: refusing to write into a non-empty directory", .0.display())]
+    NotEmpty(PathBuf),
+    /// A file or directory could not be created or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// The percentiles written for every distribution: at least 20 points from p0 to p100,
+/// dense in the tail where transports differ.
+pub const PERCENTILES: [f64; 22] = [
+    0.0, 5.0, 10.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 90.0, 95.0, 97.5, 99.0,
+    99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
+];
+
+/// The first columns of `summary.csv`, in this order; more follow.
+pub const SUMMARY_COLUMNS: [&str; 28] = [
+    "transport",
+    "repetition",
+    "clients",
+    "duration_s",
+    "messages_published",
+    "messages_delivered",
+    "messages_lost",
+    "messages_duplicated",
+    "messages_out_of_order",
+    "latency_mean_us",
+    "latency_p50_us",
+    "latency_p90_us",
+    "latency_p99_us",
+    "latency_p999_us",
+    "latency_max_us",
+    "bytes_up",
+    "bytes_down",
+    "bytes_per_message",
+    "setup_bytes",
+    "bytes_total",
+    "requests",
+    "empty_responses",
+    "connections_opened",
+    "errors",
+    "server_cpu_s",
+    "server_peak_rss_bytes",
+    "loadgen_cpu_s",
+    "loadgen_peak_rss_bytes",
+];
+
+/// What `meta.json` records about a run besides its results.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunMeta<'a> {
+    /// The scenario as parsed, defaults filled in.
+    pub scenario: &'a Scenario,
+    /// The scenario file it came from.
+    pub scenario_path: String,
+    /// pushbench's version.
+    pub pushbench_version: &'static str,
+    /// The git commit pushbench was built from, when known.
+    pub git_commit: Option<String>,
+    /// The machine.
+    pub host: HostInfo,
+    /// The server: `started by pushbench` or the address given.
+    pub server: String,
+    /// Start of the run, RFC 3339 UTC.
+    pub started: String,
+    /// End of the run, RFC 3339 UTC.
+    pub ended: String,
+    /// Whether every phase ran to its end.
+    pub completed: bool,
+    /// Why not, when it did not.
+    pub incomplete_reason: Option<String>,
+}
+
+/// A run directory being written.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates the directory (and its parents), refusing one that already holds files.
+    pub fn create(path: &Path) -> Result<RunDir, ReportError> {
+        let io = |source| ReportError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if path.exists() {
+            if std::fs::read_dir(path).map_err(io)?.next().is_some() {
+                return Err(ReportError::NotEmpty(path.to_owned()));
+            }
+        } else {
+            std::fs::create_dir_all(path).map_err(io)?;
+        }
+        Ok(RunDir {
+            path: path.to_owned(),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the four CSV files for the phases so far (called after every phase, so a run
+    /// that stops early keeps what it measured).
+    pub fn write_results(
+        &self,
+        scenario: &Scenario,
+        phases: &[PhaseResult],
+    ) -> Result<(), ReportError> {
+        self.write("summary.csv", &summary_csv(scenario, phases))?;
+        self.write(
+            "latency_percentiles.csv",
+            &percentiles_csv("latency_us", phases, |p| &p.latency),
+        )?;
+        self.write("timeseries.csv", &timeseries_csv(phases))?;
+        self.write(
+            "bandwidth_percentiles.csv",
+            &percentiles_csv("bytes_per_second", phases, |p| &p.bandwidth),
+        )
+    }
+
+    /// Writes `meta.json`.
+    pub fn write_meta(&self, meta: &RunMeta<'_>) -> Result<(), ReportError> {
+        let json = serde_json::to_string_pretty(meta).expect("meta serializes") + "\n";
+        self.write("meta.json", &json)
+    }
+
+    /// Writes `name` through a temporary file renamed into place.
+    fn write(&self, name: &str, contents: &str) -> Result<(), ReportError> {
+        let target = self.path.join(name);
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let io = |source| ReportError::Io {
+            path: target.clone(),
+            source,
+        };
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(contents.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &target).map_err(io)
+    }
+}
+
+fn mean(h: &Histogram<u64>) -> f64 {
+    if h.is_empty() { 0.0 } else { h.mean() }
+}
+
+fn pct(h: &Histogram<u64>, p: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(p / 100.0)
+    }
+}
+
+fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
+    let mut out = SUMMARY_COLUMNS.join(",");
+    out.push_str(",kind,message_bytes,reconnects");
+    for k in ErrorKind::ALL {
+        let _ = write!(out, ",errors_{}", k.name());
+    }
+    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes\n");
+    for p in phases {
+        let c = &p.counters;
+        let l = &p.latency;
+        let _ = write!(
+            out,
+            "{},{},{},{:.3},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{:.2},{},{},{},{},{},{},{:.3},{},{:.3},{}",
+            p.label,
+            p.repetition,
+            p.clients,
+            p.duration_s,
+            c.messages_published,
+            c.messages_delivered,
+            c.messages_lost,
+            c.messages_duplicated,
+            c.messages_out_of_order,
+            mean(l),
+            pct(l, 50.0),
+            pct(l, 90.0),
+            pct(l, 99.0),
+            pct(l, 99.9),
+            l.max(),
+            c.bytes_up,
+            c.bytes_down,
+            p.bytes_per_message(),
+            c.setup_bytes,
+            c.bytes_total,
+            c.requests,
+            c.empty_responses,
+            c.connections_opened,
+            p.errors.total(),
+            p.server.cpu_s,
+            p.server.peak_rss_bytes,
+            p.loadgen.cpu_s,
+            p.loadgen.peak_rss_bytes,
+        );
+        let _ = write!(
+            out,
+            ",{},{},{}",
+            p.transport,
+            scenario.workload.message_bytes(),
+            c.reconnects
+        );
+        for k in ErrorKind::ALL {
+            let _ = write!(out, ",{}", p.errors.get(k));
+        }
+        let _ = writeln!(
+            out,
+            ",{},{},{:.3},{}",
+            pct(&p.connect_latency, 50.0),
+            pct(&p.connect_latency, 99.0),
+            p.loadgen_cpu_share,
+            p.control_bytes
+        );
+    }
+    out
+}
+
+fn percentiles_csv(
+    unit: &str,
+    phases: &[PhaseResult],
+    pick: impl Fn(&PhaseResult) -> &Histogram<u64>,
+) -> String {
+    let mut out = format!("transport,repetition,percentile,{unit}\n");
+    for p in phases {
+        let h = pick(p);
+        for q in PERCENTILES {
+            let _ = writeln!(out, "{},{},{},{}", p.label, p.repetition, q, pct(h, q));
+        }
+    }
+    out
+}
+
+fn timeseries_csv(phases: &[PhaseResult]) -> String {
+    let mut out = String::from(
+        "transport,repetition,second,messages_delivered,bytes_up,bytes_down,latency_p50_us,latency_p99_us,connections,in_window\n",
+    );
+    for p in phases {
+        for s in &p.seconds {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{}",
+                p.label,
+                p.repetition,
+                s.second,
+                s.messages_delivered,
+                s.bytes_up,
+                s.bytes_down,
+                pct(&s.latency, 50.0),
+                pct(&s.latency, 99.0),
+                s.connections,
+                u8::from(s.in_window)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_list_covers_the_tail() {
+        assert!(PERCENTILES.len() >= 20);
+        assert_eq!(PERCENTILES[0], 0.0);
+        assert_eq!(*PERCENTILES.last().unwrap(), 100.0);
+        assert!(PERCENTILES.contains(&99.9) && PERCENTILES.contains(&99.99));
+        assert!(PERCENTILES.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn refuses_non_empty_directory_and_leaves_no_temp_files() {
+        let dir =
+            std::env::temp_dir().join(format!("pushbench-report-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = RunDir::create(&dir).unwrap();
+        run.write("a.csv", "x\n").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("a.csv")).unwrap(), "x\n");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.csv")]);
+        assert!(matches!(
+            RunDir::create(&dir),
+            Err(ReportError::NotEmpty(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

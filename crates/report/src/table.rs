@@ -1,0 +1,72 @@
+use pushbench_loadgen::PhaseResult;
+use std::fmt::Write as _;
+
+/// The compact table printed at the end of a run: one line per phase.
+pub fn summary_table(phases: &[PhaseResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:>3} {:>7} {:>10} {:>10} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "transport",
+        "rep",
+        "clients",
+        "published",
+        "delivered",
+        "lost",
+        "dup",
+        "p50_us",
+        "p99_us",
+        "max_us",
+        "B/msg",
+        "errors"
+    );
+    for p in phases {
+        let c = &p.counters;
+        let q = |v: f64| {
+            if p.latency.is_empty() {
+                0
+            } else {
+                p.latency.value_at_quantile(v)
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:>3} {:>7} {:>10} {:>10} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9.1} {:>7}",
+            p.label,
+            p.repetition,
+            p.clients,
+            c.messages_published,
+            c.messages_delivered,
+            c.messages_lost,
+            c.messages_duplicated + c.messages_out_of_order,
+            q(0.5),
+            q(0.99),
+            p.latency.max(),
+            p.bytes_per_message(),
+            p.errors.total()
+        );
+    }
+    for p in phases.iter().filter(|p| p.loadgen_saturated()) {
+        let _ = writeln!(
+            out,
+            "warning: {} rep {}: the load generator used {:.0}% of its cores; its numbers may describe the load generator, not the transport",
+            p.label,
+            p.repetition,
+            p.loadgen_cpu_share * 100.0
+        );
+    }
+    for p in phases
+        .iter()
+        .filter(|p| p.errors.total() > 0 || p.counters.reconnects > 0)
+    {
+        let _ = writeln!(
+            out,
+            "note: {} rep {}: {} errors, {} reconnects (see summary.csv errors_* columns)",
+            p.label,
+            p.repetition,
+            p.errors.total(),
+            p.counters.reconnects
+        );
+    }
+    out
+}

@@ -1,0 +1,223 @@
+//! Topics: a bounded ring of recent messages per topic and a wake-up for the waiters.
+//!
+//! A message is encoded for every transport once, when it is published, and every
+//! subscriber then shares those bytes by reference count: fan-out to N subscribers copies
+//! no payload and allocates nothing per subscriber.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use pushbench_wire::{HEADER_LEN, encode_message, sse};
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::watch;
+
+/// One published message, pre-encoded for each transport.
+#[derive(Debug, Clone)]
+pub(crate) struct Message {
+    seq: u64,
+    /// `<message>\n`: a poll batch line and a stream chunk. The envelope alone (a WebSocket
+    /// frame payload) is this without its last byte, so both share one allocation.
+    line: Bytes,
+    /// `id: <seq>\ndata: <message>\n\n`.
+    sse: Bytes,
+}
+
+impl Message {
+    fn encode(seq: u64, sent_ns: u64, payload: &[u8]) -> Self {
+        let m = HEADER_LEN + payload.len();
+        let mut line = BytesMut::with_capacity(m + 1);
+        encode_message(seq, sent_ns, payload, &mut line);
+        line.put_u8(b'\n');
+        let mut event = BytesMut::new();
+        sse::encode_event(seq, &line[..m], &mut event);
+        Message {
+            seq,
+            line: line.freeze(),
+            sse: event.freeze(),
+        }
+    }
+
+    /// The message's sequence number in its topic.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The envelope followed by `\n`; see [`envelope`] for the envelope alone.
+    pub(crate) fn line(&self) -> &Bytes {
+        &self.line
+    }
+
+    /// The SSE event that carries the message.
+    pub(crate) fn sse_event(&self) -> &Bytes {
+        &self.sse
+    }
+}
+
+/// The envelope, `<seq> <sent_ns> <payload>`, inside a message's [`Message::line`].
+pub(crate) fn envelope(line: &[u8]) -> &[u8] {
+    &line[..line.len() - 1]
+}
+
+struct Ring {
+    messages: VecDeque<Message>,
+    capacity: usize,
+    next_seq: u64,
+}
+
+/// One topic: its retained messages and the head sequence number waiters watch.
+pub(crate) struct Topic {
+    ring: Mutex<Ring>,
+    /// The head sequence number. A `watch` remembers which version each receiver has seen,
+    /// so a publish between a subscriber's ring read and its wait still wakes it.
+    head: watch::Sender<u64>,
+}
+
+impl Topic {
+    /// An empty topic that keeps at most `capacity` messages (at least one).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Topic {
+            ring: Mutex::new(Ring {
+                messages: VecDeque::with_capacity(capacity.min(1024)),
+                capacity,
+                next_seq: 1,
+            }),
+            head: watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Ring> {
+        // A panic while holding the lock leaves the ring consistent (every mutation is a
+        // single push/pop), so a poisoned lock is still usable.
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores a message with the next sequence number and wakes the waiters; returns the
+    /// sequence number.
+    pub(crate) fn publish(&self, sent_ns: u64, payload: &[u8]) -> u64 {
+        let mut ring = self.lock();
+        let seq = ring.next_seq;
+        ring.next_seq += 1;
+        if ring.messages.len() == ring.capacity {
+            ring.messages.pop_front();
+        }
+        ring.messages
+            .push_back(Message::encode(seq, sent_ns, payload));
+        // Still under the ring lock, so concurrent publishers update the head in seq order.
+        self.head.send_replace(seq);
+        seq
+    }
+
+    /// The sequence number of the newest message, 0 when none was published.
+    pub(crate) fn head(&self) -> u64 {
+        *self.head.borrow()
+    }
+
+    /// A receiver that wakes when the head moves. Subscribe before reading the ring, so a
+    /// message published in between is not missed.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Calls `f` with every retained message whose seq is greater than `cursor`, oldest
+    /// first, and returns the new cursor (the last seq visited, or `cursor` when none).
+    /// A cursor older than the ring starts at the oldest retained message.
+    pub(crate) fn read_after(&self, cursor: u64, mut f: impl FnMut(&Message)) -> u64 {
+        let ring = self.lock();
+        let Some(oldest) = ring.messages.front().map(Message::seq) else {
+            return cursor;
+        };
+        // Retained seqs are contiguous, so the first one after the cursor is found by
+        // arithmetic instead of a search.
+        let first = cursor.saturating_add(1).max(oldest);
+        let skip = usize::try_from(first - oldest).unwrap_or(usize::MAX);
+        let mut last = cursor;
+        for msg in ring.messages.iter().skip(skip) {
+            f(msg);
+            last = msg.seq;
+        }
+        last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seqs_after(topic: &Topic, cursor: u64) -> (u64, Vec<u64>) {
+        let mut seen = Vec::new();
+        let next = topic.read_after(cursor, |m| seen.push(m.seq()));
+        (next, seen)
+    }
+
+    #[test]
+    fn numbers_messages_from_one() {
+        let topic = Topic::new(8);
+        assert_eq!(topic.head(), 0);
+        assert_eq!(topic.publish(5, b"a"), 1);
+        assert_eq!(topic.publish(6, b"b"), 2);
+        assert_eq!(topic.head(), 2);
+        assert_eq!(seqs_after(&topic, 0), (2, vec![1, 2]));
+    }
+
+    #[test]
+    fn encodes_each_transport_once() {
+        let topic = Topic::new(8);
+        topic.publish(0x0123_4567_89ab_cdef, b"abc");
+        let mut msgs = Vec::new();
+        topic.read_after(0, |m| msgs.push(m.clone()));
+        let m = &msgs[0];
+        let envelope = b"0000000000000001 0123456789abcdef abc";
+        assert_eq!(super::envelope(m.line()), envelope);
+        assert_eq!(&m.line()[..], [&envelope[..], b"\n"].concat());
+        assert_eq!(
+            &m.sse_event()[..],
+            [&b"id: 1\ndata: "[..], envelope, b"\n\n"].concat()
+        );
+    }
+
+    #[test]
+    fn after_cursor_returns_only_newer_messages() {
+        let topic = Topic::new(8);
+        for i in 0..5 {
+            topic.publish(i, b"x");
+        }
+        assert_eq!(seqs_after(&topic, 3), (5, vec![4, 5]));
+        assert_eq!(seqs_after(&topic, 5), (5, vec![]));
+        // A cursor beyond the head sees nothing and keeps its value.
+        assert_eq!(seqs_after(&topic, 9), (9, vec![]));
+    }
+
+    #[test]
+    fn ring_evicts_oldest_and_lagging_cursor_gets_oldest_retained() {
+        let topic = Topic::new(3);
+        for i in 0..7 {
+            topic.publish(i, b"x");
+        }
+        // Seqs 1..=7 published, capacity 3: 5, 6, 7 remain.
+        assert_eq!(seqs_after(&topic, 0), (7, vec![5, 6, 7]));
+        assert_eq!(seqs_after(&topic, 2), (7, vec![5, 6, 7]));
+        assert_eq!(seqs_after(&topic, 4), (7, vec![5, 6, 7]));
+        assert_eq!(seqs_after(&topic, 5), (7, vec![6, 7]));
+        assert_eq!(topic.head(), 7);
+    }
+
+    #[test]
+    fn empty_topic_keeps_cursor() {
+        let topic = Topic::new(3);
+        assert_eq!(seqs_after(&topic, 0), (0, vec![]));
+    }
+
+    #[tokio::test]
+    async fn subscriber_is_woken_by_publish() {
+        let topic = std::sync::Arc::new(Topic::new(4));
+        let mut rx = topic.subscribe();
+        let t = topic.clone();
+        let task = tokio::spawn(async move { t.publish(1, b"p") });
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.changed())
+            .await
+            .expect("woken within 5 s")
+            .expect("sender alive");
+        assert_eq!(*rx.borrow(), 1);
+        task.await.unwrap();
+    }
+}

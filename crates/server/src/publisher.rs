@@ -1,0 +1,153 @@
+//! The server-side publisher: an open-loop schedule of messages into every topic.
+
+use crate::hub::Topic;
+use crate::state::AppState;
+use bytes::Bytes;
+use pushbench_wire::{filler_payload, now_ns};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The body of `POST /control/workload`, echoed back when accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+pub(crate) struct Workload {
+    pub(crate) topics: u64,
+    pub(crate) rate: f64,
+    pub(crate) payload_bytes: u64,
+}
+
+pub(crate) const MAX_TOPICS: u64 = 100_000;
+pub(crate) const MAX_RATE: f64 = 1_000_000.0;
+pub(crate) const MAX_PAYLOAD: u64 = 1_048_576;
+
+impl Workload {
+    /// Checks the bounds; the error is a one-line reason for the client.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_TOPICS).contains(&self.topics) {
+            return Err(format!(
+                "topics must be 1..={MAX_TOPICS}, got {}",
+                self.topics
+            ));
+        }
+        if !self.rate.is_finite() || !(0.0..=MAX_RATE).contains(&self.rate) {
+            return Err(format!(
+                "rate must be a finite 0..={MAX_RATE}, got {}",
+                self.rate
+            ));
+        }
+        if self.payload_bytes > MAX_PAYLOAD {
+            return Err(format!(
+                "payload_bytes must be 0..={MAX_PAYLOAD}, got {}",
+                self.payload_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// When tick `k` of a schedule that starts at `start_ns` is due. Computed from `k` rather
+/// than by adding a period each tick, so rounding never accumulates into drift.
+pub(crate) fn tick_ns(start_ns: u64, k: u64, rate: f64) -> u64 {
+    start_ns.saturating_add((k as f64 * 1e9 / rate) as u64)
+}
+
+/// The longest the publisher sleeps at once, so a stop request is seen within this time.
+const STOP_CHECK: Duration = Duration::from_millis(20);
+
+/// Publishes `rate` messages per second into every topic until `stop` is cancelled.
+/// Each message carries its scheduled time, and ticks missed while asleep are published
+/// at once, so a stalled publisher shows up as latency instead of vanishing.
+///
+/// It runs on a thread of its own (`spawn_blocking`) rather than as a task: tokio's timer
+/// wakes in whole milliseconds, and that lateness would be added to every latency the
+/// benchmark measures; `thread::sleep` wakes within tens of microseconds.
+pub(crate) fn run(
+    state: Arc<AppState>,
+    topics: Arc<[Arc<Topic>]>,
+    rate: f64,
+    payload_bytes: usize,
+    stop: CancellationToken,
+) {
+    let payload: Bytes = filler_payload(payload_bytes);
+    let start_ns = now_ns();
+    for k in 0u64.. {
+        let due = tick_ns(start_ns, k, rate);
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            let now = now_ns();
+            if now >= due {
+                break;
+            }
+            std::thread::sleep(Duration::from_nanos(due - now).min(STOP_CHECK));
+        }
+        for topic in topics.iter() {
+            topic.publish(due, &payload);
+        }
+        state
+            .stats
+            .messages_published
+            .fetch_add(topics.len() as u64, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_is_exact_multiples_of_the_period() {
+        assert_eq!(tick_ns(1_000, 0, 50.0), 1_000);
+        assert_eq!(tick_ns(1_000, 1, 50.0), 1_000 + 20_000_000);
+        assert_eq!(tick_ns(1_000, 50, 50.0), 1_000 + 1_000_000_000);
+        // A period that is not a whole number of ns does not drift: tick 3 of 3/s is 1 s.
+        assert_eq!(tick_ns(0, 3, 3.0), 1_000_000_000);
+        assert_eq!(tick_ns(0, 3_000_000, 3.0), 1_000_000_000_000_000);
+    }
+
+    #[test]
+    fn validates_bounds() {
+        let ok = Workload {
+            topics: 1,
+            rate: 0.0,
+            payload_bytes: 0,
+        };
+        assert!(ok.validate().is_ok());
+        let max = Workload {
+            topics: MAX_TOPICS,
+            rate: MAX_RATE,
+            payload_bytes: MAX_PAYLOAD,
+        };
+        assert!(max.validate().is_ok());
+        for bad in [
+            Workload { topics: 0, ..ok },
+            Workload {
+                topics: MAX_TOPICS + 1,
+                ..ok
+            },
+            Workload { rate: -1.0, ..ok },
+            Workload {
+                rate: f64::NAN,
+                ..ok
+            },
+            Workload {
+                rate: f64::INFINITY,
+                ..ok
+            },
+            Workload {
+                rate: MAX_RATE * 2.0,
+                ..ok
+            },
+            Workload {
+                payload_bytes: MAX_PAYLOAD + 1,
+                ..ok
+            },
+        ] {
+            let reason = bad.validate().unwrap_err();
+            assert!(!reason.contains('\n'), "{reason}");
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Request routing and the HTTP endpoints of docs/protocol.md.
+
+use crate::body::{Body, PushBody, PushKind};
+use crate::hub::Topic;
+use crate::publisher::{self, Workload};
+use crate::state::{AppState, ConnKind, ConnSlot, Publisher};
+use crate::ws::WsSession;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The largest request body read: a publish body with the largest payload a workload allows.
+const MAX_BODY: usize = PUBLISH_HEADER_LEN + publisher::MAX_PAYLOAD as usize;
+
+type Resp = Response<Body>;
+
+/// Answers one request; every failure is an HTTP answer, never an error for hyper.
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    slot: Arc<ConnSlot>,
+    req: Request<Incoming>,
+) -> Result<Resp, std::convert::Infallible> {
+    let route_of = Route::of(req.uri().path());
+    slot.classify(route_of.map_or(ConnKind::Other, Route::conn_kind));
+    Ok(route(state, slot, route_of, req)
+        .await
+        .unwrap_or_else(Rejection::into_response))
+}
+
+/// A request the server refuses, with the one-line reason it gives.
+struct Rejection(StatusCode, String);
+
+impl Rejection {
+    fn bad(reason: impl Into<String>) -> Self {
+        Rejection(StatusCode::BAD_REQUEST, reason.into())
+    }
+
+    fn into_response(self) -> Resp {
+        let Rejection(status, mut reason) = self;
+        reason.push('\n');
+        text_response(status, "text/plain", Body::full(reason))
+    }
+}
+
+fn text_response(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// The endpoints; the variant decides the method and the handler.
+#[derive(Clone, Copy)]
+enum Route {
+    Poll,
+    LongPoll,
+    Stream,
+    Sse,
+    WebSocket,
+    Publish,
+    Workload,
+    Stop,
+    Stats,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Route> {
+        Some(match path {
+            "/poll" => Route::Poll,
+            "/longpoll" => Route::LongPoll,
+            "/stream" => Route::Stream,
+            "/sse" => Route::Sse,
+            "/ws" => Route::WebSocket,
+            "/publish" => Route::Publish,
+            "/control/workload" => Route::Workload,
+            "/control/stop" => Route::Stop,
+            "/stats" => Route::Stats,
+            _ => return None,
+        })
+    }
+
+    fn conn_kind(self) -> ConnKind {
+        match self {
+            Route::Poll => ConnKind::Poll,
+            Route::LongPoll => ConnKind::LongPoll,
+            Route::Stream => ConnKind::Stream,
+            Route::Sse => ConnKind::Sse,
+            Route::WebSocket => ConnKind::WebSocket,
+            _ => ConnKind::Other,
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Publish | Route::Workload | Route::Stop => Method::POST,
+            _ => Method::GET,
+        }
+    }
+}
+
+async fn route(
+    state: Arc<AppState>,
+    slot: Arc<ConnSlot>,
+    route: Option<Route>,
+    req: Request<Incoming>,
+) -> Result<Resp, Rejection> {
+    let Some(route) = route else {
+        let reason = format!("no such path: {}", req.uri().path());
+        return Err(Rejection(StatusCode::NOT_FOUND, reason));
+    };
+    if req.method() != route.method() {
+        let reason = format!(
+            "{} takes {}, not {}",
+            req.uri().path(),
+            route.method(),
+            req.method()
+        );
+        return Err(Rejection(StatusCode::METHOD_NOT_ALLOWED, reason));
+    }
+    let q = Query::parse(req.uri().query().unwrap_or(""))?;
+    match route {
+        Route::Poll => poll(&state, &q),
+        Route::LongPoll => longpoll(&state, &q).await,
+        Route::Stream => stream(state, &q),
+        Route::Sse => sse(state, &q, &req),
+        Route::WebSocket => websocket(state, slot, &q, req),
+        Route::Publish => publish(&state, &q, req).await,
+        Route::Workload => workload(state, req).await,
+        Route::Stop => stop(&state).await,
+        Route::Stats => Ok(json_response(&state.stats_doc())),
+    }
+}
+
+/// The query parameters the endpoints use; others are ignored.
+#[derive(Default)]
+struct Query {
+    topic: Option<u64>,
+    cursor: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Result<Self, Rejection> {
+        let mut q = Query::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let slot = match name {
+                "topic" => &mut q.topic,
+                "cursor" => &mut q.cursor,
+                "timeout" => &mut q.timeout_ms,
+                _ => continue,
+            };
+            let n = parse_decimal(value.as_bytes()).ok_or_else(|| {
+                Rejection::bad(format!("{name} must be a decimal number, got {value:?}"))
+            })?;
+            *slot = Some(n);
+        }
+        Ok(q)
+    }
+}
+
+/// The topic named by the request, which must exist in the current workload.
+fn topic(state: &AppState, q: &Query) -> Result<Arc<Topic>, Rejection> {
+    let t = q
+        .topic
+        .ok_or_else(|| Rejection::bad("missing topic parameter"))?;
+    let topics = state.topics();
+    usize::try_from(t)
+        .ok()
+        .and_then(|i| topics.get(i).cloned())
+        .ok_or_else(|| {
+            Rejection::bad(format!(
+                "topic {t} out of range: the workload has {} topics",
+                topics.len()
+            ))
+        })
+}
+
+/// A cursor must not be ahead of the head: it would name messages that do not exist.
+fn check_cursor(topic: &Topic, cursor: u64) -> Result<u64, Rejection> {
+    let head = topic.head();
+    if cursor > head {
+        return Err(Rejection::bad(format!(
+            "cursor {cursor} is beyond the head {head}"
+        )));
+    }
+    Ok(cursor)
+}
+
+/// A poll or long-poll answer: the cursor line and every message after `cursor`, each
+/// message a shared buffer, so the answer copies no message bytes.
+fn batch(state: &AppState, topic: &Topic, cursor: u64) -> (usize, Resp) {
+    let mut parts = VecDeque::new();
+    parts.push_back(Bytes::new()); // the cursor line, known only after the read
+    let new_cursor = topic.read_after(cursor, |m| parts.push_back(m.line().clone()));
+    let mut head = BytesMut::with_capacity(21);
+    encode_batch_head(new_cursor, &mut head);
+    parts[0] = head.freeze();
+    let messages = parts.len() - 1;
+    if messages > 0 {
+        // Poll bodies have no per-message framing: the whole body carried the messages.
+        let bytes = parts.iter().map(|p| p.len() as u64).sum();
+        state.stats.wrote(messages as u64, bytes);
+    }
+    let body = Body::from_parts(parts);
+    (messages, text_response(StatusCode::OK, "text/plain", body))
+}
+
+fn poll(state: &AppState, q: &Query) -> Result<Resp, Rejection> {
+    let topic = topic(state, q)?;
+    let cursor = match q.cursor {
+        Some(c) => check_cursor(&topic, c)?,
+        None => topic.head(),
+    };
+    Ok(batch(state, &topic, cursor).1)
+}
+
+async fn longpoll(state: &AppState, q: &Query) -> Result<Resp, Rejection> {
+    let topic = topic(state, q)?;
+    let Some(cursor) = q.cursor else {
+        return Ok(batch(state, &topic, topic.head()).1);
+    };
+    let cursor = check_cursor(&topic, cursor)?;
+    let timeout = q
+        .timeout_ms
+        .map_or(state.config.longpoll_timeout, Duration::from_millis);
+    // Subscribe before the first read so a publish in between still wakes us.
+    let mut head = topic.subscribe();
+    let (n, resp) = batch(state, &topic, cursor);
+    if n > 0 {
+        return Ok(resp);
+    }
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => break,
+            _ = &mut deadline => break,
+            changed = head.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let (n, resp) = batch(state, &topic, cursor);
+                if n > 0 {
+                    return Ok(resp);
+                }
+            }
+        }
+    }
+    Ok(batch(state, &topic, cursor).1)
+}
+
+/// The cursor a push transport starts from, and a receiver subscribed before it was read.
+fn start(topic: &Topic, cursor: Option<u64>) -> Result<(watch::Receiver<u64>, u64), Rejection> {
+    let head = topic.subscribe();
+    let cursor = match cursor {
+        Some(c) => check_cursor(topic, c)?,
+        None => *head.borrow(),
+    };
+    Ok((head, cursor))
+}
+
+fn stream(state: Arc<AppState>, q: &Query) -> Result<Resp, Rejection> {
+    let topic = topic(&state, q)?;
+    let (head, cursor) = start(&topic, q.cursor)?;
+    let body = PushBody::new(PushKind::Stream, topic, head, cursor, state);
+    Ok(text_response(
+        StatusCode::OK,
+        "text/plain",
+        Body::Push(Box::new(body)),
+    ))
+}
+
+fn sse(state: Arc<AppState>, q: &Query, req: &Request<Incoming>) -> Result<Resp, Rejection> {
+    let topic = topic(&state, q)?;
+    let last_id = match req.headers().get("last-event-id") {
+        Some(v) => Some(
+            parse_decimal(v.as_bytes())
+                .ok_or_else(|| Rejection::bad("Last-Event-ID must be a decimal sequence number"))?,
+        ),
+        None => None,
+    };
+    let (head, cursor) = start(&topic, last_id)?;
+    let body = PushBody::new(PushKind::Sse, topic, head, cursor, state);
+    let mut resp = text_response(
+        StatusCode::OK,
+        "text/event-stream",
+        Body::Push(Box::new(body)),
+    );
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+fn websocket(
+    state: Arc<AppState>,
+    slot: Arc<ConnSlot>,
+    q: &Query,
+    mut req: Request<Incoming>,
+) -> Result<Resp, Rejection> {
+    let topic = topic(&state, q)?;
+    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
+        return Err(Rejection::bad(
+            "/ws needs Connection: Upgrade and Upgrade: websocket",
+        ));
+    }
+    let (resp, upgrade) = fastwebsockets::upgrade::upgrade(&mut req)
+        .map_err(|e| Rejection::bad(format!("bad WebSocket handshake: {e}")))?;
+    let (head, cursor) = start(&topic, None)?;
+    let session = WsSession {
+        upgrade,
+        topic,
+        head,
+        cursor,
+        state,
+        slot,
+    };
+    tokio::spawn(session.run());
+    Ok(resp.map(|_| Body::empty()))
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Rejection> {
+    Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| Rejection::bad(format!("cannot read the request body: {e}")))
+}
+
+async fn publish(state: &AppState, q: &Query, req: Request<Incoming>) -> Result<Resp, Rejection> {
+    let topic = topic(state, q)?;
+    let body = read_body(req).await?;
+    let sent_ns =
+        parse_publish(&body).map_err(|e| Rejection::bad(format!("not a publish body: {e}")))?;
+    topic.publish(sent_ns, &body[PUBLISH_HEADER_LEN..]);
+    state.stats.messages_published.fetch_add(1, Relaxed);
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    Ok(resp)
+}
+
+async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Rejection> {
+    let body = read_body(req).await?;
+    let w: Workload = serde_json::from_slice(&body)
+        .map_err(|e| Rejection::bad(format!("bad workload JSON: {e}")))?;
+    w.validate().map_err(Rejection::bad)?;
+    let mut current = state.publisher.lock().await;
+    stop_publisher(current.take()).await;
+    // Bounded by validate(): at most 100,000.
+    let topics = state.replace_topics(w.topics as usize);
+    pushbench_wire::process::reset_peak_rss();
+    if w.rate > 0.0 {
+        let stop = state.shutdown.child_token();
+        let (publisher_state, publisher_stop) = (state.clone(), stop.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            publisher::run(
+                publisher_state,
+                topics,
+                w.rate,
+                w.payload_bytes as usize,
+                publisher_stop,
+            )
+        });
+        *current = Some(Publisher { stop, task });
+    }
+    Ok(json_response(&w))
+}
+
+async fn stop(state: &AppState) -> Result<Resp, Rejection> {
+    let mut current = state.publisher.lock().await;
+    stop_publisher(current.take()).await;
+    Ok(text_response(
+        StatusCode::OK,
+        "text/plain",
+        Body::full("stopped\n"),
+    ))
+}
+
+/// Stops a publisher and waits for it, so nothing is published once the answer is out.
+pub(crate) async fn stop_publisher(publisher: Option<Publisher>) {
+    if let Some(p) = publisher {
+        p.stop.cancel();
+        let _ = p.task.await;
+    }
+}
+
+fn json_response(value: &impl serde::Serialize) -> Resp {
+    let json = serde_json::to_vec(value).expect("serialising plain structs cannot fail");
+    text_response(StatusCode::OK, "application/json", Body::full(json))
+}

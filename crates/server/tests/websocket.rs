@@ -1,0 +1,138 @@
+//! `/ws`, with the handshake and frames written by hand (RFC 6455).
+
+use pushbench_testkit::TestServer as Server;
+use pushbench_testkit::raw::{Conn, message, publish_body};
+use std::time::Duration;
+
+/// The example key and accept value of RFC 6455 §1.3:
+/// base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+async fn open(server: &Server, topic: u64) -> Conn {
+    let mut conn = server.connect().await;
+    let headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", KEY),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    conn.send_request("GET", &format!("/ws?topic={topic}"), &headers, b"")
+        .await;
+    let (status, headers) = conn.read_head().await;
+    assert_eq!(status, 101);
+    let header = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("sec-websocket-accept"), Some(ACCEPT));
+    assert!(header("upgrade").unwrap().eq_ignore_ascii_case("websocket"));
+    conn
+}
+
+/// A client frame: FIN, the opcode, masked with a fixed key, payload of at most 125 bytes.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() <= 125);
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Reads one short server frame: (first byte, payload). Server frames are never masked.
+async fn read_frame(conn: &mut Conn) -> (u8, Vec<u8>) {
+    let head = conn.take(2).await;
+    assert_eq!(head[1] & 0x80, 0, "server frames are unmasked");
+    let len = usize::from(head[1]);
+    assert!(len <= 125, "test messages are short");
+    (head[0], conn.take(len).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_pushes_echoes_pongs_and_closes() {
+    let server = Server::start().await;
+    server.workload(2, 0.0, 0).await;
+    let mut ws = open(&server, 1).await;
+
+    // A message published after the upgrade arrives as one unmasked text frame.
+    server.publish(1, &publish_body(0x55, "pushed")).await;
+    let msg = message(1, 0x55, "pushed");
+    let raw = ws.take(2 + msg.len()).await;
+    assert_eq!(raw[0], 0x81, "FIN + text");
+    assert_eq!(usize::from(raw[1]), msg.len());
+    assert_eq!(&raw[2..], &msg[..]);
+
+    // A text frame from the client is a publish body, published into the topic.
+    ws.write(&client_frame(0x1, &publish_body(0x66, "echo")))
+        .await;
+    let (first, payload) = read_frame(&mut ws).await;
+    assert_eq!(first, 0x81);
+    assert_eq!(payload, message(2, 0x66, "echo"));
+    // ...and it really is in the topic, for every transport.
+    let poll = server.get("/poll?topic=1&cursor=1").await;
+    assert_eq!(
+        poll.body,
+        [&b"2\n"[..], &message(2, 0x66, "echo"), b"\n"].concat()
+    );
+
+    // Ping is answered with a pong that carries the same payload.
+    ws.write(&client_frame(0x9, b"hi")).await;
+    assert_eq!(read_frame(&mut ws).await, (0x8a, b"hi".to_vec()));
+
+    // Close is answered with close (echoing the status code), then the socket ends.
+    ws.write(&client_frame(0x8, &1000u16.to_be_bytes())).await;
+    assert_eq!(
+        read_frame(&mut ws).await,
+        (0x88, 1000u16.to_be_bytes().to_vec())
+    );
+    ws.expect_eof().await;
+    assert!(ws.buf.is_empty(), "nothing after the close frame");
+
+    let stats = server.stats().await;
+    // Two frames of 2 + m bytes each (m = 34 + payload), plus the poll body.
+    assert_eq!(stats["messages_written"], 3);
+    let frames = (2 + 34 + 6) + (2 + 34 + 4);
+    assert_eq!(stats["bytes_written"], (frames + poll.body.len()) as u64);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_counts_while_open_and_rejects_bad_publish() {
+    let server = Server::start().await;
+    let mut ws = open(&server, 0).await;
+    let stats = server.stats().await;
+    assert_eq!(stats["connections"]["websocket"], 1, "{stats}");
+
+    ws.write(&client_frame(0x1, b"not a publish body")).await;
+    let (first, payload) = read_frame(&mut ws).await;
+    assert_eq!(first, 0x88);
+    assert_eq!(&payload[..2], &1008u16.to_be_bytes());
+    ws.expect_eof().await;
+
+    let deadline = std::time::Instant::now() + pushbench_testkit::WAIT;
+    while server.stats().await["connections"]["websocket"] != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "websocket still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_without_key_is_refused() {
+    let server = Server::start().await;
+    let mut conn = server.connect().await;
+    let headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    conn.send_request("GET", "/ws?topic=0", &headers, b"").await;
+    assert_eq!(conn.read_response().await.status, 400);
+    server.shutdown().await;
+}

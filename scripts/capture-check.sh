@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Checks pushbench's byte counts against a packet capture of the same loopback traffic.
+#
+#   scripts/capture-check.sh [SCENARIO]      (default: scenarios/smoke.toml)
+#
+# Starts `pushbench serve` on a free loopback port, captures that port with tshark, runs
+# the scenario against it, and compares the TCP payload bytes the capture saw with what
+# pushbench counted: the sum of `bytes_total` (every client socket, both directions, whole
+# phase) plus `control_bytes` (the load generator's control requests). Installs tshark from
+# the distribution's packages if it is missing (needs root). Exits 1 if the two differ.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenario=${1:-scenarios/smoke.toml}
+
+if ! command -v tshark >/dev/null 2>&1; then
+  echo "installing tshark..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq tshark >/dev/null
+fi
+
+cargo build --release -q -p pushbench
+bin=target/release/pushbench
+work=$(mktemp -d)
+trap 'kill $server_pid $tshark_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+
+"$bin" serve --addr 127.0.0.1:0 >"$work/serve.out" &
+server_pid=$!
+for _ in $(seq 100); do
+  grep -q 'listening on' "$work/serve.out" 2>/dev/null && break
+  sleep 0.1
+done
+addr=$(sed -n 's/^pushbench server listening on //p' "$work/serve.out")
+port=${addr##*:}
+[ -n "$port" ] || { echo "server did not start" >&2; exit 1; }
+
+tshark -q -i lo -f "tcp port $port" -w "$work/capture.pcapng" 2>"$work/tshark.err" &
+tshark_pid=$!
+for _ in $(seq 100); do
+  grep -q 'Capturing on' "$work/tshark.err" 2>/dev/null && break
+  sleep 0.1
+done
+
+"$bin" run "$scenario" --server "http://$addr" --out "$work/run" --quiet
+sleep 1
+kill -INT "$tshark_pid"; wait "$tshark_pid" 2>/dev/null || true
+
+captured=$(tshark -r "$work/capture.pcapng" -T fields -e tcp.len 2>/dev/null | awk '{s += $1} END {print s + 0}')
+counted=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
+                   {s += $col["bytes_total"] + $col["control_bytes"]} END {print s + 0}' "$work/run/summary.csv")
+echo "scenario:              $scenario"
+echo "capture (TCP payload): $captured bytes"
+echo "pushbench counted:     $counted bytes (sum of bytes_total + control_bytes)"
+awk -v a="$captured" -v b="$counted" 'BEGIN {printf "difference:            %d bytes (%.4f%%)\n", a - b, (a - b) * 100 / a}'
+cp "$work/run/summary.csv" "${CAPTURE_CHECK_KEEP:-/dev/null}" 2>/dev/null || true
+[ "$captured" = "$counted" ]
