@@ -105,21 +105,26 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     }
 
     // The server's topic heads at the window's edges say how many messages it published
-    // inside the window: the deliveries the clients owe.
+    // inside the window: the deliveries the clients owe. A cancelled phase ends its window
+    // early, and the second reading is taken then.
+    let cancel = spec.cancel.clone();
     let heads = async {
-        sleep_until_ns(window.start).await;
+        tokio::select! {
+            _ = sleep_until_ns(window.start) => {}
+            _ = cancel.cancelled() => return Ok(None),
+        }
         let first = control.stats().await?;
-        sleep_until_ns(window.end).await;
+        tokio::select! {
+            _ = sleep_until_ns(window.end) => {}
+            _ = cancel.cancelled() => {}
+        }
         let last = control.stats().await?;
         // Stop publishing as the window closes, so the clients' drain ends with nothing left
         // in flight.
         control.stop().await?;
-        Ok::<_, LoadgenError>((first, last))
-    };
-    let heads = tokio::select! {
-        r = heads => Some(r),
-        _ = spec.cancel.cancelled() => None,
-    };
+        Ok::<_, LoadgenError>(Some((first, last)))
+    }
+    .await;
     let parts = tokio::task::spawn_blocking(move || {
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
     })
@@ -132,7 +137,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let ended = now_ns().min(window.end);
     let loadgen_cpu = process::cpu_seconds() - cpu_before;
     let loadgen_mem = process::memory();
-    let heads = heads.transpose()?;
+    let heads = heads?;
     if heads.is_none() {
         control.stop().await?;
     }

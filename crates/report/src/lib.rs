@@ -8,9 +8,11 @@
 #![warn(missing_docs)]
 
 mod host;
+mod rundata;
 mod table;
 
 pub use host::HostInfo;
+pub use rundata::{PhaseKey, Point, RunData, Second, SummaryRow};
 pub use table::summary_table;
 
 use hdrhistogram::Histogram;
@@ -27,6 +29,19 @@ pub enum ReportError {
     /// The directory exists and holds files: results are never mixed or overwritten.
     #[error("{}: refusing to write into a non-empty directory", .0.display())]
     NotEmpty(PathBuf),
+    /// The directory is not a pushbench run directory.
+    #[error("{}: not a pushbench run directory (no meta.json and summary.csv)", .0.display())]
+    NotARun(PathBuf),
+    /// A file of the run directory does not read as pushbench wrote it.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What was wrong.
+        message: String,
+    },
     /// A file or directory could not be created or written.
     #[error("{}: {source}", path.display())]
     Io {
