@@ -7,11 +7,13 @@
 #![warn(missing_docs)]
 
 mod child;
+mod progress;
 
-use pushbench_loadgen::{LoadgenError, PhaseResult, PhaseSpec, Scenario, run_phase};
+use pushbench_loadgen::{LoadgenError, PhaseResult, PhaseSpec, Progress, Scenario, run_phase};
 use pushbench_report::{HostInfo, ReportError, RunDir, RunMeta, summary_table};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,9 @@ pub enum CliError {
     /// The output directory is not usable.
     #[error("{0}")]
     OutDir(ReportError),
+    /// The directory given to `report` is not a readable run directory.
+    #[error("{0}")]
+    BadRun(ReportError),
     /// The server child process could not be started or did not come up.
     #[error("server process: {0}")]
     Child(String),
@@ -57,7 +62,10 @@ impl CliError {
     /// 2 for bad input, 130 for an interrupt, 1 for any other failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Input(_) | CliError::OutDir(_) | CliError::Bind { .. } => 2,
+            CliError::Input(_)
+            | CliError::OutDir(_)
+            | CliError::BadRun(_)
+            | CliError::Bind { .. } => 2,
             CliError::Interrupted(_) => 130,
             _ => 1,
         }
@@ -75,6 +83,17 @@ pub struct RunOptions {
     pub server: Option<String>,
     /// Print nothing but errors.
     pub quiet: bool,
+}
+
+/// Regenerates the charts and reports of a run directory from its files.
+pub fn report(dir: &std::path::Path) -> Result<(), CliError> {
+    let rendered = pushbench_report::render(dir).map_err(|e| match e {
+        ReportError::NotARun(_) | ReportError::Parse { .. } => CliError::BadRun(e),
+        other => CliError::Report(other),
+    })?;
+    println!("report: {}", rendered.html.display());
+    println!("markdown: {}", rendered.markdown.display());
+    Ok(())
 }
 
 /// Options of `pushbench serve`.
@@ -174,28 +193,44 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let mut phases: Vec<PhaseResult> = Vec::new();
     let mut failure = None;
     let total = scenario.repeat as usize * scenario.transports.len();
+    let live = Arc::new(Progress::new(scenario.loadgen_threads));
     'phases: for repetition in 1..=scenario.repeat {
         for transport in &scenario.transports {
-            if !opts.quiet {
-                eprintln!(
-                    "[{}/{total}] {} (repetition {repetition}): {} clients, {} ramp-up + {} warm-up + {} measured",
-                    phases.len() + 1,
-                    transport.label,
-                    transport.clients,
-                    humantime::format_duration(scenario.ramp_up),
-                    humantime::format_duration(scenario.warmup),
-                    humantime::format_duration(scenario.duration),
-                );
-            }
+            let title = format!(
+                "[{}/{total}] {} rep {repetition}",
+                phases.len() + 1,
+                transport.label
+            );
+            let done = CancellationToken::new();
+            let display = (!opts.quiet).then(|| {
+                tokio::spawn(progress::show(
+                    live.clone(),
+                    progress::PhaseInfo {
+                        title: title.clone(),
+                        clients: transport.clients,
+                        total: scenario.ramp_up + scenario.warmup + scenario.duration,
+                    },
+                    done.clone(),
+                ))
+            });
             let spec = PhaseSpec {
                 scenario: &scenario,
                 transport,
                 repetition,
                 server,
                 cancel: cancel.clone(),
+                progress: live.clone(),
             };
-            match run_phase(spec).await {
+            let outcome = run_phase(spec).await;
+            done.cancel();
+            if let Some(d) = display {
+                let _ = d.await;
+            }
+            match outcome {
                 Ok(result) => {
+                    if !opts.quiet {
+                        println!("{title}: {}", phase_line(&result));
+                    }
                     phases.push(result);
                     run_dir.write_results(&scenario, &phases)?;
                 }
@@ -220,15 +255,42 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         (None, false) => (true, None),
     };
     run_dir.write_meta(&meta(completed, reason))?;
+    let rendered = if phases.is_empty() {
+        None
+    } else {
+        Some(pushbench_report::render(run_dir.path())?)
+    };
     if !opts.quiet && !phases.is_empty() {
         println!("{}", summary_table(&phases));
         println!("results: {}", run_dir.path().display());
+    }
+    if let (false, Some(r)) = (opts.quiet, &rendered) {
+        println!("report: {}", r.html.display());
     }
     match failure {
         Some(e) => Err(CliError::Run(e)),
         None if cancel.is_cancelled() => Err(CliError::Interrupted(out)),
         None => Ok(()),
     }
+}
+
+/// One line saying how a phase went, printed as it ends.
+fn phase_line(r: &PhaseResult) -> String {
+    let c = &r.counters;
+    let p99 = if r.latency.is_empty() {
+        0
+    } else {
+        r.latency.value_at_quantile(0.99)
+    };
+    format!(
+        "delivered {} of {}, lost {}, p99 {:.2} ms, {:.1} bytes/message, errors {}",
+        c.messages_delivered,
+        c.messages_published,
+        c.messages_lost,
+        p99 as f64 / 1000.0,
+        r.bytes_per_message(),
+        r.errors.total()
+    )
 }
 
 fn default_out_dir(name: &str) -> PathBuf {

@@ -29,6 +29,11 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Regenerate the charts, report.html and report.md of a run directory from its files.
+    Report {
+        /// A directory written by `pushbench run`.
+        run_dir: PathBuf,
+    },
     /// Serve the five push endpoints and the control endpoints.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed on start).
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
                 quiet,
             }))
         }),
+        Command::Report { run_dir } => pushbench::report(&run_dir),
         Command::Serve {
             addr,
             threads,

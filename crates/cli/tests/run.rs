@@ -165,6 +165,33 @@ fn run_writes_the_five_files_with_the_documented_columns() {
     assert!(meta["host"]["cores"].as_u64().unwrap() >= 1);
     assert!(meta["pushbench_version"].is_string());
 
+    check_charts_reports_and_logs(&out, &rows_by_column(&out));
+
+    // `pushbench report` on a copy rebuilds the same reports from the files alone.
+    let copy = dir.join("copy");
+    copy_dir(&out, &copy);
+    for f in ["report.html", "report.md"] {
+        std::fs::remove_file(copy.join(f)).unwrap();
+    }
+    std::fs::remove_dir_all(copy.join("charts")).unwrap();
+    let status = pushbench().arg("report").arg(&copy).status().unwrap();
+    assert!(status.success());
+    for f in [
+        "report.html",
+        "report.md",
+        "charts/latency_percentiles.svg",
+        "charts/timeseries.svg",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(out.join(f)).unwrap(),
+            std::fs::read_to_string(copy.join(f)).unwrap(),
+            "{f} is reproduced"
+        );
+    }
+    let not_a_run = pushbench().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(not_a_run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_a_run.stderr).contains("not a pushbench run directory"));
+
     // A second run into the same directory is refused: results are never overwritten.
     let again = pushbench()
         .arg("run")
@@ -219,4 +246,91 @@ fn bad_scenario_is_one_line_and_exit_code_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// (transport, messages_delivered) per summary row.
+fn rows_by_column(out: &Path) -> Vec<(String, u64)> {
+    let (header, rows) = csv(&out.join("summary.csv"));
+    let d = header
+        .iter()
+        .position(|h| h == "messages_delivered")
+        .unwrap();
+    rows.iter()
+        .map(|r| (r[0].clone(), r[d].parse().unwrap()))
+        .collect()
+}
+
+fn check_charts_reports_and_logs(out: &Path, phases: &[(String, u64)]) {
+    const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    for chart in [
+        "latency_percentiles",
+        "bytes_per_message",
+        "timeseries",
+        "server_cost",
+        "bandwidth",
+    ] {
+        let svg = std::fs::read_to_string(out.join("charts").join(format!("{chart}.svg"))).unwrap();
+        roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{chart}.svg is not XML: {e}"));
+        for (t, _) in phases {
+            assert!(svg.contains(t.as_str()), "{chart}.svg names {t}");
+        }
+        let png = std::fs::read(out.join("charts").join(format!("{chart}.png"))).unwrap();
+        assert_eq!(png[..8], PNG_SIGNATURE, "{chart}.png");
+        assert!(png.len() > 5_000, "{chart}.png has {} bytes", png.len());
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    // Self-contained and offline: no script, and nothing loaded from anywhere (the SVG
+    // namespace URI is a name, not a fetch).
+    assert!(!html.contains("<script"), "no script");
+    for fetch in ["src=", "href=", "url(", "@import", "<link"] {
+        assert!(!html.contains(fetch), "nothing fetched: found {fetch}");
+    }
+    assert_eq!(html.matches("<svg").count(), 5, "five inline charts");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("](charts/latency_percentiles.svg)"));
+    for (t, delivered) in phases {
+        assert!(html.contains(t.as_str()) && md.contains(t.as_str()));
+        let log = std::fs::read(out.join(format!("{t}-1.hlog"))).unwrap();
+        assert_eq!(
+            hlog_samples(&log),
+            *delivered,
+            "{t}-1.hlog holds every delivered message"
+        );
+    }
+}
+
+/// Adds up the samples of every interval histogram in a V2 interval log.
+fn hlog_samples(log: &[u8]) -> u64 {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let mut total = 0;
+    let mut intervals = 0;
+    for entry in IntervalLogIterator::new(log) {
+        if let LogEntry::Interval(h) = entry.expect("well-formed log") {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(h.encoded_histogram())
+                .unwrap();
+            let hist: hdrhistogram::Histogram<u64> =
+                Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+            total += hist.len();
+            intervals += 1;
+        }
+    }
+    assert!(intervals >= 1, "one interval per second of the window");
+    total
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
 }

@@ -11,11 +11,13 @@ mod conn;
 pub mod control;
 mod error;
 mod http;
+mod live;
 pub mod phase;
 pub mod scenario;
 pub mod stats;
 
 pub use error::{ClientError, ErrorKind, LoadgenError};
+pub use live::{Progress, ProgressSnapshot};
 pub use phase::{PhaseSpec, run_phase};
 pub use scenario::{Pattern, Scenario, TransportKind, TransportPlan, Workload};
 pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};

@@ -6,12 +6,14 @@
 use crate::clients::{Client, ClientPlan, sleep_until_ns};
 use crate::control::{Control, ServerStats, WorkloadRequest};
 use crate::error::LoadgenError;
+use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, TransportPlan};
 use crate::stats::{Meter, PhaseResult, ProcessUsage, Window, Worker, WorkerStats, merge_workers};
 use pushbench_wire::{now_ns, process};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +30,8 @@ pub struct PhaseSpec<'a> {
     pub server: SocketAddr,
     /// Cancelled to end the phase early.
     pub cancel: CancellationToken,
+    /// Where the phase shows its live figures.
+    pub progress: Arc<Progress>,
 }
 
 /// Time between setting the workload and the first client starting, so the first clients
@@ -63,11 +67,13 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let server_before = control.stats().await?;
     process::reset_peak_rss();
     let cpu_before = process::cpu_seconds();
-    let started_unix_s = SystemTime::now()
+    // The phase start on both clocks: monotonic for measuring, UNIX time for the logs.
+    let (now_unix, now_mono) = (SystemTime::now(), now_ns());
+    let phase_start = now_mono + LEAD.as_nanos() as u64;
+    let started_unix_s = now_unix
         .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-
-    let phase_start = now_ns() + LEAD.as_nanos() as u64;
+        .map_or(0.0, |d| d.as_secs_f64())
+        + LEAD.as_secs_f64();
     let window_start = phase_start + (sc.ramp_up + sc.warmup).as_nanos() as u64;
     let window_end = window_start + sc.duration.as_nanos() as u64;
     let window = Window {
@@ -89,15 +95,17 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     };
     let threads = sc.loadgen_threads.min(tp.clients as usize).max(1);
     let ramp_ns = sc.ramp_up.as_nanos() as u64;
+    spec.progress.clear();
     let mut handles = Vec::with_capacity(threads);
     for worker in 0..threads {
         let cancel = spec.cancel.clone();
+        let progress = spec.progress.clone();
         let clients = tp.clients;
         let handle = std::thread::Builder::new()
             .name(format!("pushbench-worker-{worker}"))
             .spawn(move || {
                 run_worker(
-                    worker, threads, clients, topics, ramp_ns, window, plan, cancel,
+                    worker, threads, clients, topics, ramp_ns, window, plan, cancel, progress,
                 )
             })
             .map_err(|e| LoadgenError::Worker(format!("cannot start a thread: {e}")))?;
@@ -156,6 +164,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         repetition: spec.repetition,
         clients: tp.clients,
         duration_s,
+        window_offset_s: (window.start - phase_start) as f64 / 1e9,
         counters: merged.counters,
         errors: merged.errors,
         latency: merged.latency,
@@ -220,6 +229,7 @@ fn run_worker(
     window: Window,
     seed: ClientPlanSeed,
     cancel: CancellationToken,
+    progress: Arc<Progress>,
 ) -> Result<WorkerStats, LoadgenError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -264,8 +274,9 @@ fn run_worker(
     let sampler = shared.clone();
     let cancel_sampler = cancel.clone();
     local.spawn_local(async move {
-        // Open connections at the end of each second, for the time series; the last sample
-        // is taken a little before the window closes, while the clients are still there.
+        // Open connections at the end of each second, for the time series (and the live
+        // figures); the last sample is taken a little before the window closes, while the
+        // clients are still there.
         let n = window.seconds();
         for k in 0..n {
             let at =
@@ -277,6 +288,20 @@ fn run_worker(
             let mut s = sampler.stats.borrow_mut();
             let open = s.open_connections;
             s.seconds[k].connections = open;
+            let last = &s.seconds[k].latency;
+            progress.store(
+                worker,
+                ProgressSnapshot {
+                    connected: open,
+                    received: s.received,
+                    errors: s.errors.total(),
+                    p99_us: if last.is_empty() {
+                        0
+                    } else {
+                        last.value_at_quantile(0.99)
+                    },
+                },
+            );
         }
     });
     rt.block_on(local);

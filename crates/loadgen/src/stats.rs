@@ -95,7 +95,7 @@ pub struct SecondStats {
     pub second: u32,
     /// Whether this whole second lies inside the measured window.
     pub in_window: bool,
-    /// Messages received in this second.
+    /// Messages received in this second, inside the window or not.
     pub messages_delivered: u64,
     /// Bytes written in this second, set-up included.
     pub bytes_up: u64,
@@ -103,7 +103,8 @@ pub struct SecondStats {
     pub bytes_down: u64,
     /// Open client connections at the end of this second.
     pub connections: u64,
-    /// Latencies of the messages received in this second, in µs.
+    /// Latencies of the messages received in this second inside the measured window, µs
+    /// (empty outside it, so that the histogram logs hold exactly the window).
     pub latency: Histogram<u64>,
 }
 
@@ -143,6 +144,8 @@ pub struct PhaseResult {
     pub clients: u32,
     /// Length of the measured window, seconds.
     pub duration_s: f64,
+    /// Where the measured window starts, seconds after the phase start.
+    pub window_offset_s: f64,
     /// Counts.
     pub counters: Counters,
     /// Failures by kind.
@@ -163,7 +166,7 @@ pub struct PhaseResult {
     pub loadgen_cpu_share: f64,
     /// Bytes the control connection carried (workload, stats and stop requests).
     pub control_bytes: u64,
-    /// Start of the phase, UNIX seconds.
+    /// Start of the phase (the first client starts), UNIX seconds.
     pub started_unix_s: f64,
 }
 
@@ -225,6 +228,8 @@ pub struct WorkerStats {
     pub(crate) bandwidth: Histogram<u64>,
     pub(crate) seconds: Vec<SecondStats>,
     pub(crate) open_connections: u64,
+    /// Messages received at any time of the phase, for the progress display only.
+    pub(crate) received: u64,
 }
 
 impl WorkerStats {
@@ -243,6 +248,7 @@ impl WorkerStats {
             bandwidth: new_histogram(),
             seconds,
             open_connections: 0,
+            received: 0,
         }
     }
 
@@ -363,11 +369,18 @@ impl Meter {
     #[inline]
     pub(crate) fn message(&self, seq: &mut SeqState, h: Header, t: u64) {
         let verdict = seq.observe(h.seq);
+        let sec = self.worker.window.second(t);
         if !self.worker.window.contains(t) {
+            // Outside the window a message only shows in the time series' count.
+            self.with(|s| {
+                s.received += 1;
+                if let (Some(b), false) = (s.seconds.get_mut(sec), verdict == Seen::Duplicate) {
+                    b.messages_delivered += 1;
+                }
+            });
             return;
         }
         let latency_us = t.saturating_sub(h.sent_ns) / 1000;
-        let sec = self.worker.window.second(t);
         self.with(|s| {
             let c = &mut s.counters;
             match verdict {
@@ -385,6 +398,7 @@ impl Meter {
                     return;
                 }
             }
+            s.received += 1;
             s.latency
                 .record(latency_us)
                 .expect("auto-resizing histogram");

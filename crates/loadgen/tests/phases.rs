@@ -2,10 +2,11 @@
 //! protocol's own rules (RFC 6455 framing, HTTP/1.1 chunk syntax, the SSE field syntax, T/2
 //! for a poll interval T), never from running the code under test.
 
-use pushbench_loadgen::{PhaseResult, PhaseSpec, Scenario, TransportKind, run_phase};
+use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, Scenario, TransportKind, run_phase};
 use pushbench_server::ServerConfig;
 use pushbench_testkit::{TestServer, WAIT};
 use std::path::Path;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 fn scenario(text: &str) -> Scenario {
@@ -22,6 +23,7 @@ async fn run_all(server: &TestServer, sc: &Scenario) -> Vec<PhaseResult> {
             repetition: 1,
             server: server.addr,
             cancel: CancellationToken::new(),
+            progress: Arc::new(Progress::new(sc.loadgen_threads)),
         };
         let r = tokio::time::timeout(WAIT, run_phase(spec))
             .await

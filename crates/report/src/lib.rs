@@ -7,7 +7,10 @@
 //! half-written file. It measures nothing and runs nothing: it formats what it is given.
 #![warn(missing_docs)]
 
+pub mod charts;
+pub mod hlog;
 mod host;
+mod pages;
 mod rundata;
 mod table;
 
@@ -42,6 +45,17 @@ pub enum ReportError {
         /// What was wrong.
         message: String,
     },
+    /// A histogram log could not be encoded.
+    #[error("{}: cannot encode the histogram log: {message}", path.display())]
+    Encode {
+        /// The log file.
+        path: PathBuf,
+        /// What the encoder said.
+        message: String,
+    },
+    /// A chart could not be drawn or written.
+    #[error("{0}")]
+    Chart(#[from] charts::ChartError),
     /// A file or directory could not be created or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -90,6 +104,34 @@ pub const SUMMARY_COLUMNS: [&str; 28] = [
     "loadgen_cpu_s",
     "loadgen_peak_rss_bytes",
 ];
+
+/// The files [`render`] wrote.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// `report.html`.
+    pub html: PathBuf,
+    /// `report.md`.
+    pub markdown: PathBuf,
+    /// Chart names, each written as `charts/<name>.svg` and `.png`.
+    pub charts: Vec<&'static str>,
+}
+
+/// Makes the charts and both reports of a run directory from its files alone: what
+/// `pushbench run` does at the end of a run, and `pushbench report` does again later.
+pub fn render(dir: &Path) -> Result<Rendered, ReportError> {
+    let run = RunData::load(dir)?;
+    let charts = charts::write(&run, &dir.join("charts"))?;
+    let out = RunDir {
+        path: dir.to_owned(),
+    };
+    out.write("report.html", &pages::html(&run, &charts))?;
+    out.write("report.md", &pages::markdown(&run, &charts))?;
+    Ok(Rendered {
+        html: dir.join("report.html"),
+        markdown: dir.join("report.md"),
+        charts: charts.iter().map(|c| c.name).collect(),
+    })
+}
 
 /// What `meta.json` records about a run besides its results.
 #[derive(Debug, Clone, Serialize)]
@@ -146,7 +188,7 @@ impl RunDir {
         &self.path
     }
 
-    /// Writes the four CSV files for the phases so far (called after every phase, so a run
+    /// Writes the four CSV files and the histogram logs for the phases so far (called after every phase, so a run
     /// that stops early keeps what it measured).
     pub fn write_results(
         &self,
@@ -162,7 +204,16 @@ impl RunDir {
         self.write(
             "bandwidth_percentiles.csv",
             &percentiles_csv("bytes_per_second", phases, |p| &p.bandwidth),
-        )
+        )?;
+        for p in phases {
+            let name = hlog::file_name(p);
+            let log = hlog::encode(p).map_err(|message| ReportError::Encode {
+                path: self.path.join(&name),
+                message,
+            })?;
+            self.write_bytes(&name, &log)?;
+        }
+        Ok(())
     }
 
     /// Writes `meta.json`.
@@ -171,8 +222,12 @@ impl RunDir {
         self.write("meta.json", &json)
     }
 
-    /// Writes `name` through a temporary file renamed into place.
     fn write(&self, name: &str, contents: &str) -> Result<(), ReportError> {
+        self.write_bytes(name, contents.as_bytes())
+    }
+
+    /// Writes `name` through a temporary file renamed into place.
+    fn write_bytes(&self, name: &str, contents: &[u8]) -> Result<(), ReportError> {
         let target = self.path.join(name);
         let tmp = self.path.join(format!(".{name}.tmp"));
         let io = |source| ReportError::Io {
@@ -180,7 +235,7 @@ impl RunDir {
             source,
         };
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(contents.as_bytes()).map_err(io)?;
+        f.write_all(contents).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &target).map_err(io)
     }

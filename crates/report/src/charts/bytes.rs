@@ -1,0 +1,130 @@
+//! `bytes_per_message`: what a delivered message costs on the wire, split into the message,
+//! the per-message overhead and the amortised connection set-up.
+
+use super::axis::{self, Categories, ValueAxis};
+use super::frame::{self, Axes, Entry, Mark};
+use super::palette::{Rgb, mix, transport_color};
+use super::{Backend, DrawError, mean_ratio};
+use crate::RunData;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+/// How far each part of a bar is lightened from the transport's colour.
+const PARTS: [(&str, f64); 3] = [("message", 0.0), ("overhead", 0.45), ("set-up", 0.75)];
+
+/// A transport's bytes per delivered message, means over the repetitions that delivered
+/// anything (per-message costs are undefined for the others).
+struct Split {
+    message: f64,
+    overhead: f64,
+    setup: f64,
+}
+
+impl Split {
+    fn of(run: &RunData, label: &str) -> Option<Split> {
+        let setup = mean_ratio(run, label, "setup_bytes", "messages_delivered")?;
+        let delivered =
+            |r: &&crate::SummaryRow| r.transport == label && r.get("messages_delivered") > 0.0;
+        let rows: Vec<_> = run.summary.iter().filter(delivered).collect();
+        let mean = |f: &dyn Fn(&crate::SummaryRow) -> f64| {
+            rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64
+        };
+        let message = mean(&|r| r.get("message_bytes"));
+        // Clamped: a run without the `message_bytes` column, or rounding in
+        // `bytes_per_message`, must not draw a bar part backwards.
+        let overhead = mean(&|r| (r.get("bytes_per_message") - r.get("message_bytes")).max(0.0));
+        [message, overhead, setup]
+            .iter()
+            .all(|v| v.is_finite())
+            .then_some(Split {
+                message: message.max(0.0),
+                overhead,
+                setup: setup.max(0.0),
+            })
+    }
+
+    fn parts(&self) -> [f64; 3] {
+        [self.message, self.overhead, self.setup]
+    }
+
+    fn total(&self) -> f64 {
+        self.parts().iter().sum()
+    }
+}
+
+/// Horizontal stacked bars, one per transport from the top; each bar's numbers are printed
+/// just above it, where they never collide with a neighbour or a longer bar.
+pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+    let labels = frame::labels(run);
+    let splits: Vec<Option<Split>> = labels.iter().map(|l| Split::of(run, l)).collect();
+
+    let mut legend = frame::transport_entries(run, Mark::Fill);
+    legend.push(Entry::new("", WHITE, Mark::Heading));
+    legend.push(Entry::new(
+        "bar parts, left to right:",
+        BLACK,
+        Mark::Heading,
+    ));
+    let grey: Rgb = (80, 80, 80);
+    for (name, lighten) in PARTS {
+        let name = if name == "set-up" {
+            "set-up, amortised"
+        } else {
+            name
+        };
+        legend.push(Entry::new(
+            name,
+            frame::rgb(mix(grey, (255, 255, 255), lighten)),
+            Mark::Fill,
+        ));
+    }
+    let plot = frame::with_legend(area, &legend)?;
+
+    let x = ValueAxis::linear(splits.iter().flatten().map(Split::total), axis::BYTES);
+    let y = Categories::top_down(labels.clone());
+    let mut chart = frame::plane(
+        &plot,
+        &Axes {
+            x: &x,
+            y: &y,
+            x_desc: x.describe("bytes per delivered message, mean over repetitions"),
+            y_desc: "transport".into(),
+            caption: None,
+            y_room: None,
+        },
+    )?;
+
+    let text = frame::anchored(15, HPos::Left, VPos::Center);
+    for (i, (label, split)) in labels.iter().zip(&splits).enumerate() {
+        let slot = y.slot(i);
+        let base = transport_color(run, label);
+        let caption = match split {
+            None => "no messages delivered".to_string(),
+            Some(s) => {
+                let mut from = 0.0;
+                for ((_, lighten), value) in PARTS.iter().zip(s.parts()) {
+                    let to = from + value;
+                    let corners = [(x.at(from), slot + 0.2), (x.at(to), slot + 0.66)];
+                    let fill = frame::rgb(mix(base, (255, 255, 255), *lighten));
+                    chart.draw_series([
+                        Rectangle::new(corners, fill.filled()),
+                        Rectangle::new(corners, frame::rgb(base).stroke_width(1)),
+                    ])?;
+                    from = to;
+                }
+                format!(
+                    "{} = {} message + {} overhead + {} set-up",
+                    x.value_label(s.total()),
+                    x.number(s.message),
+                    x.number(s.overhead),
+                    x.number(s.setup),
+                )
+            }
+        };
+        chart.draw_series([
+            EmptyElement::at((0.0, slot + 0.84)) + Text::new(caption, (6, 0), text.clone())
+        ])?;
+    }
+    Ok(())
+}

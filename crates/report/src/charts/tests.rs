@@ -1,0 +1,255 @@
+use super::*;
+use crate::{PERCENTILES, Point, Second, SummaryRow};
+use std::collections::BTreeMap;
+
+const NAMES: [&str; 5] = [
+    "latency_percentiles",
+    "bytes_per_message",
+    "timeseries",
+    "server_cost",
+    "bandwidth",
+];
+
+fn row(label: &str, kind: &str, repetition: u32, delivered: f64) -> SummaryRow {
+    let values = [
+        ("clients", 100.0),
+        ("duration_s", 10.0),
+        ("messages_delivered", delivered),
+        ("message_bytes", 290.0),
+        (
+            "bytes_per_message",
+            if delivered > 0.0 { 310.0 } else { 0.0 },
+        ),
+        ("setup_bytes", 16_500.0),
+        ("server_cpu_s", 1.5),
+        ("server_peak_rss_bytes", 40e6),
+    ];
+    SummaryRow {
+        transport: label.into(),
+        repetition,
+        kind: kind.into(),
+        values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    }
+}
+
+/// A distribution rising from `low` at p0 by `factor` per step of the nines scale.
+fn distribution(low: f64, factor: f64) -> Vec<Point> {
+    PERCENTILES
+        .iter()
+        .map(|&p| Point {
+            percentile: p,
+            value: if p >= 100.0 {
+                low * factor.powi(7)
+            } else {
+                low * factor.powf(-(1.0 - p / 100.0).log10())
+            },
+        })
+        .collect()
+}
+
+fn seconds(rate: f64, latency_us: f64) -> Vec<Second> {
+    (0..12)
+        .map(|s| Second {
+            second: s,
+            messages_delivered: if s == 0 { 0.0 } else { rate },
+            bytes_up: rate * 20.0,
+            bytes_down: rate * 300.0,
+            latency_p50_us: latency_us / 2.0,
+            latency_p99_us: if s == 0 { 0.0 } else { latency_us },
+            connections: 100.0,
+            in_window: (3..10).contains(&s),
+        })
+        .collect()
+}
+
+/// Two poll labels sharing a kind, one WebSocket transport repeated twice.
+fn run() -> RunData {
+    let phases = [
+        ("poll-250ms", "poll", 1, 125_000.0, 2.0),
+        ("poll-1s", "poll", 1, 500_000.0, 1.5),
+        ("websocket", "websocket", 1, 900.0, 3.0),
+        ("websocket", "websocket", 2, 950.0, 3.0),
+    ];
+    let mut data = RunData {
+        dir: "synthetic".into(),
+        meta: serde_json::json!({"scenario": {"name": "synthetic"}}),
+        summary: Vec::new(),
+        latency: BTreeMap::new(),
+        bandwidth: BTreeMap::new(),
+        timeseries: BTreeMap::new(),
+    };
+    for (label, kind, rep, latency, factor) in phases {
+        let key = (label.to_string(), rep);
+        data.summary.push(row(label, kind, rep, 10_000.0));
+        data.latency
+            .insert(key.clone(), distribution(latency, factor));
+        data.bandwidth
+            .insert(key.clone(), distribution(3_000.0, 1.1));
+        data.timeseries.insert(key, seconds(1_000.0, latency * 2.0));
+    }
+    data
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pushbench-charts-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn renders_every_chart_as_xml_naming_every_transport() {
+    let run = run();
+    let charts = render(&run).unwrap();
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+    assert_eq!(names, NAMES);
+    for chart in &charts {
+        assert!(chart.title.ends_with("— synthetic"), "{}", chart.title);
+        let doc = roxmltree::Document::parse(&chart.svg)
+            .unwrap_or_else(|e| panic!("{}: not XML: {e}", chart.name));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+        for label in ["poll-250ms", "poll-1s", "websocket"] {
+            assert!(text.contains(label), "{} does not name {label}", chart.name);
+        }
+    }
+}
+
+#[test]
+fn writes_svg_and_png_files_and_no_temporary_ones() {
+    let dir = temp_dir("write").join("charts");
+    let charts = write(&run(), &dir).unwrap();
+    assert_eq!(charts.len(), 5);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = NAMES
+        .iter()
+        .flat_map(|n| [format!("{n}.png"), format!("{n}.svg")])
+        .collect();
+    expected.sort();
+    assert_eq!(files, expected);
+    for chart in &charts {
+        let svg = std::fs::read_to_string(dir.join(format!("{}.svg", chart.name))).unwrap();
+        assert_eq!(svg, chart.svg);
+        let png = std::fs::read(dir.join(format!("{}.png", chart.name))).unwrap();
+        assert_eq!(png[..8], [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        assert!(
+            png.len() > 5 * 1024,
+            "{}.png is {} bytes",
+            chart.name,
+            png.len()
+        );
+    }
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
+
+/// The title is the only thing in the top rows of a PNG: dark pixels there are text drawn
+/// with the bundled font.
+#[test]
+fn png_text_is_drawn() {
+    let dir = temp_dir("text");
+    write(&run(), &dir).unwrap();
+    let png = std::fs::read(dir.join("latency_percentiles.png")).unwrap();
+    let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(img.dimensions(), Kind::Latency.size());
+    let dark = (0..img.width())
+        .flat_map(|x| (0..30).map(move |y| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|c| *c < 100))
+        .count();
+    assert!(dark > 200, "{dark} dark pixels in the title band");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_kind_keeps_its_colour_across_runs_and_shared_kinds_are_shaded() {
+    let a = run();
+    let mut b = run();
+    b.summary.retain(|r| r.kind == "websocket");
+    for r in &mut b.summary {
+        r.transport = "ws".into();
+    }
+    // Okabe-Ito reddish purple, the first (only) websocket label in both runs.
+    assert_eq!(transport_color(&a, "websocket"), (204, 121, 167));
+    assert_eq!(transport_color(&b, "ws"), (204, 121, 167));
+    assert_eq!(css_color(&b, "ws"), "#cc79a7");
+    // Okabe-Ito orange for the first poll label, a different shade for the second.
+    assert_eq!(transport_color(&a, "poll-250ms"), (230, 159, 0));
+    assert_ne!(transport_color(&a, "poll-1s"), (230, 159, 0));
+    let css = css_color(&a, "poll-1s");
+    assert!(
+        css.len() == 7 && css.starts_with('#') && css[1..].chars().all(|c| c.is_ascii_hexdigit())
+    );
+}
+
+#[test]
+fn degenerate_runs_render() {
+    let mut zero = run();
+    for r in &mut zero.summary {
+        r.values.insert("messages_delivered".into(), 0.0);
+        r.values.insert("bytes_per_message".into(), 0.0);
+        r.values.insert("clients".into(), 0.0);
+    }
+    for points in zero.latency.values_mut().chain(zero.bandwidth.values_mut()) {
+        for p in points {
+            p.value = 0.0;
+        }
+    }
+    for seconds in zero.timeseries.values_mut() {
+        for s in seconds {
+            *s = Second {
+                messages_delivered: 0.0,
+                latency_p99_us: 0.0,
+                in_window: false,
+                ..*s
+            };
+        }
+    }
+    assert_eq!(render(&zero).unwrap().len(), 5);
+
+    let mut single = run();
+    single
+        .summary
+        .retain(|r| r.transport == "websocket" && r.repetition == 1);
+    single
+        .latency
+        .retain(|k, _| *k == ("websocket".to_string(), 1));
+    single.bandwidth.clear();
+    single.timeseries.clear();
+    let dir = temp_dir("single");
+    let charts = write(&single, &dir).unwrap();
+    assert!(charts.iter().all(|c| c.svg.contains("websocket")));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let empty = RunData {
+        summary: Vec::new(),
+        latency: BTreeMap::new(),
+        bandwidth: BTreeMap::new(),
+        timeseries: BTreeMap::new(),
+        ..run()
+    };
+    assert_eq!(render(&empty).unwrap().len(), 5);
+}
+
+#[test]
+fn ratios_skip_repetitions_without_a_denominator() {
+    let mut run = run();
+    run.summary[2]
+        .values
+        .insert("messages_delivered".into(), 0.0);
+    // websocket: repetition 1 delivered nothing, so only repetition 2 counts.
+    assert_eq!(
+        mean_ratio(&run, "websocket", "setup_bytes", "messages_delivered"),
+        Some(1.65)
+    );
+    run.summary[3]
+        .values
+        .insert("messages_delivered".into(), 0.0);
+    assert_eq!(
+        mean_ratio(&run, "websocket", "setup_bytes", "messages_delivered"),
+        None
+    );
+}

@@ -1,0 +1,229 @@
+//! `timeseries`: each phase second by second, in three panels sharing the time axis.
+
+use super::axis::{self, Scale, ValueAxis};
+use super::frame::{self, Axes, Entry, Mark, Plane};
+use super::palette::transport_color;
+use super::{Backend, DrawError};
+use crate::{RunData, Second};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// One phase per transport: its first repetition. Overlaying every repetition would
+/// make three panels of near-identical tangled lines; repetitions are compared in the
+/// percentile and bar charts, which draw or average them all.
+fn phases(run: &RunData) -> Vec<(String, &[Second])> {
+    frame::labels(run)
+        .into_iter()
+        .filter_map(|label| {
+            let (_, seconds) = run
+                .timeseries
+                .iter()
+                .find(|((l, _), s)| *l == label && !s.is_empty())?;
+            Some((label, seconds.as_slice()))
+        })
+        .collect()
+}
+
+/// Where a second is plotted: at its middle, since its counts cover all of it.
+fn mid(s: &Second) -> f64 {
+    f64::from(s.second) + 0.5
+}
+
+/// The measured windows of the phases drawn, each once: `[first, last + 1)` of the seconds
+/// wholly inside it. Phases of one run share their timing, so this is normally one.
+fn windows(phases: &[(String, &[Second])]) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for (_, seconds) in phases {
+        let inside = seconds.iter().filter(|s| s.in_window).map(|s| s.second);
+        if let (Some(first), Some(last)) = (inside.clone().min(), inside.max()) {
+            let w = (f64::from(first), f64::from(last) + 1.0);
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// The runs of consecutive seconds `keep` accepts, each drawn as its own line so a
+/// second without data is a gap rather than a line through zero.
+fn runs(seconds: &[Second], keep: impl Fn(&Second) -> bool) -> Vec<&[Second]> {
+    seconds
+        .chunk_by(|a, b| b.second == a.second + 1 && keep(a) == keep(b))
+        .filter(|run| keep(&run[0]))
+        .collect()
+}
+
+/// Three panels: messages delivered per second, bandwidth (down solid, up dashed) and p99
+/// latency per second, the measured window shaded in each.
+pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+    let phases = phases(run);
+    let grey = RGBColor(80, 80, 80);
+    let mut legend = frame::transport_entries(run, Mark::Line);
+    legend.extend([
+        Entry::new("", WHITE, Mark::Heading),
+        Entry::new("bandwidth down", grey, Mark::Line),
+        Entry::new("bandwidth up", grey, Mark::Dashed),
+        Entry::new("measured window", frame::WINDOW, Mark::Fill),
+    ]);
+    let plot = frame::with_legend(area, &legend)?;
+    let panels = plot.split_evenly((3, 1));
+    let all = || phases.iter().flat_map(|(_, s)| s.iter());
+    let x = ValueAxis::linear(all().map(|s| mid(s) + 0.5), axis::COUNT);
+    let windows = windows(&phases);
+    let delivered = ValueAxis::linear(all().map(|s| s.messages_delivered), axis::COUNT);
+    let rate = ValueAxis::linear(
+        all().flat_map(|s| [s.bytes_up, s.bytes_down]),
+        axis::BYTES_PER_SECOND,
+    );
+    // A second with no latency samples (nothing delivered, or outside the measured window,
+    // where latencies are not recorded) has a p99 of 0: it is left out. Per-second p99s of
+    // different transports easily differ 10 to 100 times, and on a linear axis all but the
+    // slowest would then lie flat on zero: log from a 10x spread.
+    let delivering = |s: &Second| s.latency_p99_us > 0.0;
+    let latency = ValueAxis::log_above(
+        10.0,
+        all().filter(|s| delivering(s)).map(|s| s.latency_p99_us),
+        axis::MICROSECONDS,
+    );
+    let y_room = frame::y_room(&plot, &[&delivered, &rate, &latency])?;
+
+    let mut chart = panel(
+        &panels[0],
+        &x,
+        &delivered,
+        "delivered messages per second",
+        delivered.describe("messages/s"),
+        (false, y_room),
+        &windows,
+    )?;
+    for (label, seconds) in &phases {
+        let color = frame::rgb(transport_color(run, label)).stroke_width(2);
+        let line = seconds
+            .iter()
+            .map(|s| (mid(s), delivered.at(s.messages_delivered)));
+        chart.draw_series(LineSeries::new(line, color))?;
+    }
+    if phases.is_empty() {
+        frame::note(
+            &chart.plotting_area().strip_coord_spec(),
+            "no per-second data",
+        )?;
+    }
+
+    let mut chart = panel(
+        &panels[1],
+        &x,
+        &rate,
+        "bandwidth, all clients (set-up included)",
+        rate.describe("bandwidth"),
+        (false, y_room),
+        &windows,
+    )?;
+    for (label, seconds) in &phases {
+        let color = frame::rgb(transport_color(run, label)).stroke_width(2);
+        let down = seconds.iter().map(|s| (mid(s), rate.at(s.bytes_down)));
+        chart.draw_series(LineSeries::new(down, color))?;
+        let up: Vec<(f64, f64)> = seconds
+            .iter()
+            .map(|s| (mid(s), rate.at(s.bytes_up)))
+            .collect();
+        chart.draw_series(DashedLineSeries::new(up, 7, 5, color))?;
+    }
+
+    let mut chart = panel(
+        &panels[2],
+        &x,
+        &latency,
+        "p99 delivery latency per second",
+        latency.describe("p99 latency"),
+        (true, y_room),
+        &windows,
+    )?;
+    for (label, seconds) in &phases {
+        let color = frame::rgb(transport_color(run, label)).stroke_width(2);
+        for part in runs(seconds, delivering) {
+            let line = part.iter().map(|s| (mid(s), latency.at(s.latency_p99_us)));
+            chart.draw_series(LineSeries::new(line, color))?;
+        }
+    }
+    Ok(())
+}
+
+/// One panel: its plane with the measured windows shaded behind the data.
+fn panel<'a, DB: Backend>(
+    area: &'a DrawingArea<DB, Shift>,
+    x: &ValueAxis,
+    y: &ValueAxis,
+    caption: &str,
+    y_desc: String,
+    (bottom, y_room): (bool, u32),
+    windows: &[(f64, f64)],
+) -> Result<Plane<'a, DB>, DrawError> {
+    let mut chart = frame::plane(
+        area,
+        &Axes {
+            x,
+            y,
+            x_desc: if bottom {
+                "time since the phase started (s)".into()
+            } else {
+                String::new()
+            },
+            y_desc,
+            caption: Some(caption.into()),
+            y_room: Some(y_room),
+        },
+    )?;
+    let range = y.range();
+    chart.draw_series(windows.iter().map(|&(from, to)| {
+        Rectangle::new(
+            [(from, range.start), (to, range.end)],
+            frame::WINDOW_SHADE.filled(),
+        )
+    }))?;
+    Ok(chart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn second(second: u32, delivered: f64, in_window: bool) -> Second {
+        Second {
+            second,
+            messages_delivered: delivered,
+            bytes_up: 0.0,
+            bytes_down: 0.0,
+            latency_p50_us: 0.0,
+            latency_p99_us: 0.0,
+            connections: 0.0,
+            in_window,
+        }
+    }
+
+    #[test]
+    fn lines_break_at_seconds_without_data_and_at_missing_seconds() {
+        let seconds: Vec<Second> = [(0, 0.0), (1, 5.0), (2, 5.0), (3, 0.0), (4, 5.0), (6, 5.0)]
+            .into_iter()
+            .map(|(s, d)| second(s, d, false))
+            .collect();
+        let parts: Vec<Vec<u32>> = runs(&seconds, |s| s.messages_delivered > 0.0)
+            .iter()
+            .map(|p| p.iter().map(|s| s.second).collect())
+            .collect();
+        assert_eq!(parts, [vec![1, 2], vec![4], vec![6]]);
+    }
+
+    #[test]
+    fn the_window_spans_its_seconds_wholly() {
+        let seconds: Vec<Second> = (0..10)
+            .map(|s| second(s, 1.0, (3..8).contains(&s)))
+            .collect();
+        let phases = [
+            ("a".to_string(), seconds.as_slice()),
+            ("b".to_string(), seconds.as_slice()),
+        ];
+        assert_eq!(windows(&phases), [(3.0, 8.0)]);
+    }
+}

@@ -1,0 +1,455 @@
+//! `report.html` (one self-contained file: inline CSS and SVG, nothing fetched) and
+//! `report.md` (the same tables in GitHub-flavoured Markdown, linking the SVG charts), both
+//! made from a run directory's files and charts, with a short reading of each chart
+//! generated from the numbers.
+
+use crate::charts::{self, Chart};
+use crate::rundata::RunData;
+use std::fmt::Write as _;
+
+/// One paragraph per chart saying what the numbers show, keyed by chart name.
+pub(crate) fn findings(run: &RunData, chart: &str) -> String {
+    let ts = run.transports();
+    if ts.is_empty() {
+        return "The run has no completed phase.".into();
+    }
+    let by = |col: &str| -> Vec<(String, f64)> {
+        ts.iter().map(|t| (t.clone(), run.mean(t, col))).collect()
+    };
+    let min_max = |v: &[(String, f64)]| {
+        let lo = v
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .unwrap_or_default();
+        let hi = v
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .unwrap_or_default();
+        (lo, hi)
+    };
+    match chart {
+        "latency_percentiles" => {
+            let p99 = by("latency_p99_us");
+            let (lo, hi) = min_max(&p99);
+            let mut s = format!(
+                "{} delivered with the lowest p99 latency, {}; {} the highest, {}.",
+                lo.0,
+                fmt_us(lo.1),
+                hi.0,
+                fmt_us(hi.1)
+            );
+            let p50 = by("latency_p50_us");
+            let _ = write!(s, " Medians: {}.", list(&p50, fmt_us));
+            s
+        }
+        "bytes_per_message" => {
+            let bpm = by("bytes_per_message");
+            let msg = run.summary.first().map_or(0.0, |r| r.get("message_bytes"));
+            let mut s = format!(
+                "Each message is {msg:.0} bytes. Per delivered message the wire carried {}.",
+                list(&bpm, fmt_bytes)
+            );
+            if let Some(ws) = ts.iter().find(|t| run.kind_of(t) == "websocket") {
+                let base = run.mean(ws, "bytes_per_message");
+                if base > 0.0 {
+                    let rel: Vec<(String, f64)> = bpm
+                        .iter()
+                        .filter(|(t, _)| t != ws)
+                        .map(|(t, v)| (t.clone(), v / base))
+                        .collect();
+                    if !rel.is_empty() {
+                        let _ = write!(
+                            s,
+                            " Relative to {ws}: {}.",
+                            list(&rel, |v| format!("{v:.2}×"))
+                        );
+                    }
+                }
+            }
+            s
+        }
+        "timeseries" => {
+            let rate: Vec<(String, f64)> = ts
+                .iter()
+                .map(|t| {
+                    let d = run.mean(t, "duration_s");
+                    (
+                        t.clone(),
+                        if d > 0.0 {
+                            run.mean(t, "messages_delivered") / d
+                        } else {
+                            0.0
+                        },
+                    )
+                })
+                .collect();
+            let worst = ts
+                .iter()
+                .filter_map(|t| {
+                    let s = run.timeseries.get(&(t.clone(), 1))?;
+                    let w = s
+                        .iter()
+                        .filter(|x| x.in_window)
+                        .max_by(|a, b| a.latency_p99_us.total_cmp(&b.latency_p99_us))?;
+                    Some((t.clone(), w.second, w.latency_p99_us))
+                })
+                .max_by(|a, b| a.2.total_cmp(&b.2));
+            let mut s = format!(
+                "Deliveries per second in the measured window: {}.",
+                list(&rate, |v| format!("{v:.0}/s"))
+            );
+            if let Some((t, sec, v)) = worst {
+                let _ = write!(
+                    s,
+                    " The worst second was second {sec} of {t}, with a p99 of {}.",
+                    fmt_us(v)
+                );
+            }
+            s
+        }
+        "server_cost" => {
+            let cpu: Vec<(String, f64)> = ts
+                .iter()
+                .map(|t| {
+                    let d = run.mean(t, "messages_delivered");
+                    (
+                        t.clone(),
+                        if d > 0.0 {
+                            run.mean(t, "server_cpu_s") / d * 1000.0
+                        } else {
+                            0.0
+                        },
+                    )
+                })
+                .collect();
+            let (lo, hi) = min_max(&cpu);
+            format!(
+                "Server CPU per 1,000 delivered messages: {}. {} was the cheapest to serve and {} the most expensive ({:.1}× as much).",
+                list(&cpu, |v| format!("{:.1} ms", v * 1000.0)),
+                lo.0,
+                hi.0,
+                if lo.1 > 0.0 { hi.1 / lo.1 } else { 0.0 }
+            )
+        }
+        "bandwidth" => {
+            let spread: Vec<(String, f64, f64)> = ts
+                .iter()
+                .filter_map(|t| {
+                    let pts = run.bandwidth.get(&(t.clone(), 1))?;
+                    let at = |p: f64| {
+                        pts.iter()
+                            .find(|x| x.percentile >= p)
+                            .map_or(0.0, |x| x.value)
+                    };
+                    Some((t.clone(), at(50.0), at(100.0)))
+                })
+                .collect();
+            let parts: Vec<String> = spread
+                .iter()
+                .map(|(t, p50, max)| {
+                    format!(
+                        "{t} {} median, {} busiest client",
+                        fmt_rate(*p50),
+                        fmt_rate(*max)
+                    )
+                })
+                .collect();
+            format!(
+                "Bandwidth per client over the window (up plus down): {}.",
+                parts.join("; ")
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+fn list(v: &[(String, f64)], f: impl Fn(f64) -> String) -> String {
+    v.iter()
+        .map(|(t, x)| format!("{t} {}", f(*x)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fmt_us(us: f64) -> String {
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+fn fmt_bytes(b: f64) -> String {
+    format!("{b:.1} B")
+}
+
+fn fmt_rate(bps: f64) -> String {
+    if bps >= 1e6 {
+        format!("{:.2} MB/s", bps / 1e6)
+    } else if bps >= 1e3 {
+        format!("{:.1} kB/s", bps / 1e3)
+    } else {
+        format!("{bps:.0} B/s")
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn meta_str(run: &RunData, path: &[&str]) -> String {
+    let mut v = &run.meta;
+    for p in path {
+        v = &v[*p];
+    }
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Rows of the summary table: header and cells, shared by the HTML and Markdown pages.
+fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
+    let header = vec![
+        "transport",
+        "rep",
+        "clients",
+        "published",
+        "delivered",
+        "lost",
+        "dup",
+        "out of order",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "bytes/msg",
+        "overhead/msg",
+        "errors",
+        "server CPU s",
+        "server peak RSS",
+    ];
+    let rows = run
+        .summary
+        .iter()
+        .map(|r| {
+            let n = |c: &str| format!("{:.0}", r.get(c));
+            let cells = vec![
+                r.transport.clone(),
+                r.repetition.to_string(),
+                n("clients"),
+                n("messages_published"),
+                n("messages_delivered"),
+                n("messages_lost"),
+                n("messages_duplicated"),
+                n("messages_out_of_order"),
+                fmt_us(r.get("latency_p50_us")),
+                fmt_us(r.get("latency_p90_us")),
+                fmt_us(r.get("latency_p99_us")),
+                fmt_us(r.get("latency_p999_us")),
+                fmt_us(r.get("latency_max_us")),
+                format!("{:.1}", r.get("bytes_per_message")),
+                format!("{:.1}", r.get("bytes_per_message") - r.get("message_bytes")),
+                n("errors"),
+                format!("{:.2}", r.get("server_cpu_s")),
+                format!("{:.1} MiB", r.get("server_peak_rss_bytes") / 1048576.0),
+            ];
+            (r.transport.clone(), cells)
+        })
+        .collect();
+    (header, rows)
+}
+
+fn scenario_lines(run: &RunData) -> Vec<String> {
+    let s = &run.meta["scenario"];
+    let w = &s["workload"];
+    let mut out = vec![
+        format!(
+            "{} phases of {} measured after {} ramp-up and {} warm-up, {} repetition(s)",
+            s["transports"].as_array().map_or(0, Vec::len),
+            meta_str(run, &["scenario", "duration"]),
+            meta_str(run, &["scenario", "ramp_up"]),
+            meta_str(run, &["scenario", "warmup"]),
+            s["repeat"]
+        ),
+        format!(
+            "workload: {}, {} messages/s {}, {} payload bytes ({} bytes per message), {} topic(s)",
+            meta_str(run, &["scenario", "workload", "pattern"]),
+            w["rate"],
+            if w["pattern"] == "echo" {
+                "per client"
+            } else {
+                "per topic"
+            },
+            w["payload_bytes"],
+            w["payload_bytes"].as_u64().map_or(0, |p| p + 34),
+            w["topics"]
+        ),
+    ];
+    for t in s["transports"].as_array().into_iter().flatten() {
+        let extra = match t["kind"].as_str() {
+            Some("poll") => format!(
+                ", interval {} ({})",
+                t["interval"].as_str().unwrap_or(""),
+                t["schedule"].as_str().unwrap_or("")
+            ),
+            Some("long-poll") => format!(", timeout {}", t["timeout"].as_str().unwrap_or("")),
+            _ => String::new(),
+        };
+        out.push(format!(
+            "{}: {} clients of kind {}{extra}",
+            t["label"].as_str().unwrap_or(""),
+            t["clients"],
+            t["kind"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+fn host_line(run: &RunData) -> String {
+    format!(
+        "{} ({} cores, {:.1} GiB), Linux {}; pushbench {}{}; {} to {}",
+        meta_str(run, &["host", "cpu_model"]),
+        meta_str(run, &["host", "cores"]),
+        run.meta["host"]["memory_bytes"].as_f64().unwrap_or(0.0) / 1073741824.0,
+        meta_str(run, &["host", "kernel"]),
+        meta_str(run, &["pushbench_version"]),
+        match meta_str(run, &["git_commit"]) {
+            c if c.len() >= 12 => format!(" ({})", &c[..12]),
+            _ => String::new(),
+        },
+        meta_str(run, &["started"]),
+        meta_str(run, &["ended"])
+    )
+}
+
+fn incomplete(run: &RunData) -> Option<String> {
+    (run.meta["completed"] != true).then(|| meta_str(run, &["incomplete_reason"]))
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;\
+color:#222;padding:0 1rem}h1{margin-bottom:.2rem}table{border-collapse:collapse;font-size:.85rem;margin:1rem 0}\
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child\
+{text-align:left}.swatch{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.4rem;\
+vertical-align:middle}.warn{background:#fff3cd;border:1px solid #e0c060;padding:.5rem 1rem}figure{margin:2rem 0}\
+figure svg{max-width:100%;height:auto}figcaption{font-size:.95rem;margin-top:.5rem}.muted{color:#666}";
+
+/// The self-contained HTML page.
+pub(crate) fn html(run: &RunData, charts: &[Chart]) -> String {
+    let name = meta_str(run, &["scenario", "name"]);
+    let mut h = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>pushbench: {}</title>\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{CSS}</style></head><body>\n\
+         <h1>pushbench: {}</h1>\n<p class=\"muted\">{}</p>\n",
+        esc(&name),
+        esc(&name),
+        esc(&host_line(run))
+    );
+    if let Some(why) = incomplete(run) {
+        let _ = writeln!(
+            h,
+            "<p class=\"warn\">This run did not complete: {}. The tables show the phases that finished.</p>",
+            esc(&why)
+        );
+    }
+    h.push_str("<h2>Scenario</h2>\n<ul>\n");
+    for l in scenario_lines(run) {
+        let _ = writeln!(h, "<li>{}</li>", esc(&l));
+    }
+    h.push_str("</ul>\n<h2>Summary</h2>\n<table><thead><tr>");
+    let (header, rows) = table(run);
+    for c in &header {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for (t, cells) in rows {
+        h.push_str("<tr>");
+        for (i, c) in cells.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(
+                    h,
+                    "<td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
+                    charts::css_color(run, &t),
+                    esc(c)
+                );
+            } else {
+                let _ = write!(h, "<td>{}</td>", esc(c));
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str(
+        "</tbody></table>\n<p class=\"muted\">Latency: from the message's scheduled publish time to the moment the client \
+         had read it. bytes/msg: everything the connections carried in the measured window, both directions, per \
+         delivered message; overhead/msg is that minus the message itself.</p>\n<h2>Charts</h2>\n",
+    );
+    for c in charts {
+        let _ = writeln!(
+            h,
+            "<figure id=\"{}\">\n{}\n<figcaption><strong>{}.</strong> {}</figcaption></figure>",
+            c.name,
+            strip_xml_prolog(&c.svg),
+            esc(&c.title),
+            esc(&findings(run, c.name))
+        );
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// An SVG document's `<?xml ...?>` prolog is not allowed inside HTML.
+fn strip_xml_prolog(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+/// The Markdown page, for pull requests and CI summaries.
+pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
+    let name = meta_str(run, &["scenario", "name"]);
+    let mut m = format!("# pushbench: {name}\n\n{}\n\n", host_line(run));
+    if let Some(why) = incomplete(run) {
+        let _ = writeln!(
+            m,
+            "> **This run did not complete:** {why}. The tables show the phases that finished.\n"
+        );
+    }
+    m.push_str("## Scenario\n\n");
+    for l in scenario_lines(run) {
+        let _ = writeln!(m, "- {l}");
+    }
+    m.push_str("\n## Summary\n\n");
+    let (header, rows) = table(run);
+    let _ = writeln!(m, "| {} |", header.join(" | "));
+    let _ = writeln!(
+        m,
+        "|{}",
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+            .collect::<String>()
+    );
+    for (_, cells) in rows {
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
+    }
+    m.push_str("\n## Charts\n\n");
+    for c in charts {
+        let _ = writeln!(
+            m,
+            "### {}\n\n![{}](charts/{}.svg)\n\n{}\n",
+            c.title,
+            c.title,
+            c.name,
+            findings(run, c.name)
+        );
+    }
+    m
+}
