@@ -53,6 +53,12 @@ pub enum CliError {
     /// The async runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The runs cannot be compared, or a threshold is malformed.
+    #[error("{0}")]
+    Compare(pushbench_report::compare::CompareError),
+    /// The candidate regressed; the comparison printed names each regression.
+    #[error("{0} regression(s) found")]
+    Regressions(usize),
     /// The user pressed Ctrl-C; what was measured so far is written.
     #[error("interrupted; partial results are in {0} (meta.json says completed: false)")]
     Interrupted(PathBuf),
@@ -66,6 +72,7 @@ impl CliError {
             | CliError::OutDir(_)
             | CliError::BadRun(_)
             | CliError::Bind { .. } => 2,
+            CliError::Compare(_) => 2,
             CliError::Interrupted(_) => 130,
             _ => 1,
         }
@@ -94,6 +101,71 @@ pub fn report(dir: &std::path::Path) -> Result<(), CliError> {
     println!("report: {}", rendered.html.display());
     println!("markdown: {}", rendered.markdown.display());
     Ok(())
+}
+
+/// Options of `pushbench compare`.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// The baseline run directory.
+    pub base: PathBuf,
+    /// The candidate run directory.
+    pub new: PathBuf,
+    /// Thresholds as written (`10%`, `p99=15%`).
+    pub thresholds: Vec<String>,
+    /// JSON instead of Markdown.
+    pub json: bool,
+    /// Where to write the HTML comparison page.
+    pub html: Option<PathBuf>,
+    /// Compare runs of different scenarios or transports.
+    pub allow_different: bool,
+}
+
+/// Compares two runs, prints the verdict, and fails with [`CliError::Regressions`] when the
+/// candidate regressed.
+pub fn compare(opts: CompareOptions) -> Result<(), CliError> {
+    use pushbench_report::compare;
+    let load = |dir: &std::path::Path| {
+        pushbench_report::RunData::load(dir).map_err(|e| match e {
+            ReportError::NotARun(_) | ReportError::Parse { .. } => CliError::BadRun(e),
+            other => CliError::Report(other),
+        })
+    };
+    let (base, new) = (load(&opts.base)?, load(&opts.new)?);
+    let thresholds = opts
+        .thresholds
+        .iter()
+        .map(|t| compare::parse_threshold(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::Compare)?;
+    let options = compare::CompareOptions {
+        thresholds,
+        allow_different: opts.allow_different,
+    };
+    let result = compare::compare(&base, &new, &options).map_err(CliError::Compare)?;
+    print!(
+        "{}",
+        if opts.json {
+            result.json()
+        } else {
+            result.markdown()
+        }
+    );
+    if let Some(path) = &opts.html {
+        // Through a temporary name, so an interrupted write never leaves half a page.
+        let tmp = path.with_extension("html.tmp");
+        std::fs::write(&tmp, result.html(&base, &new))
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| {
+                CliError::Report(ReportError::Io {
+                    path: path.clone(),
+                    source,
+                })
+            })?;
+    }
+    match result.regressions().len() {
+        0 => Ok(()),
+        n => Err(CliError::Regressions(n)),
+    }
 }
 
 /// Options of `pushbench serve`.

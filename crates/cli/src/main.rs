@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use pushbench::{CliError, RunOptions, ServeOptions};
+use pushbench::{CliError, CompareOptions, RunOptions, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,26 @@ enum Command {
         /// A directory written by `pushbench run`.
         run_dir: PathBuf,
     },
+    /// Compare two run directories transport by transport; exit 1 if the candidate regressed.
+    Compare {
+        /// The baseline run directory.
+        base: PathBuf,
+        /// The candidate run directory.
+        new: PathBuf,
+        /// Allowed change before a metric counts: `10%` for all, or `METRIC=PCT` for one
+        /// (`p99=15%`, `bytes_per_message=1%`); repeatable. See docs/compare.md.
+        #[arg(long = "threshold", value_name = "[METRIC=]PCT")]
+        thresholds: Vec<String>,
+        /// Output on stdout.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: OutputFormat,
+        /// Also write a self-contained HTML page overlaying both runs' latency distributions.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Compare runs of different scenarios or transports (only the transports both have).
+        #[arg(long)]
+        allow_different: bool,
+    },
     /// Serve the five push endpoints and the control endpoints.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed on start).
@@ -46,6 +66,12 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         ring_capacity: usize,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Markdown,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +91,21 @@ fn main() -> ExitCode {
             }))
         }),
         Command::Report { run_dir } => pushbench::report(&run_dir),
+        Command::Compare {
+            base,
+            new,
+            thresholds,
+            format,
+            html,
+            allow_different,
+        } => pushbench::compare(CompareOptions {
+            base,
+            new,
+            thresholds,
+            json: matches!(format, OutputFormat::Json),
+            html,
+            allow_different,
+        }),
         Command::Serve {
             addr,
             threads,

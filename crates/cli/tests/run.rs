@@ -192,6 +192,8 @@ fn run_writes_the_five_files_with_the_documented_columns() {
     assert_eq!(not_a_run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&not_a_run.stderr).contains("not a pushbench run directory"));
 
+    check_compare(&dir, &out);
+
     // A second run into the same directory is refused: results are never overwritten.
     let again = pushbench()
         .arg("run")
@@ -333,4 +335,88 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// Rewrites one column of every row of a run's summary.csv.
+fn rewrite_column(run: &Path, column: &str, f: impl Fn(f64) -> f64) {
+    let path = run.join("summary.csv");
+    let (header, rows) = csv(&path);
+    let i = header.iter().position(|h| h == column).unwrap();
+    let mut text = header.join(",") + "\n";
+    for mut r in rows {
+        r[i] = f(r[i].parse().unwrap()).to_string();
+        text += &(r.join(",") + "\n");
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn compare(base: &Path, new: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = pushbench()
+        .arg("compare")
+        .arg(base)
+        .arg(new)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn check_compare(dir: &Path, run: &Path) {
+    // The same run on both sides: nothing to report.
+    let (code, stdout, _) = compare(run, run, &[]);
+    assert_eq!(code, Some(0), "{stdout}");
+
+    // Latencies 50% worse in the candidate: a regression, named by metric and transport.
+    let slow = dir.join("slow");
+    copy_dir(run, &slow);
+    for col in [
+        "latency_mean_us",
+        "latency_p50_us",
+        "latency_p90_us",
+        "latency_p99_us",
+        "latency_p999_us",
+    ] {
+        rewrite_column(&slow, col, |v| v * 1.5);
+    }
+    let (code, stdout, _) = compare(run, &slow, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("websocket") && stdout.contains("p99"),
+        "{stdout}"
+    );
+    let (code, json, _) = compare(run, &slow, &["--format", "json"]);
+    assert_eq!(code, Some(1));
+    serde_json::from_str::<serde_json::Value>(&json).expect("JSON output");
+    let page = dir.join("compare.html");
+    let (code, _, _) = compare(run, &slow, &["--html", page.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"));
+
+    // One lost message is a regression whatever the threshold.
+    let lossy = dir.join("lossy");
+    copy_dir(run, &lossy);
+    rewrite_column(&lossy, "messages_lost", |v| v + 1.0);
+    let (code, stdout, _) = compare(run, &lossy, &["--threshold", "1000%"]);
+    assert_eq!(code, Some(1), "{stdout}");
+
+    // Runs of different scenarios are not compared.
+    let other = dir.join("other");
+    copy_dir(run, &other);
+    let meta = std::fs::read_to_string(other.join("meta.json"))
+        .unwrap()
+        .replace("\"name\": \"tiny\"", "\"name\": \"other\"");
+    std::fs::write(other.join("meta.json"), meta).unwrap();
+    let (code, _, stderr) = compare(run, &other, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let (code, _, _) = compare(run, &other, &["--allow-different"]);
+    assert_eq!(code, Some(0));
+
+    // A malformed threshold and a directory that is not a run are bad input.
+    assert_eq!(compare(run, run, &["--threshold", "fast"]).0, Some(2));
+    assert_eq!(compare(run, dir, &[]).0, Some(2));
 }

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod charts;
+pub mod compare;
 pub mod hlog;
 mod host;
 mod pages;

@@ -1,0 +1,593 @@
+//! Comparing two runs of the same scenario: a baseline and a candidate.
+//!
+//! Every metric of every transport is judged from the runs' repetitions (one sample each)
+//! with a distribution-free method: the Hodges–Lehmann estimate of the ratio candidate /
+//! baseline and the exact Mann–Whitney confidence interval around it, computed on log
+//! values. A metric regresses only when its whole interval lies beyond its threshold in
+//! the bad direction, so noise between repetitions does not raise false alarms; a lost,
+//! duplicated or out-of-order message or an error the baseline did not have is a
+//! regression whatever the numbers. `docs/compare.md` explains the method and its limits.
+//!
+//! ```no_run
+//! use pushbench_report::RunData;
+//! use pushbench_report::compare::{CompareOptions, compare, parse_threshold};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let base = RunData::load("results/baseline".as_ref())?;
+//! let new = RunData::load("results/ci-run".as_ref())?;
+//! let opts = CompareOptions {
+//!     thresholds: vec![parse_threshold("p99=15%")?],
+//!     allow_different: false,
+//! };
+//! let comparison = compare(&base, &new, &opts)?;
+//! print!("{}", comparison.markdown());
+//! std::process::exit(if comparison.regressions().is_empty() { 0 } else { 1 });
+//! # }
+//! ```
+
+mod html;
+mod metric;
+mod render;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use metric::{Metric, Threshold, parse_threshold};
+
+use crate::{RunData, SummaryRow};
+use serde::Serialize;
+
+/// An output format of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// GitHub-flavoured Markdown ([`Comparison::markdown`]).
+    Markdown,
+    /// JSON ([`Comparison::json`]).
+    Json,
+}
+
+impl Format {
+    /// The comparison in this format.
+    pub fn render(self, comparison: &Comparison) -> String {
+        match self {
+            Format::Markdown => comparison.markdown(),
+            Format::Json => comparison.json(),
+        }
+    }
+}
+
+/// How to compare.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompareOptions {
+    /// Thresholds overriding the defaults (10%; 1% for bytes per message). Later ones win.
+    pub thresholds: Vec<Threshold>,
+    /// Compare runs of different scenarios or transport sets: the transports both have
+    /// are compared, the others listed as skipped.
+    pub allow_different: bool,
+}
+
+/// Why two runs could not be compared. Each message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// The runs are of different scenarios.
+    #[error(
+        "the runs are of different scenarios: baseline `{base}`, candidate `{new}` (--allow-different compares the transports they share)"
+    )]
+    DifferentScenario {
+        /// The baseline's scenario name.
+        base: String,
+        /// The candidate's scenario name.
+        new: String,
+    },
+    /// The runs measured different transport labels.
+    #[error(
+        "the runs measured different transports: only in the baseline [{}], only in the candidate [{}] (--allow-different compares the transports they share)",
+        only_base.join(", "),
+        only_new.join(", ")
+    )]
+    DifferentTransports {
+        /// Labels only the baseline has.
+        only_base: Vec<String>,
+        /// Labels only the candidate has.
+        only_new: Vec<String>,
+    },
+    /// The runs share no transport label, so there is nothing to compare.
+    #[error(
+        "the runs share no transport: baseline [{}], candidate [{}]",
+        base.join(", "),
+        new.join(", ")
+    )]
+    NoCommonTransports {
+        /// The baseline's labels.
+        base: Vec<String>,
+        /// The candidate's labels.
+        new: Vec<String>,
+    },
+    /// A threshold did not parse.
+    #[error("bad threshold `{given}`: {why}")]
+    BadThreshold {
+        /// What was given.
+        given: String,
+        /// What is wrong with it, and what is accepted.
+        why: String,
+    },
+    /// A run has no completed phase.
+    #[error("the {which} run ({dir}) has no completed phase: nothing to compare")]
+    NoData {
+        /// `baseline` or `candidate`.
+        which: &'static str,
+        /// Its directory.
+        dir: String,
+    },
+}
+
+/// What the comparison concluded about one metric of one transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Worse beyond the threshold: the whole interval lies past it in the bad direction,
+    /// or a correctness count the baseline did not have.
+    Regression,
+    /// Better beyond the threshold, with the same certainty.
+    Improvement,
+    /// The interval lies within the threshold either way.
+    NoChange,
+    /// The interval straddles the threshold: more repetitions would tell.
+    Inconclusive,
+    /// No relative change can be formed (no usable sample, or a zero baseline).
+    NotComparable,
+}
+
+impl Verdict {
+    /// How reports print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Regression => "regression",
+            Verdict::Improvement => "improvement",
+            Verdict::NoChange => "no significant change",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::NotComparable => "not comparable",
+        }
+    }
+}
+
+/// How a change was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Hodges–Lehmann on log values with the exact Mann–Whitney interval: a ratio.
+    LogRatio,
+    /// The same on raw values, divided by the baseline median: used when a value is zero
+    /// or negative, where logarithms do not exist.
+    Difference,
+    /// One repetition on a side: the ratio of medians, with no interval.
+    Point,
+    /// A correctness count: totals over repetitions, no statistics.
+    Count,
+    /// Nothing could be computed.
+    None,
+}
+
+/// One side's samples of a metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Samples {
+    /// One value per repetition, in repetition order (non-finite ones left out).
+    pub values: Vec<f64>,
+    /// Their median; for a count, their total.
+    pub summary: f64,
+}
+
+/// The comparison of one metric of one transport.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricResult {
+    /// The transport label.
+    pub transport: String,
+    /// The metric.
+    pub metric: Metric,
+    /// The baseline's samples.
+    pub baseline: Samples,
+    /// The candidate's samples.
+    pub candidate: Samples,
+    /// Estimated relative change, candidate / baseline − 1 (0.5 is 50% higher); for a
+    /// count, the candidate's total minus the baseline's.
+    pub change: Option<f64>,
+    /// The confidence interval of the relative change, when there is one.
+    pub interval: Option<[f64; 2]>,
+    /// The confidence the interval achieves (0.971 for 4 against 4 repetitions).
+    pub confidence: Option<f64>,
+    /// The threshold applied, as a fraction; none for counts.
+    pub threshold: Option<f64>,
+    /// How the change was computed.
+    pub method: Method,
+    /// The conclusion.
+    pub verdict: Verdict,
+    /// Anything the reader should know about this row.
+    pub note: Option<String>,
+}
+
+/// Where a run came from, for the reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInfo {
+    /// Its directory.
+    pub dir: String,
+    /// Its scenario name.
+    pub scenario: String,
+    /// The commit pushbench was built from, when known.
+    pub git_commit: Option<String>,
+    /// When it started (RFC 3339).
+    pub started: Option<String>,
+}
+
+impl RunInfo {
+    fn of(run: &RunData) -> RunInfo {
+        let text = |p: &str| {
+            run.meta
+                .pointer(p)
+                .and_then(|v| v.as_str())
+                .map(String::from)
+        };
+        RunInfo {
+            dir: run.dir.display().to_string(),
+            scenario: scenario_name(run),
+            git_commit: text("/git_commit"),
+            started: text("/started"),
+        }
+    }
+}
+
+/// The comparison of a candidate run against a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// The baseline run.
+    pub baseline: RunInfo,
+    /// The candidate run.
+    pub candidate: RunInfo,
+    /// The transports compared, in the baseline's order.
+    pub transports: Vec<String>,
+    /// Transports only one run has, each with the run that has it (when different runs
+    /// are allowed).
+    pub skipped: Vec<String>,
+    /// Things that qualify the whole comparison (different scenarios, few repetitions).
+    pub notes: Vec<String>,
+    /// One result per transport and metric.
+    pub results: Vec<MetricResult>,
+}
+
+impl Comparison {
+    /// The regressed metrics: none means the candidate passes (exit 0), any means it
+    /// fails (exit 1).
+    pub fn regressions(&self) -> Vec<&MetricResult> {
+        self.with(Verdict::Regression)
+    }
+
+    /// The results with this verdict.
+    pub fn with(&self, verdict: Verdict) -> Vec<&MetricResult> {
+        self.results
+            .iter()
+            .filter(|r| r.verdict == verdict)
+            .collect()
+    }
+
+    /// The comparison as GitHub-flavoured Markdown: the verdict first, then a table row
+    /// per transport and metric, then a legend.
+    pub fn markdown(&self) -> String {
+        render::markdown(self)
+    }
+
+    /// The comparison as JSON: `verdict` (`pass` or `regression`), the number of
+    /// regressions, and every field of [`Comparison`].
+    pub fn json(&self) -> String {
+        render::json(self)
+    }
+
+    /// A self-contained HTML page (inline CSS and SVG, no script, nothing fetched): per
+    /// transport, both runs' latency percentile distributions overlaid (baseline dashed,
+    /// candidate solid, in the transport's colour) above its rows of the verdict table.
+    pub fn html(&self, base: &RunData, new: &RunData) -> String {
+        html::page(self, base, new)
+    }
+}
+
+/// A run's scenario name (empty when `meta.json` has none).
+fn scenario_name(run: &RunData) -> String {
+    run.meta
+        .pointer("/scenario/name")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Compares `new` (the candidate) against `base` (the baseline), transport by transport.
+///
+/// Fails when the runs are of different scenarios or transport sets (unless
+/// [`CompareOptions::allow_different`]), or when either has no completed phase.
+pub fn compare(
+    base: &RunData,
+    new: &RunData,
+    opts: &CompareOptions,
+) -> Result<Comparison, CompareError> {
+    for (which, run) in [("baseline", base), ("candidate", new)] {
+        if run.summary.is_empty() {
+            return Err(CompareError::NoData {
+                which,
+                dir: run.dir.display().to_string(),
+            });
+        }
+    }
+    let mut notes = Vec::new();
+    let (base_name, new_name) = (scenario_name(base), scenario_name(new));
+    if base_name != new_name {
+        if !opts.allow_different {
+            return Err(CompareError::DifferentScenario {
+                base: base_name,
+                new: new_name,
+            });
+        }
+        notes.push(format!(
+            "The runs are of different scenarios (baseline `{base_name}`, candidate `{new_name}`): only the transports they share are compared."
+        ));
+    } else {
+        let changed = differing_keys(&base.meta["scenario"], &new.meta["scenario"]);
+        if !changed.is_empty() {
+            notes.push(format!(
+                "Scenario `{base_name}` differs between the runs in: {}. Changes may come from the scenario rather than the build.",
+                changed.join(", ")
+            ));
+        }
+    }
+
+    let (base_ts, new_ts) = (base.transports(), new.transports());
+    let only_base: Vec<String> = base_ts
+        .iter()
+        .filter(|t| !new_ts.contains(t))
+        .cloned()
+        .collect();
+    let only_new: Vec<String> = new_ts
+        .iter()
+        .filter(|t| !base_ts.contains(t))
+        .cloned()
+        .collect();
+    if (!only_base.is_empty() || !only_new.is_empty()) && !opts.allow_different {
+        return Err(CompareError::DifferentTransports {
+            only_base,
+            only_new,
+        });
+    }
+    let transports: Vec<String> = base_ts
+        .iter()
+        .filter(|t| new_ts.contains(t))
+        .cloned()
+        .collect();
+    if transports.is_empty() {
+        return Err(CompareError::NoCommonTransports {
+            base: base_ts,
+            new: new_ts,
+        });
+    }
+    let skipped: Vec<String> = only_base
+        .iter()
+        .map(|t| format!("{t} (only in the baseline)"))
+        .chain(
+            only_new
+                .iter()
+                .map(|t| format!("{t} (only in the candidate)")),
+        )
+        .collect();
+
+    let mut results = Vec::with_capacity(transports.len() * Metric::ALL.len());
+    // Repetition counts (baseline, candidate) whose best interval falls short of 95%.
+    let mut single = false;
+    let mut weak: Vec<(usize, usize, f64)> = Vec::new();
+    for t in &transports {
+        let rows = |run: &RunData| -> Vec<SummaryRow> {
+            let mut rows: Vec<SummaryRow> = run
+                .summary
+                .iter()
+                .filter(|r| &r.transport == t)
+                .cloned()
+                .collect();
+            rows.sort_by_key(|r| r.repetition);
+            rows
+        };
+        let (b, n) = (rows(base), rows(new));
+        if b.len() < 2 || n.len() < 2 {
+            single = true;
+        } else {
+            let (_, confidence) = stats::rank(b.len(), n.len());
+            if confidence < stats::LEVEL && !weak.iter().any(|w| (w.0, w.1) == (b.len(), n.len())) {
+                weak.push((b.len(), n.len(), confidence));
+            }
+        }
+        for metric in Metric::ALL {
+            let threshold = metric::threshold_for(metric, &opts.thresholds);
+            results.push(judge(t, metric, &b, &n, threshold));
+        }
+    }
+    if single {
+        notes.push(
+            "A transport has a single repetition in one of the runs: its changes are judged from single values against \
+             the threshold, with no confidence interval. Use repeat = 4 or more in both runs."
+                .into(),
+        );
+    }
+    for (b, n, confidence) in weak {
+        notes.push(format!(
+            "With {b} baseline against {n} candidate repetitions the widest interval has only {:.1}% confidence, \
+             so noise passes for a change more often. Use repeat = 4 or more in both runs.",
+            confidence * 100.0
+        ));
+    }
+    Ok(Comparison {
+        baseline: RunInfo::of(base),
+        candidate: RunInfo::of(new),
+        transports,
+        skipped,
+        notes,
+        results,
+    })
+}
+
+/// The top-level keys of two scenario objects that differ, `name` aside.
+fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        a.as_object().unwrap_or(&empty),
+        b.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| k.as_str() != "name" && a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Judges one metric of one transport from its repetitions.
+fn judge(
+    transport: &str,
+    metric: Metric,
+    base_rows: &[SummaryRow],
+    new_rows: &[SummaryRow],
+    threshold: Option<f64>,
+) -> MetricResult {
+    let values = |rows: &[SummaryRow]| -> Vec<f64> {
+        rows.iter()
+            .map(|r| metric.sample(r))
+            .filter(|v| v.is_finite())
+            .collect()
+    };
+    let (b, n) = (values(base_rows), values(new_rows));
+    let mut result = MetricResult {
+        transport: transport.to_string(),
+        metric,
+        baseline: Samples {
+            summary: summary(metric, &b),
+            values: b.clone(),
+        },
+        candidate: Samples {
+            summary: summary(metric, &n),
+            values: n.clone(),
+        },
+        change: None,
+        interval: None,
+        confidence: None,
+        threshold,
+        method: Method::None,
+        verdict: Verdict::NotComparable,
+        note: None,
+    };
+    if metric.is_count() {
+        let (before, after) = (result.baseline.summary, result.candidate.summary);
+        result.method = Method::Count;
+        result.change = Some(after - before);
+        result.verdict = if after > 0.0 && before == 0.0 {
+            result.note = Some("the baseline had none".into());
+            Verdict::Regression
+        } else if after == 0.0 && before > 0.0 {
+            Verdict::Improvement
+        } else {
+            if after > 0.0 {
+                result.note = Some("the baseline had some too".into());
+            }
+            Verdict::NoChange
+        };
+        return result;
+    }
+    let threshold = threshold.unwrap_or(0.0);
+    if b.is_empty() || n.is_empty() {
+        result.note = Some(format!(
+            "no usable sample in the {}: nothing delivered",
+            if b.is_empty() {
+                "baseline"
+            } else {
+                "candidate"
+            }
+        ));
+        return result;
+    }
+    let all_same = b.iter().chain(&n).all(|v| *v == b[0]);
+    let positive = b.iter().chain(&n).all(|v| *v > 0.0);
+    let single = b.len() < 2 || n.len() < 2;
+    let (mb, mn) = (result.baseline.summary, result.candidate.summary);
+    if single {
+        result.note = Some(format!(
+            "no confidence interval ({} repetition)",
+            b.len().min(n.len())
+        ));
+    }
+    // The change and its interval, relative, as (estimate, lo, hi).
+    let (estimate, lo, hi) = if all_same {
+        result.method = if single {
+            Method::Point
+        } else if positive {
+            Method::LogRatio
+        } else {
+            Method::Difference
+        };
+        (0.0, 0.0, 0.0)
+    } else if !positive && mb == 0.0 {
+        result.method = Method::Difference;
+        result.note = Some("the baseline is zero: no relative change".into());
+        return result;
+    } else if single {
+        result.method = Method::Point;
+        let c = if positive {
+            mn / mb - 1.0
+        } else {
+            (mn - mb) / mb.abs()
+        };
+        (c, c, c)
+    } else if positive {
+        result.method = Method::LogRatio;
+        let ln = |v: &[f64]| v.iter().map(|x| x.ln()).collect::<Vec<_>>();
+        let s = stats::shift(&ln(&b), &ln(&n));
+        (s.estimate.exp_m1(), s.lo.exp_m1(), s.hi.exp_m1())
+    } else {
+        result.method = Method::Difference;
+        result.note = Some("a zero or negative value: compared as a difference".into());
+        let s = stats::shift(&b, &n);
+        let scale = mb.abs();
+        (s.estimate / scale, s.lo / scale, s.hi / scale)
+    };
+    result.change = Some(estimate);
+    if !single {
+        result.interval = Some([lo, hi]);
+        result.confidence = Some(stats::rank(b.len(), n.len()).1);
+    }
+    result.verdict = classify(lo, hi, threshold, metric.higher_is_worse());
+    result
+}
+
+/// The median of a metric's samples; the total for a count.
+fn summary(metric: Metric, v: &[f64]) -> f64 {
+    if metric.is_count() {
+        v.iter().sum()
+    } else if v.is_empty() {
+        f64::NAN
+    } else {
+        stats::median(v)
+    }
+}
+
+/// Places a relative change interval against a threshold `t`: a regression when it lies
+/// wholly beyond `t` in the bad direction, an improvement when wholly beyond it in the good
+/// one, no change when wholly within `±t`, inconclusive otherwise.
+fn classify(lo: f64, hi: f64, t: f64, higher_is_worse: bool) -> Verdict {
+    // Turned so that up is bad.
+    let (lo, hi) = if higher_is_worse {
+        (lo, hi)
+    } else {
+        (-hi, -lo)
+    };
+    if lo > t {
+        Verdict::Regression
+    } else if hi < -t {
+        Verdict::Improvement
+    } else if lo >= -t && hi <= t {
+        Verdict::NoChange
+    } else {
+        Verdict::Inconclusive
+    }
+}
