@@ -177,14 +177,28 @@ pub struct ServeOptions {
     pub ring_capacity: usize,
 }
 
+/// Pending connections the kernel queues before `accept`: a ramp-up of thousands of clients
+/// a second must not overflow it (the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves until SIGINT or SIGTERM.
 pub async fn serve(opts: ServeOptions) -> Result<(), CliError> {
-    let listener = tokio::net::TcpListener::bind(opts.addr)
-        .await
-        .map_err(|source| CliError::Bind {
-            addr: opts.addr,
-            source,
-        })?;
+    pushbench_wire::process::raise_open_files_limit();
+    let listener = listen(opts.addr).map_err(|source| CliError::Bind {
+        addr: opts.addr,
+        source,
+    })?;
     let local = listener.local_addr().map_err(|source| CliError::Bind {
         addr: opts.addr,
         source,
@@ -217,6 +231,10 @@ async fn shutdown_signal() {
 /// Runs a scenario and writes its run directory.
 pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let scenario = Scenario::load(&opts.scenario).map_err(CliError::Input)?;
+    let open_files = pushbench_wire::process::raise_open_files_limit();
+    scenario
+        .check_descriptors(&opts.scenario, open_files)
+        .map_err(CliError::Input)?;
     let out = opts
         .out
         .clone()

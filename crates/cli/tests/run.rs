@@ -239,6 +239,28 @@ fn bad_scenario_is_one_line_and_exit_code_2() {
         "nothing is written for a scenario that does not parse"
     );
 
+    // More clients than a process may hold descriptors: refused before anything runs,
+    // saying how many fit (each process here may hold at most 20,000).
+    std::fs::write(
+        &scenario,
+        TINY.replacen("clients = 2", "clients = 900000", 1),
+    )
+    .unwrap();
+    let out = pushbench()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("transports[0].clients") && stderr.contains("clients fit"),
+        "{stderr}"
+    );
+    assert!(!dir.join("out").exists());
+
     let out = pushbench()
         .arg("run")
         .arg(&scenario)

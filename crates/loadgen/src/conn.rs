@@ -5,9 +5,10 @@ use crate::error::ClientError;
 use crate::stats::Meter;
 use bytes::BytesMut;
 use pushbench_wire::now_ns;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 pub(crate) struct Conn {
     stream: TcpStream,
@@ -19,11 +20,15 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) async fn connect(addr: SocketAddr, meter: &Meter) -> Result<Conn, ClientError> {
+    /// Connects to `addr`, from `source` when given (see [`crate::phase`] on why clients
+    /// spread over several loopback source addresses).
+    pub(crate) async fn connect(
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        meter: &Meter,
+    ) -> Result<Conn, ClientError> {
         let t0 = now_ns();
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(ClientError::Connect)?;
+        let stream = open(addr, source).await.map_err(ClientError::Connect)?;
         // Latency is the quantity under test: never let Nagle hold a small request back.
         stream.set_nodelay(true).map_err(ClientError::Connect)?;
         let opened_ns = now_ns();
@@ -63,4 +68,32 @@ impl Drop for Conn {
     fn drop(&mut self) {
         self.meter.disconnected();
     }
+}
+
+async fn open(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(src) = source {
+        // Bind the address but leave the port to connect(): the kernel then picks a port
+        // unique for the whole 4-tuple, instead of reserving one per source address up front.
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        socket.bind(SocketAddr::new(src, 0))?;
+    }
+    socket.connect(addr).await
 }

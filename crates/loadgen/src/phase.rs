@@ -92,6 +92,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         rate: w.rate,
         payload_bytes: w.payload_bytes,
         backoff: sc.reconnect_backoff,
+        connections: sc.connections(tp),
     };
     let threads = sc.loadgen_threads.min(tp.clients as usize).max(1);
     let ramp_ns = sc.ramp_up.as_nanos() as u64;
@@ -205,6 +206,23 @@ fn published_in_window(first: &ServerStats, last: &ServerStats, clients: u32, to
         .sum()
 }
 
+/// Connections per loopback source address. A (source, destination) address pair has
+/// about 28,000 ephemeral ports (Linux's default range), and connections a phase closed
+/// linger in TIME_WAIT, so large phases spread over several source addresses of 127.0.0.0/8.
+const CONNECTIONS_PER_SOURCE: u64 = 5_000;
+
+/// Client `i`'s source address: for an IPv4 loopback server and a phase too large for one
+/// source address, one of 127.0.0.1, 127.0.0.2, … in turn; otherwise the kernel's choice.
+fn source_of(i: u32, server: SocketAddr, connections: u64) -> Option<std::net::IpAddr> {
+    let sources = connections.div_ceil(CONNECTIONS_PER_SOURCE).min(250) as u32;
+    match server.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_loopback() && sources > 1 => {
+            Some(std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % sources) as u8).into())
+        }
+        _ => None,
+    }
+}
+
 /// The `Send` part of a client plan, turned into an `Rc<ClientPlan>` on each worker.
 #[derive(Debug, Clone, Copy)]
 struct ClientPlanSeed {
@@ -217,6 +235,8 @@ struct ClientPlanSeed {
     rate: f64,
     payload_bytes: usize,
     backoff: Duration,
+    /// Connections the whole phase opens at once.
+    connections: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -258,6 +278,7 @@ fn run_worker(
             plan: plan.clone(),
             index: i,
             topic: topic_of(i, topics),
+            source: source_of(i, seed.addr, seed.connections),
             meter: Meter::new(shared.clone()),
             start_ns: window.phase_start + u64::from(i) * step,
         };

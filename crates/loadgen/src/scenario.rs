@@ -263,6 +263,9 @@ pub struct TransportPlan {
     /// `long-poll`: how long the server may hold a request.
     #[serde(with = "duration_str")]
     pub timeout: Duration,
+    /// Where `clients` is written in the scenario file, for later errors about it.
+    #[serde(skip)]
+    pub clients_line: usize,
 }
 
 mod duration_str {
@@ -280,7 +283,44 @@ const MAX_RATE: f64 = 1_000_000.0;
 const MAX_PAYLOAD: u64 = 1 << 20;
 const MAX_TOPICS: u32 = 100_000;
 
+/// Descriptors a process needs besides its connections: standard streams, the listener or
+/// the control connections, files being written.
+pub const DESCRIPTOR_RESERVE: u64 = 64;
+
 impl Scenario {
+    /// Connections one phase of `t` holds at once: one per client, two for echo over HTTP
+    /// (where a second connection publishes).
+    pub fn connections(&self, t: &TransportPlan) -> u64 {
+        let per_client = match (self.workload.pattern, t.kind) {
+            (Pattern::Echo, TransportKind::WebSocket) | (Pattern::Broadcast, _) => 1,
+            (Pattern::Echo, _) => 2,
+        };
+        u64::from(t.clients) * per_client
+    }
+
+    /// Refuses, before anything runs, a scenario with a phase that needs more descriptors
+    /// than a process may hold (`limit`: the load generator's, which on one machine is the
+    /// server's too), saying how many clients fit.
+    pub fn check_descriptors(&self, path: &Path, limit: u64) -> Result<(), LoadgenError> {
+        for (i, t) in self.transports.iter().enumerate() {
+            let needed = self.connections(t) + DESCRIPTOR_RESERVE;
+            if needed > limit {
+                let per_client = self.connections(t) / u64::from(t.clients);
+                let fit = limit.saturating_sub(DESCRIPTOR_RESERVE) / per_client;
+                return Err(LoadgenError::Scenario {
+                    path: path.to_owned(),
+                    line: t.clients_line,
+                    key: format!("transports[{i}].clients"),
+                    message: format!(
+                        "{} clients need {} descriptors, but a process here may hold {limit} (RLIMIT_NOFILE); at most {fit} clients fit",
+                        t.clients, needed
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {
         let text = std::fs::read_to_string(path).map_err(|source| LoadgenError::ReadScenario {
@@ -533,6 +573,7 @@ impl Checking<'_> {
             kind,
             label,
             clients,
+            clients_line: line_of(self.text, t.clients.span().start),
             interval,
             schedule: t
                 .schedule
@@ -650,6 +691,37 @@ clients = 2
         assert_eq!((line, key.as_str()), (5, "workload.rate"));
         let (line, key, _) = err(&GOOD.replace("\"100ms\"", "\"5s\""));
         assert_eq!((line, key.as_str()), (10, "transports[0].interval"));
+    }
+
+    #[test]
+    fn phases_that_need_more_descriptors_than_allowed_are_refused() {
+        let s = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        // 3 clients + the reserve fit in 67 descriptors, not in 66.
+        assert!(
+            s.check_descriptors(Path::new("x.toml"), 3 + DESCRIPTOR_RESERVE)
+                .is_ok()
+        );
+        match s.check_descriptors(Path::new("x.toml"), 2 + DESCRIPTOR_RESERVE) {
+            Err(LoadgenError::Scenario {
+                line, key, message, ..
+            }) => {
+                assert_eq!((line, key.as_str()), (9, "transports[0].clients"));
+                assert!(message.contains("at most 2 clients fit"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let echo = GOOD.replace("rate = 10", "pattern = \"echo\"\nrate = 10");
+        let s = Scenario::parse(Path::new("x.toml"), &echo).unwrap();
+        assert_eq!(
+            s.connections(&s.transports[0]),
+            6,
+            "poll in echo: a second connection publishes"
+        );
+        assert_eq!(
+            s.connections(&s.transports[1]),
+            2,
+            "websocket publishes in-band"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use pushbench_wire::{now_ns, parse_header, sse};
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
     let plan = &*client.plan;
     let is_sse = plan.kind == TransportKind::Sse;
-    let mut conn = Conn::connect(plan.addr, &client.meter).await?;
+    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
 
     let mut req = Vec::with_capacity(160);
     req.extend_from_slice(if is_sse {

@@ -36,6 +36,8 @@ pub(crate) struct Client {
     pub(crate) plan: Rc<ClientPlan>,
     pub(crate) index: u32,
     pub(crate) topic: u32,
+    /// The local address this client connects from (`None`: the kernel's choice).
+    pub(crate) source: Option<std::net::IpAddr>,
     pub(crate) meter: Meter,
     /// When this client starts, on the shared clock.
     pub(crate) start_ns: u64,

@@ -12,7 +12,7 @@ use pushbench_wire::{now_ns, parse_batch, parse_header};
 
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
     let plan = &*client.plan;
-    let mut conn = Conn::connect(plan.addr, &client.meter).await?;
+    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
     let (path, suffix) = match plan.kind {
         TransportKind::LongPoll => (
             "/longpoll",

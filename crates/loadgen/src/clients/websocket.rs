@@ -19,7 +19,7 @@ const OP_PONG: u8 = 0xA;
 
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
     let plan = &*client.plan;
-    let mut conn = Conn::connect(plan.addr, &client.meter).await?;
+    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
     let mut rng = XorShift(u64::from(client.index) << 32 ^ now_ns() | 1);
 
     let mut req = Vec::with_capacity(256);
