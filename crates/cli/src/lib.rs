@@ -249,6 +249,16 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
             addr
         }
     };
+    // A server that does not answer is found before a run directory is made for it.
+    if let Err(e) = pushbench_loadgen::control::Control::new(server)
+        .stats()
+        .await
+    {
+        return Err(match opts.server {
+            Some(_) => CliError::Input(e),
+            None => CliError::Child(e.to_string()),
+        });
+    }
     let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
     let started = SystemTime::now();
     let host = HostInfo::detect();
@@ -272,95 +282,106 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         Some("the run is still going (or was killed)".into()),
     ))?;
 
-    let cancel = CancellationToken::new();
-    let on_interrupt = cancel.clone();
+    // The first Ctrl-C ends the current phase early and keeps what was measured; a second
+    // one gives up at once (the files written so far are complete, meta.json says the run
+    // did not complete).
+    let (cancel, abort) = (CancellationToken::new(), CancellationToken::new());
+    let (on_interrupt, on_second) = (cancel.clone(), abort.clone());
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_interrupt.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_second.cancel();
+            }
         }
     });
-
-    let mut phases: Vec<PhaseResult> = Vec::new();
-    let mut failure = None;
-    let total = scenario.repeat as usize * scenario.transports.len();
-    let live = Arc::new(Progress::new(scenario.loadgen_threads));
-    'phases: for repetition in 1..=scenario.repeat {
-        for transport in &scenario.transports {
-            let title = format!(
-                "[{}/{total}] {} rep {repetition}",
-                phases.len() + 1,
-                transport.label
-            );
-            let done = CancellationToken::new();
-            let display = (!opts.quiet).then(|| {
-                tokio::spawn(progress::show(
-                    live.clone(),
-                    progress::PhaseInfo {
-                        title: title.clone(),
-                        clients: transport.clients,
-                        total: scenario.ramp_up + scenario.warmup + scenario.duration,
-                    },
-                    done.clone(),
-                ))
-            });
-            let spec = PhaseSpec {
-                scenario: &scenario,
-                transport,
-                repetition,
-                server,
-                cancel: cancel.clone(),
-                progress: live.clone(),
-            };
-            let outcome = run_phase(spec).await;
-            done.cancel();
-            if let Some(d) = display {
-                let _ = d.await;
-            }
-            match outcome {
-                Ok(result) => {
-                    if !opts.quiet {
-                        println!("{title}: {}", phase_line(&result));
-                    }
-                    phases.push(result);
-                    run_dir.write_results(&scenario, &phases)?;
+    let body = async {
+        let mut phases: Vec<PhaseResult> = Vec::new();
+        let mut failure = None;
+        let total = scenario.repeat as usize * scenario.transports.len();
+        let live = Arc::new(Progress::new(scenario.loadgen_threads));
+        'phases: for repetition in 1..=scenario.repeat {
+            for transport in &scenario.transports {
+                let title = format!(
+                    "[{}/{total}] {} rep {repetition}",
+                    phases.len() + 1,
+                    transport.label
+                );
+                let done = CancellationToken::new();
+                let display = (!opts.quiet).then(|| {
+                    tokio::spawn(progress::show(
+                        live.clone(),
+                        progress::PhaseInfo {
+                            title: title.clone(),
+                            clients: transport.clients,
+                            total: scenario.ramp_up + scenario.warmup + scenario.duration,
+                        },
+                        done.clone(),
+                    ))
+                });
+                let spec = PhaseSpec {
+                    scenario: &scenario,
+                    transport,
+                    repetition,
+                    server,
+                    cancel: cancel.clone(),
+                    progress: live.clone(),
+                };
+                let outcome = run_phase(spec).await;
+                done.cancel();
+                if let Some(d) = display {
+                    let _ = d.await;
                 }
-                Err(e) => {
-                    failure = Some(e);
+                match outcome {
+                    Ok(result) => {
+                        if !opts.quiet {
+                            println!("{title}: {}", phase_line(&result));
+                        }
+                        phases.push(result);
+                        run_dir.write_results(&scenario, &phases)?;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break 'phases;
+                    }
+                }
+                if cancel.is_cancelled() {
                     break 'phases;
                 }
             }
-            if cancel.is_cancelled() {
-                break 'phases;
-            }
         }
-    }
-    interrupt.abort();
-    if let Some(c) = server_child.take() {
-        c.stop().await;
-    }
+        interrupt.abort();
+        if let Some(c) = server_child.take() {
+            c.stop().await;
+        }
 
-    let (completed, reason) = match (&failure, cancel.is_cancelled()) {
-        (Some(e), _) => (false, Some(e.to_string())),
-        (None, true) => (false, Some("interrupted by Ctrl-C".to_string())),
-        (None, false) => (true, None),
+        let (completed, reason) = match (&failure, cancel.is_cancelled()) {
+            (Some(e), _) => (false, Some(e.to_string())),
+            (None, true) => (false, Some("interrupted by Ctrl-C".to_string())),
+            (None, false) => (true, None),
+        };
+        run_dir.write_meta(&meta(completed, reason))?;
+        let rendered = if phases.is_empty() {
+            None
+        } else {
+            Some(pushbench_report::render(run_dir.path())?)
+        };
+        if !opts.quiet && !phases.is_empty() {
+            println!("{}", summary_table(&phases));
+            println!("results: {}", run_dir.path().display());
+        }
+        if let (false, Some(r)) = (opts.quiet, &rendered) {
+            println!("report: {}", r.html.display());
+        }
+        match failure {
+            Some(e) => Err(CliError::Run(e)),
+            None if cancel.is_cancelled() => Err(CliError::Interrupted(out.clone())),
+            None => Ok(()),
+        }
     };
-    run_dir.write_meta(&meta(completed, reason))?;
-    let rendered = if phases.is_empty() {
-        None
-    } else {
-        Some(pushbench_report::render(run_dir.path())?)
-    };
-    if !opts.quiet && !phases.is_empty() {
-        println!("{}", summary_table(&phases));
-        println!("results: {}", run_dir.path().display());
-    }
-    if let (false, Some(r)) = (opts.quiet, &rendered) {
-        println!("report: {}", r.html.display());
-    }
-    match failure {
-        Some(e) => Err(CliError::Run(e)),
-        None if cancel.is_cancelled() => Err(CliError::Interrupted(out)),
-        None => Ok(()),
+    tokio::select! {
+        result = body => result,
+        _ = abort.cancelled() => Err(CliError::Interrupted(out.clone())),
     }
 }
 

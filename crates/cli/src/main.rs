@@ -75,6 +75,11 @@ enum OutputFormat {
 }
 
 fn main() -> ExitCode {
+    // Every expected failure is an error value with a one-line message; a panic is a bug, and
+    // says so instead of showing a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("pushbench: internal error (a bug in pushbench; please report it): {info}");
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
