@@ -42,7 +42,11 @@ clients = 2
 fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -69,7 +73,11 @@ fn meta(out: &Path) -> serde_json::Value {
 }
 
 fn summary_rows(out: &Path) -> usize {
-    std::fs::read_to_string(out.join("summary.csv")).unwrap().lines().count() - 1
+    std::fs::read_to_string(out.join("summary.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1
 }
 
 #[test]
@@ -78,9 +86,18 @@ fn an_unreachable_server_is_bad_input_and_nothing_is_written() {
     let scenario = dir.join("s.toml");
     std::fs::write(&scenario, THREE_PHASES).unwrap();
     // A port that was free a moment ago and has no listener now: connection refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = pushbench()
-        .args(["run", scenario.to_str().unwrap(), "--out", dir.join("out").to_str().unwrap()])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ])
         .args(["--server", &format!("http://127.0.0.1:{port}")])
         .output()
         .unwrap();
@@ -99,7 +116,13 @@ fn ctrl_c_keeps_what_was_measured_and_exits_130() {
     std::fs::write(&scenario, THREE_PHASES).unwrap();
     let out = dir.join("out");
     let mut child = pushbench()
-        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -108,10 +131,22 @@ fn ctrl_c_keeps_what_was_measured_and_exits_130() {
     assert_eq!(exit_code(&mut child), Some(130));
     let m = meta(&out);
     assert_eq!(m["completed"], false);
-    assert!(m["incomplete_reason"].as_str().unwrap().contains("interrupted"), "{m}");
+    assert!(
+        m["incomplete_reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{m}"
+    );
     let rows = summary_rows(&out);
-    assert!((1..=2).contains(&rows), "the phases that ran, the interrupted one included: {rows}");
-    assert!(out.join("report.html").exists(), "the report covers what was measured");
+    assert!(
+        (1..=2).contains(&rows),
+        "the phases that ran, the interrupted one included: {rows}"
+    );
+    assert!(
+        out.join("report.html").exists(),
+        "the report covers what was measured"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -132,11 +167,19 @@ fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line.trim().rsplit(' ').next().unwrap().to_string();
     let out = dir.join("out");
     let run = pushbench()
-        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
         .args(["--server", &format!("http://{addr}")])
         .stderr(Stdio::piped())
         .spawn()
@@ -151,7 +194,10 @@ fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
     assert!(stderr.contains(&addr), "{stderr}");
     let m = meta(&out);
     assert_eq!(m["completed"], false);
-    assert!(m["incomplete_reason"].as_str().unwrap().contains(&addr), "{m}");
+    assert!(
+        m["incomplete_reason"].as_str().unwrap().contains(&addr),
+        "{m}"
+    );
     assert_eq!(summary_rows(&out), 1, "the first phase's results are kept");
     std::fs::remove_dir_all(&dir).unwrap();
 }
