@@ -8,18 +8,21 @@ use bytes::{Buf, BytesMut};
 
 /// The parts of a response head a client acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Head {
-    pub(crate) status: u16,
+pub struct Head {
+    /// The status code.
+    pub status: u16,
     /// Bytes of the head, status line to the blank line included.
-    pub(crate) len: usize,
-    pub(crate) content_length: Option<usize>,
-    pub(crate) chunked: bool,
+    pub len: usize,
+    /// The `Content-Length`, when given.
+    pub content_length: Option<usize>,
+    /// Whether the body is chunked.
+    pub chunked: bool,
 }
 
 const MAX_HEADERS: usize = 32;
 
 /// Parses a response head at the start of `buf`; `None` until it is complete.
-pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, ClientError> {
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ClientError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
@@ -87,7 +90,7 @@ pub(crate) async fn read_response(conn: &mut Conn) -> Result<(Head, usize, u64),
 
 /// Where a chunked body decoder stands between calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Chunked {
+pub enum Chunked {
     /// Expecting a chunk-size line.
     #[default]
     Size,
@@ -102,11 +105,7 @@ pub(crate) enum Chunked {
 impl Chunked {
     /// Moves every complete piece of chunk data from `src` to `dst`, consuming the framing.
     /// Stops when `src` holds no more whole framing lines; partial data is moved as it comes.
-    pub(crate) fn decode(
-        &mut self,
-        src: &mut BytesMut,
-        dst: &mut BytesMut,
-    ) -> Result<(), ClientError> {
+    pub fn decode(&mut self, src: &mut BytesMut, dst: &mut BytesMut) -> Result<(), ClientError> {
         loop {
             match *self {
                 Chunked::Size => {

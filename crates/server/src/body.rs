@@ -1,14 +1,15 @@
 //! Response bodies: fixed ones (batches, reasons, JSON) and the endless push bodies of
 //! `/stream` and `/sse`.
 
+use crate::failure::Failure;
 use crate::hub::Topic;
 use crate::state::AppState;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -46,18 +47,20 @@ impl Body {
 
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = Infallible;
+    /// Only a push body fails: its client fell too far behind, and hyper then drops the
+    /// connection without the last chunk, so the client cannot mistake it for a clean end.
+    type Error = Failure;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Failure>>> {
         match self.get_mut() {
             Body::Fixed { parts, remaining } => Poll::Ready(parts.pop_front().map(|p| {
                 *remaining -= p.len() as u64;
                 Ok(Frame::data(p))
             })),
-            Body::Push(push) => push.poll_next(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            Body::Push(push) => push.poll_next(cx).map(|o| o.map(|r| r.map(Frame::data))),
         }
     }
 
@@ -120,15 +123,46 @@ async fn wait_for_news(
     (head, shutdown, wake)
 }
 
+/// Messages a push connection takes from the ring at once: enough to amortise the ring
+/// lock, few enough that a connection far behind holds little.
+pub(crate) const BATCH: usize = 64;
+
+/// How far a push body has got, shared with the connection task's stall watchdog.
+pub(crate) struct PushProgress {
+    topic: Arc<Topic>,
+    /// The seq of the last message handed to hyper (the start cursor before the first).
+    delivered: AtomicU64,
+}
+
+impl PushProgress {
+    /// The delivered cursor when messages are waiting behind it.
+    pub(crate) fn waiting(&self) -> Option<u64> {
+        let delivered = self.delivered.load(Relaxed);
+        (self.topic.head() > delivered).then_some(delivered)
+    }
+}
+
+/// How far behind the head a push connection is, counted from `floor` at the most: messages
+/// published before the connection started are a replay it asked for, not lag.
+pub(crate) fn lag(topic: &Topic, delivered: u64, floor: u64) -> u64 {
+    topic.head().saturating_sub(delivered.max(floor))
+}
+
 /// The body of `/stream` and `/sse`: every message of one topic after a cursor, one
-/// `Frame::data` (hence one HTTP chunk) per message, until the server shuts down.
+/// `Frame::data` (hence one HTTP chunk) per message, until the server shuts down or the
+/// client falls more than `max_lag` messages behind.
 pub(crate) struct PushBody {
     kind: PushKind,
     topic: Arc<Topic>,
+    /// The seq of the last message read from the ring.
     cursor: u64,
+    /// The head when the connection started; see [`lag`].
+    lag_floor: u64,
+    progress: Arc<PushProgress>,
     state: Arc<AppState>,
-    /// Encoded messages read from the ring but not yet handed to hyper.
-    pending: VecDeque<Bytes>,
+    /// Messages read from the ring but not yet handed to hyper, with their seqs; at most
+    /// [`BATCH`].
+    pending: VecDeque<(u64, Bytes)>,
     heartbeat_due: bool,
     done: bool,
     wait: ReusableBoxFuture<'static, Waited>,
@@ -147,12 +181,18 @@ impl PushBody {
     ) -> Self {
         let idle = (kind == PushKind::Sse).then_some(state.config.sse_heartbeat);
         let wait = ReusableBoxFuture::new(wait_for_news(head, state.shutdown.clone(), idle));
+        let progress = Arc::new(PushProgress {
+            topic: topic.clone(),
+            delivered: AtomicU64::new(cursor),
+        });
         let mut body = PushBody {
             kind,
+            lag_floor: topic.head(),
             topic,
             cursor,
+            progress,
             state,
-            pending: VecDeque::new(),
+            pending: VecDeque::with_capacity(BATCH),
             heartbeat_due: false,
             done: false,
             wait,
@@ -162,30 +202,56 @@ impl PushBody {
         body
     }
 
-    fn fill(&mut self) {
-        let pending = &mut self.pending;
-        self.cursor = match self.kind {
-            PushKind::Stream => self
-                .topic
-                .read_after(self.cursor, |m| pending.push_back(m.line().clone())),
-            PushKind::Sse => self
-                .topic
-                .read_after(self.cursor, |m| pending.push_back(m.sse_event().clone())),
-        };
+    /// What the stall watchdog of the connection needs.
+    pub(crate) fn progress(&self) -> Arc<PushProgress> {
+        self.progress.clone()
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn fill(&mut self) {
+        let pending = &mut self.pending;
+        let kind = self.kind;
+        self.cursor = self.topic.read_some(self.cursor, BATCH, |m| {
+            let data = match kind {
+                PushKind::Stream => m.line(),
+                PushKind::Sse => m.sse_event(),
+            };
+            pending.push_back((m.seq(), data.clone()));
+        });
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Failure>>> {
         loop {
-            if let Some(data) = self.pending.pop_front() {
+            if let Some((seq, data)) = self.pending.pop_front() {
+                // Being polled means hyper can take more, so this is "when it next gets to
+                // send"; a client that does not read is never polled, and the connection's
+                // stall watchdog ends it instead.
+                let delivered = self.progress.delivered.load(Relaxed);
+                let behind = lag(&self.topic, delivered, self.lag_floor);
+                if behind > self.state.max_lag {
+                    let failure = Failure::SlowConsumerLag {
+                        behind,
+                        max_lag: self.state.max_lag,
+                    };
+                    self.state.stats.failed(&failure);
+                    self.pending.clear();
+                    self.done = true;
+                    return Poll::Ready(Some(Err(failure)));
+                }
+                self.progress.delivered.store(seq, Relaxed);
                 self.state.stats.wrote(1, chunk_cost(data.len()));
-                return Poll::Ready(Some(data));
+                return Poll::Ready(Some(Ok(data)));
             }
             if self.heartbeat_due {
                 self.heartbeat_due = false;
-                return Poll::Ready(Some(Bytes::from_static(pushbench_wire::sse::HEARTBEAT)));
+                return Poll::Ready(Some(Ok(Bytes::from_static(pushbench_wire::sse::HEARTBEAT))));
             }
             if self.done {
                 return Poll::Ready(None);
+            }
+            // A batch was not everything: read on without waiting for another publish.
+            if self.cursor < self.topic.head() {
+                self.fill();
+                continue;
             }
             let (head, shutdown, wake) = std::task::ready!(self.wait.poll(cx));
             match wake {

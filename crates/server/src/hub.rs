@@ -7,6 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use pushbench_wire::{HEADER_LEN, encode_message, sse};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
@@ -52,6 +53,17 @@ impl Message {
     }
 }
 
+/// An upper bound on the memory one retained message of `payload` bytes holds: its ring
+/// slot, both encodings, and per allocation the allocator's header and the shared-buffer
+/// control block `Bytes` adds once the message is cloned.
+pub(crate) fn retained_bytes(payload: u64) -> u64 {
+    const PER_ALLOCATION: u64 = 48;
+    let line = HEADER_LEN as u64 + payload + 1;
+    // `id: <up to 20 digits>\ndata: <message>\n\n`
+    let event = 4 + 20 + 1 + 6 + HEADER_LEN as u64 + payload + 2;
+    std::mem::size_of::<Message>() as u64 + line + event + 2 * PER_ALLOCATION
+}
+
 /// The envelope, `<seq> <sent_ns> <payload>`, inside a message's [`Message::line`].
 pub(crate) fn envelope(line: &[u8]) -> &[u8] {
     &line[..line.len() - 1]
@@ -69,11 +81,18 @@ pub(crate) struct Topic {
     /// The head sequence number. A `watch` remembers which version each receiver has seen,
     /// so a publish between a subscriber's ring read and its wait still wakes it.
     head: watch::Sender<u64>,
+    /// The head again, for the slow-consumer check every push connection makes per
+    /// message: one atomic load instead of the `watch`'s read lock.
+    head_seq: AtomicU64,
+    /// The largest payload a client may publish here, so the ring stays within the
+    /// server's `max_retained_bytes` whatever clients send.
+    max_payload: usize,
 }
 
 impl Topic {
-    /// An empty topic that keeps at most `capacity` messages (at least one).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty topic that keeps at most `capacity` messages (at least one) and takes
+    /// client payloads of at most `max_payload` bytes.
+    pub(crate) fn new(capacity: usize, max_payload: usize) -> Self {
         let capacity = capacity.max(1);
         Topic {
             ring: Mutex::new(Ring {
@@ -82,7 +101,14 @@ impl Topic {
                 next_seq: 1,
             }),
             head: watch::Sender::new(0),
+            head_seq: AtomicU64::new(0),
+            max_payload,
         }
+    }
+
+    /// The largest payload a client may publish into this topic.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     fn lock(&self) -> MutexGuard<'_, Ring> {
@@ -103,13 +129,14 @@ impl Topic {
         ring.messages
             .push_back(Message::encode(seq, sent_ns, payload));
         // Still under the ring lock, so concurrent publishers update the head in seq order.
+        self.head_seq.store(seq, Ordering::Release);
         self.head.send_replace(seq);
         seq
     }
 
     /// The sequence number of the newest message, 0 when none was published.
     pub(crate) fn head(&self) -> u64 {
-        *self.head.borrow()
+        self.head_seq.load(Ordering::Acquire)
     }
 
     /// A receiver that wakes when the head moves. Subscribe before reading the ring, so a
@@ -121,7 +148,13 @@ impl Topic {
     /// Calls `f` with every retained message whose seq is greater than `cursor`, oldest
     /// first, and returns the new cursor (the last seq visited, or `cursor` when none).
     /// A cursor older than the ring starts at the oldest retained message.
-    pub(crate) fn read_after(&self, cursor: u64, mut f: impl FnMut(&Message)) -> u64 {
+    pub(crate) fn read_after(&self, cursor: u64, f: impl FnMut(&Message)) -> u64 {
+        self.read_some(cursor, usize::MAX, f)
+    }
+
+    /// Like [`Topic::read_after`], but visits at most `limit` messages, so a push connection
+    /// holds a bounded batch however far behind it is.
+    pub(crate) fn read_some(&self, cursor: u64, limit: usize, mut f: impl FnMut(&Message)) -> u64 {
         let ring = self.lock();
         let Some(oldest) = ring.messages.front().map(Message::seq) else {
             return cursor;
@@ -131,7 +164,7 @@ impl Topic {
         let first = cursor.saturating_add(1).max(oldest);
         let skip = usize::try_from(first - oldest).unwrap_or(usize::MAX);
         let mut last = cursor;
-        for msg in ring.messages.iter().skip(skip) {
+        for msg in ring.messages.iter().skip(skip).take(limit) {
             f(msg);
             last = msg.seq;
         }
@@ -151,7 +184,7 @@ mod tests {
 
     #[test]
     fn numbers_messages_from_one() {
-        let topic = Topic::new(8);
+        let topic = Topic::new(8, usize::MAX);
         assert_eq!(topic.head(), 0);
         assert_eq!(topic.publish(5, b"a"), 1);
         assert_eq!(topic.publish(6, b"b"), 2);
@@ -161,7 +194,7 @@ mod tests {
 
     #[test]
     fn encodes_each_transport_once() {
-        let topic = Topic::new(8);
+        let topic = Topic::new(8, usize::MAX);
         topic.publish(0x0123_4567_89ab_cdef, b"abc");
         let mut msgs = Vec::new();
         topic.read_after(0, |m| msgs.push(m.clone()));
@@ -177,7 +210,7 @@ mod tests {
 
     #[test]
     fn after_cursor_returns_only_newer_messages() {
-        let topic = Topic::new(8);
+        let topic = Topic::new(8, usize::MAX);
         for i in 0..5 {
             topic.publish(i, b"x");
         }
@@ -189,7 +222,7 @@ mod tests {
 
     #[test]
     fn ring_evicts_oldest_and_lagging_cursor_gets_oldest_retained() {
-        let topic = Topic::new(3);
+        let topic = Topic::new(3, usize::MAX);
         for i in 0..7 {
             topic.publish(i, b"x");
         }
@@ -202,14 +235,35 @@ mod tests {
     }
 
     #[test]
+    fn read_some_stops_at_the_limit() {
+        let topic = Topic::new(8, usize::MAX);
+        for i in 0..5 {
+            topic.publish(i, b"x");
+        }
+        let mut seen = Vec::new();
+        assert_eq!(topic.read_some(1, 2, |m| seen.push(m.seq())), 3);
+        assert_eq!(seen, vec![2, 3]);
+        assert_eq!(topic.read_some(5, 2, |_| unreachable!()), 5);
+    }
+
+    #[test]
+    fn retained_bytes_covers_both_encodings() {
+        let topic = Topic::new(1, usize::MAX);
+        topic.publish(0, &[b'a'; 100]);
+        let mut size = 0;
+        topic.read_after(0, |m| size = m.line().len() + m.sse_event().len());
+        assert!(retained_bytes(100) >= (size + std::mem::size_of::<Message>()) as u64);
+    }
+
+    #[test]
     fn empty_topic_keeps_cursor() {
-        let topic = Topic::new(3);
+        let topic = Topic::new(3, usize::MAX);
         assert_eq!(seqs_after(&topic, 0), (0, vec![]));
     }
 
     #[tokio::test]
     async fn subscriber_is_woken_by_publish() {
-        let topic = std::sync::Arc::new(Topic::new(4));
+        let topic = std::sync::Arc::new(Topic::new(4, usize::MAX));
         let mut rx = topic.subscribe();
         let t = topic.clone();
         let task = tokio::spawn(async move { t.publish(1, b"p") });

@@ -1,7 +1,8 @@
 //! The server-side publisher: an open-loop schedule of messages into every topic.
 
-use crate::hub::Topic;
-use crate::state::AppState;
+use crate::ServerConfig;
+use crate::hub::{Topic, retained_bytes};
+use crate::state::{AppState, payload_budget};
 use bytes::Bytes;
 use pushbench_wire::{filler_payload, now_ns};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,27 @@ impl Workload {
             ));
         }
         Ok(())
+    }
+
+    /// Checks that `topics` rings full of messages of `payload_bytes` stay within the
+    /// server's `max_retained_bytes`: the publisher would fill them, and the memory would
+    /// stay taken until the next workload.
+    pub(crate) fn check_memory(&self, config: &ServerConfig) -> Result<(), String> {
+        match payload_budget(config, self.topics) {
+            Some(max) if self.payload_bytes <= max => Ok(()),
+            _ => {
+                let worst = u128::from(self.topics)
+                    * config.ring_capacity as u128
+                    * u128::from(retained_bytes(self.payload_bytes));
+                Err(format!(
+                    "{} topics of {} messages of {} payload bytes could hold {worst} bytes, more than the server's max_retained_bytes {}",
+                    self.topics,
+                    config.ring_capacity,
+                    self.payload_bytes,
+                    config.max_retained_bytes
+                ))
+            }
+        }
     }
 }
 
@@ -153,5 +175,28 @@ mod tests {
             let reason = bad.validate().unwrap_err();
             assert!(!reason.contains('\n'), "{reason}");
         }
+    }
+
+    #[test]
+    fn memory_bound_follows_topics_ring_and_payload() {
+        let config = ServerConfig::default();
+        let w = |topics, payload_bytes| Workload {
+            topics,
+            rate: 1.0,
+            payload_bytes,
+        };
+        assert!(w(1, MAX_PAYLOAD / 8).check_memory(&config).is_ok());
+        assert!(w(100, 1024).check_memory(&config).is_ok());
+        // 4,096 messages of 1 MiB, twice encoded: 8 GiB for one topic.
+        assert!(w(1, MAX_PAYLOAD).check_memory(&config).is_err());
+        // Even empty payloads add up over enough topics.
+        let reason = w(MAX_TOPICS, 0).check_memory(&config).unwrap_err();
+        assert!(!reason.contains('\n'), "{reason}");
+        // Right at the budget, and one byte over it.
+        let max = payload_budget(&config, 10).unwrap();
+        assert!(w(10, max).check_memory(&config).is_ok());
+        assert!(w(10, max + 1).check_memory(&config).is_err());
+        let worst = 10 * 4096 * retained_bytes(max);
+        assert!(worst <= config.max_retained_bytes);
     }
 }

@@ -1,6 +1,7 @@
 //! Request routing and the HTTP endpoints of docs/protocol.md.
 
 use crate::body::{Body, PushBody, PushKind};
+use crate::failure::Failure;
 use crate::hub::Topic;
 use crate::publisher::{self, Workload};
 use crate::state::{AppState, ConnKind, ConnSlot, Publisher};
@@ -8,7 +9,7 @@ use crate::ws::WsSession;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
 use std::collections::VecDeque;
@@ -46,7 +47,13 @@ impl Rejection {
     fn into_response(self) -> Resp {
         let Rejection(status, mut reason) = self;
         reason.push('\n');
-        text_response(status, "text/plain", Body::full(reason))
+        let mut resp = text_response(status, "text/plain", Body::full(reason));
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §11.6.1: a 401 names the scheme that would be accepted.
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
     }
 }
 
@@ -105,6 +112,11 @@ impl Route {
             _ => Method::GET,
         }
     }
+
+    /// The `/control/*` endpoints, which a configured `control_token` guards.
+    fn is_control(self) -> bool {
+        matches!(self, Route::Workload | Route::Stop)
+    }
 }
 
 async fn route(
@@ -126,18 +138,51 @@ async fn route(
         );
         return Err(Rejection(StatusCode::METHOD_NOT_ALLOWED, reason));
     }
+    if let (true, Some(token)) = (route.is_control(), &state.config.control_token) {
+        authorize(&req, token)
+            .inspect_err(|f| state.stats.failed(f))
+            .map_err(|f| Rejection(StatusCode::UNAUTHORIZED, f.to_string()))?;
+    }
     let q = Query::parse(req.uri().query().unwrap_or(""))?;
     match route {
         Route::Poll => poll(&state, &q),
         Route::LongPoll => longpoll(&state, &q).await,
-        Route::Stream => stream(state, &q),
-        Route::Sse => sse(state, &q, &req),
+        Route::Stream => stream(state, &slot, &q),
+        Route::Sse => sse(state, &slot, &q, &req),
         Route::WebSocket => websocket(state, slot, &q, req),
         Route::Publish => publish(&state, &q, req).await,
         Route::Workload => workload(state, req).await,
         Route::Stop => stop(&state).await,
         Route::Stats => Ok(json_response(&state.stats_doc())),
     }
+}
+
+/// Checks `Authorization: Bearer <token>` (RFC 6750 §2.1).
+fn authorize(req: &Request<Incoming>, token: &str) -> Result<(), Failure> {
+    let Some(value) = req.headers().get(AUTHORIZATION) else {
+        return Err(Failure::Unauthorized(
+            "control endpoints need Authorization: Bearer <token>",
+        ));
+    };
+    let given = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match given {
+        Some(t) if same_secret(t.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(_) => Err(Failure::Unauthorized("wrong control token")),
+        None => Err(Failure::Unauthorized(
+            "control endpoints need Authorization: Bearer <token>",
+        )),
+    }
+}
+
+/// Compares without stopping at the first difference, so the answer time does not tell a
+/// guesser how much of the token it got right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// The query parameters the endpoints use; others are ignored.
@@ -270,10 +315,11 @@ fn start(topic: &Topic, cursor: Option<u64>) -> Result<(watch::Receiver<u64>, u6
     Ok((head, cursor))
 }
 
-fn stream(state: Arc<AppState>, q: &Query) -> Result<Resp, Rejection> {
+fn stream(state: Arc<AppState>, slot: &ConnSlot, q: &Query) -> Result<Resp, Rejection> {
     let topic = topic(&state, q)?;
     let (head, cursor) = start(&topic, q.cursor)?;
     let body = PushBody::new(PushKind::Stream, topic, head, cursor, state);
+    slot.pushing(body.progress());
     Ok(text_response(
         StatusCode::OK,
         "text/plain",
@@ -281,7 +327,12 @@ fn stream(state: Arc<AppState>, q: &Query) -> Result<Resp, Rejection> {
     ))
 }
 
-fn sse(state: Arc<AppState>, q: &Query, req: &Request<Incoming>) -> Result<Resp, Rejection> {
+fn sse(
+    state: Arc<AppState>,
+    slot: &ConnSlot,
+    q: &Query,
+    req: &Request<Incoming>,
+) -> Result<Resp, Rejection> {
     let topic = topic(&state, q)?;
     let last_id = match req.headers().get("last-event-id") {
         Some(v) => Some(
@@ -292,6 +343,7 @@ fn sse(state: Arc<AppState>, q: &Query, req: &Request<Incoming>) -> Result<Resp,
     };
     let (head, cursor) = start(&topic, last_id)?;
     let body = PushBody::new(PushKind::Sse, topic, head, cursor, state);
+    slot.pushing(body.progress());
     let mut resp = text_response(
         StatusCode::OK,
         "text/event-stream",
@@ -329,17 +381,26 @@ fn websocket(
     Ok(resp.map(|_| Body::empty()))
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Rejection> {
-    Limited::new(req.into_body(), MAX_BODY)
+async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Rejection> {
+    Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map(|c| c.to_bytes())
-        .map_err(|e| Rejection::bad(format!("cannot read the request body: {e}")))
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                let reason = format!("request body larger than {limit} bytes");
+                Rejection(StatusCode::PAYLOAD_TOO_LARGE, reason)
+            } else {
+                Rejection::bad(format!("cannot read the request body: {e}"))
+            }
+        })
 }
 
 async fn publish(state: &AppState, q: &Query, req: Request<Incoming>) -> Result<Resp, Rejection> {
     let topic = topic(state, q)?;
-    let body = read_body(req).await?;
+    // The topic's payload limit keeps its ring within the server's memory budget.
+    let limit = MAX_BODY.min(PUBLISH_HEADER_LEN.saturating_add(topic.max_payload()));
+    let body = read_body(req, limit).await?;
     let sent_ns =
         parse_publish(&body).map_err(|e| Rejection::bad(format!("not a publish body: {e}")))?;
     topic.publish(sent_ns, &body[PUBLISH_HEADER_LEN..]);
@@ -350,10 +411,11 @@ async fn publish(state: &AppState, q: &Query, req: Request<Incoming>) -> Result<
 }
 
 async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Rejection> {
-    let body = read_body(req).await?;
+    let body = read_body(req, MAX_BODY).await?;
     let w: Workload = serde_json::from_slice(&body)
         .map_err(|e| Rejection::bad(format!("bad workload JSON: {e}")))?;
     w.validate().map_err(Rejection::bad)?;
+    w.check_memory(&state.config).map_err(Rejection::bad)?;
     let mut current = state.publisher.lock().await;
     stop_publisher(current.take()).await;
     // Bounded by validate(): at most 100,000.

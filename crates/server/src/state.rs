@@ -1,11 +1,17 @@
 //! State shared by every connection of one server: topics, publisher, counters.
 
 use crate::ServerConfig;
-use crate::hub::Topic;
+use crate::body::PushProgress;
+use crate::failure::{Counter, Failure};
+use crate::hub::{Topic, retained_bytes};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use serde::Serialize;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use serde::ser::SerializeMap;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{SetOnce, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// The endpoint a connection's first request went to.
@@ -32,6 +38,11 @@ pub(crate) struct Stats {
     pub(crate) messages_published: AtomicU64,
     pub(crate) messages_written: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
+    /// Connections open now, whatever their kind; what `max_connections` limits.
+    pub(crate) open: AtomicUsize,
+    /// Refused connections still being told why (see `lib.rs`'s `reject`).
+    pub(crate) rejecting: AtomicUsize,
+    failures: [AtomicU64; Counter::ALL.len()],
 }
 
 impl Stats {
@@ -39,6 +50,24 @@ impl Stats {
     pub(crate) fn wrote(&self, messages: u64, bytes: u64) {
         self.messages_written.fetch_add(messages, Relaxed);
         self.bytes_written.fetch_add(bytes, Relaxed);
+    }
+
+    /// Counts a connection ended or refused for `failure`.
+    pub(crate) fn failed(&self, failure: &Failure) {
+        self.failures[failure.counter() as usize].fetch_add(1, Relaxed);
+    }
+}
+
+/// The failure counters, serialised as one `/stats` field each.
+pub(crate) struct FailureCounts([u64; Counter::ALL.len()]);
+
+impl Serialize for FailureCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (c, n) in Counter::ALL.iter().zip(self.0) {
+            map.serialize_entry(c.field(), &n)?;
+        }
+        map.end()
     }
 }
 
@@ -68,6 +97,10 @@ pub(crate) struct StatsDoc {
     peak_rss_bytes: u64,
     /// Not in the contract: accept() failures (e.g. EMFILE) the server survived.
     accept_errors: u64,
+    connections_open: usize,
+    /// `connections_rejected`, `slow_consumer_disconnects`, ...: see [`Counter::field`].
+    #[serde(flatten)]
+    failures: FailureCounts,
 }
 
 /// The publisher of the current workload, if one runs.
@@ -80,6 +113,11 @@ pub(crate) struct Publisher {
 /// (as in tests) never see each other.
 pub(crate) struct AppState {
     pub(crate) config: ServerConfig,
+    /// `config.max_lag`, clamped below the ring capacity: a connection further behind than
+    /// the ring holds would already have lost messages without being told.
+    pub(crate) max_lag: u64,
+    /// The HTTP/1 settings every connection is served with.
+    pub(crate) http: http1::Builder,
     /// Swapped wholesale by `/control/workload`; subscribers keep their own `Arc<Topic>`,
     /// so connections of an earlier workload keep working on the old topics.
     topics: RwLock<Arc<[Arc<Topic>]>>,
@@ -91,8 +129,20 @@ pub(crate) struct AppState {
 
 impl AppState {
     pub(crate) fn new(config: ServerConfig, shutdown: CancellationToken) -> Self {
-        let topics = fresh_topics(1, config.ring_capacity);
+        let topics = fresh_topics(1, &config);
+        let max_lag = config
+            .max_lag
+            .min(config.ring_capacity.saturating_sub(1).max(1) as u64);
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .max_header_size(config.max_header_bytes)
+            // Also caps what hyper queues for a client that does not read, so a stalled
+            // stream holds little before the body stops being polled. 8 KiB is hyper's floor.
+            .max_buf_size(config.max_header_bytes.max(8192));
         AppState {
+            max_lag,
+            http,
             config,
             topics: RwLock::new(topics),
             publisher: tokio::sync::Mutex::new(None),
@@ -111,7 +161,7 @@ impl AppState {
 
     /// Replaces every topic with `n` fresh, empty ones and returns them.
     pub(crate) fn replace_topics(&self, n: usize) -> Arc<[Arc<Topic>]> {
-        let fresh = fresh_topics(n, self.config.ring_capacity);
+        let fresh = fresh_topics(n, &self.config);
         *self.topics.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         fresh
     }
@@ -141,12 +191,31 @@ impl AppState {
             rss_bytes,
             peak_rss_bytes,
             accept_errors: s.accept_errors.load(Relaxed),
+            connections_open: s.open.load(Relaxed),
+            failures: FailureCounts(std::array::from_fn(|i| s.failures[i].load(Relaxed))),
         }
     }
 }
 
-fn fresh_topics(n: usize, capacity: usize) -> Arc<[Arc<Topic>]> {
-    (0..n).map(|_| Arc::new(Topic::new(capacity))).collect()
+/// The largest payload each of `topics` topics may retain messages of, so that every ring
+/// full of such messages stays within `max_retained_bytes`; None when not even empty
+/// payloads fit.
+pub(crate) fn payload_budget(config: &ServerConfig, topics: u64) -> Option<u64> {
+    let per_message = config
+        .max_retained_bytes
+        .checked_div(topics.checked_mul(config.ring_capacity as u64)?)?;
+    let fixed = retained_bytes(0);
+    // retained_bytes grows by two bytes per payload byte: one in each encoding.
+    per_message.checked_sub(fixed).map(|spare| spare / 2)
+}
+
+fn fresh_topics(n: usize, config: &ServerConfig) -> Arc<[Arc<Topic>]> {
+    // serve_with and /control/workload only let through topic counts that fit.
+    let budget = payload_budget(config, n as u64).unwrap_or(0);
+    let max_payload = usize::try_from(budget).unwrap_or(usize::MAX);
+    (0..n)
+        .map(|_| Arc::new(Topic::new(config.ring_capacity, max_payload)))
+        .collect()
 }
 
 /// One open client connection. Shared (in an `Arc`) by the connection task, its request
@@ -155,17 +224,58 @@ fn fresh_topics(n: usize, capacity: usize) -> Arc<[Arc<Topic>]> {
 pub(crate) struct ConnSlot {
     state: Arc<AppState>,
     kind: AtomicU8,
+    /// Set when the connection starts a `/stream` or `/sse` body; the connection task
+    /// watches it for stalls (hyper stops polling a body whose client does not read, so the
+    /// body itself cannot notice).
+    push: SetOnce<Arc<PushProgress>>,
     /// Never sent on: `serve_with` waits for every clone to be dropped to know that all
     /// connections have ended.
     _alive: mpsc::Sender<()>,
 }
 
 impl ConnSlot {
+    /// Counts the connection as open until the slot is dropped.
     pub(crate) fn new(state: Arc<AppState>, alive: mpsc::Sender<()>) -> Self {
+        state.stats.open.fetch_add(1, Relaxed);
         ConnSlot {
             state,
             kind: AtomicU8::new(UNCLASSIFIED),
+            push: SetOnce::new(),
             _alive: alive,
+        }
+    }
+
+    /// Registers the connection's push body for the stall watchdog.
+    pub(crate) fn pushing(&self, progress: Arc<PushProgress>) {
+        // One push body per connection: it only ends with the connection.
+        let _ = self.push.set(progress);
+    }
+
+    /// Completes when the connection's push body has had messages waiting and sent none of
+    /// them for `limit`; pending forever on connections that never push.
+    pub(crate) async fn stalled(&self, limit: Duration) -> Failure {
+        let progress = self.push.wait().await;
+        // Checked twice per `limit`: a stall is seen between `limit` and 1.5 × `limit`
+        // after it began, for one cheap timer wake-up per connection every `limit / 2`.
+        let mut tick = tokio::time::interval((limit / 2).max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The delivered cursor and when it was first seen with messages waiting behind it.
+        let mut stuck: Option<(u64, tokio::time::Instant)> = None;
+        loop {
+            // The scheduled tick time, not the wake-up time, so that two ticks `limit` apart
+            // measure exactly `limit` however late the task runs.
+            let now = tick.tick().await;
+            match progress.waiting() {
+                Some(delivered) => match stuck {
+                    Some((at, since)) if at == delivered => {
+                        if now - since >= limit {
+                            return Failure::SlowConsumerStall(limit);
+                        }
+                    }
+                    _ => stuck = Some((delivered, now)),
+                },
+                None => stuck = None,
+            }
         }
     }
 
@@ -183,6 +293,7 @@ impl ConnSlot {
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
+        self.state.stats.open.fetch_sub(1, Relaxed);
         let kind = *self.kind.get_mut();
         if kind != UNCLASSIFIED {
             self.state.stats.connections[usize::from(kind)].fetch_sub(1, Relaxed);

@@ -3,41 +3,78 @@
 //! fastwebsockets' `read_frame` is not cancel-safe (it consumes the frame header from its
 //! buffer before awaiting the rest of the frame, and may be mid-way through writing a pong),
 //! so it never runs inside `select!`. The socket is split: a reader task owns the read half
-//! and hands the frames it must answer (pong, close) to the writer over a channel; the
+//! and hands the frames it must answer (pong, close) to the writer over a small channel; the
 //! writer waits on that channel, the topic and the shutdown token, all of which are
 //! cancel-safe, and is the only one that writes.
+//!
+//! What fastwebsockets 0.10 checks on its own, and what this module adds:
+//! - reserved bits, reserved opcodes, fragmented or oversized (> 125 bytes) pings, and
+//!   frames of `max_message_size` bytes or more are errors of `read_frame`; they are mapped
+//!   to close codes in [`classify`]. Its size check is `>=`, hence the `+ 1` below.
+//! - it validates UTF-8 only in unfragmented text frames; fragmented messages are put
+//!   together here (its `FragmentCollector` has no limit on the whole message) and checked
+//!   once complete.
+//! - it keeps a frame's mask private and accepts unmasked client frames, which RFC 6455
+//!   §5.1 forbids: [`MaskCheck`] follows the frame headers in the byte stream to catch them.
+//! - its automatic close answer echoes whatever the client sent, even a reason too long for
+//!   a control frame; the server answers close frames itself (auto-close off).
 
+use crate::body::{BATCH, lag};
+use crate::failure::Failure;
 use crate::hub::Topic;
 use crate::state::{AppState, ConnSlot};
 use bytes::Bytes;
 use fastwebsockets::{
-    FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError, WebSocketWrite,
-    upgrade::UpgradeFut,
+    CloseCode, Frame, OpCode, Payload, Role, WebSocketError, WebSocketRead, WebSocketWrite,
+    after_handshake_split, upgrade::UpgradeFut,
 };
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use pushbench_wire::{PUBLISH_HEADER_LEN, parse_publish};
+use std::future::Future;
+use std::io;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::WriteHalf;
-use tokio::sync::{mpsc, watch};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::watch;
 
 type Io = TokioIo<Upgraded>;
 
-/// Close codes (RFC 6455 §7.4.1).
+/// Close code for a server going away (RFC 6455 §7.4.1).
 const GOING_AWAY: u16 = 1001;
-const UNSUPPORTED_DATA: u16 = 1003;
-const POLICY_VIOLATION: u16 = 1008;
 
-/// How long a server-initiated close waits for the client's answering close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Replies the reader may queue for the writer. Small: when the writer cannot send (its
+/// client does not read), the reader stops reading, and TCP pushes back on the client
+/// instead of the server queueing pongs for it.
+const REPLY_QUEUE: usize = 8;
+
+/// The largest payload of a control frame (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// What the reader asks the writer to send.
 enum Reply {
     Pong(Bytes),
-    /// A close frame; the writer sends it and stops.
-    Close(Bytes),
+    /// The answer to the client's close frame; the writer sends it and stops.
+    CloseAnswer(Bytes),
+    /// The client broke a rule; the writer sends the close frame and stops, and the
+    /// connection is failed (RFC 6455 §7.1.7): closed without waiting for an answer.
+    Fail(Failure),
+}
+
+/// How the writer ended.
+enum WriterEnd {
+    /// The client closed, answered or not, or its socket failed: nothing more to wait for.
+    Done,
+    /// The server sent a close frame first and should wait for the client's answer.
+    ServerClosed,
+    /// The server sent a close frame for a broken rule and closes without a handshake.
+    Failed,
+    /// A write did not complete in time: the socket cannot even take a close frame.
+    Stalled,
 }
 
 /// Everything a WebSocket connection needs once the 101 answer is on its way.
@@ -66,39 +103,234 @@ impl WsSession {
             slot,
         } = self;
         let Ok(ws) = upgrade.await else { return };
-        let (read, write) = ws.split(tokio::io::split);
-        let (reply_tx, reply_rx) = mpsc::channel(8);
-        let reader = tokio::spawn(read_loop(
-            FragmentCollectorRead::new(read),
-            topic.clone(),
-            state.clone(),
-            reply_tx,
-        ));
-        let server_closed = write_loop(write, topic, head, cursor, &state, reply_rx).await;
-        if server_closed {
-            // Give the client a moment to answer our close frame before the socket drops.
-            let _ = tokio::time::timeout(CLOSE_GRACE, reader).await;
-        } else {
-            reader.abort();
+        let (read, mut write_half) = tokio::io::split(ws.into_inner());
+        let (reply_tx, reply_rx) = mpsc::channel(REPLY_QUEUE);
+        let mut reader = tokio::spawn(read_loop(read, topic.clone(), state.clone(), reply_tx));
+        // Each half gets its own fastwebsockets state over a borrowed socket half (the
+        // unused halves are placeholders): fastwebsockets never gives a stream back, and
+        // both halves are needed again to end the connection properly.
+        let (_, write) = after_handshake_split(tokio::io::empty(), &mut write_half, Role::Server);
+        let writer = Writer {
+            write,
+            topic,
+            head,
+            cursor,
+            state: &state,
+            replies: reply_rx,
+        };
+        let grace = state.config.ws_close_timeout;
+        match writer.run().await {
+            WriterEnd::ServerClosed => {
+                // Give the client a moment to answer our close frame, then drop it anyway.
+                let _ = tokio::time::timeout(grace, &mut reader).await;
+            }
+            WriterEnd::Failed => {
+                // No handshake, but end our side with a FIN and let the reader drain the
+                // client's input until it closes too: closing a socket with unread input
+                // sends a reset, which can destroy the close frame before it is read.
+                let _ = tokio::time::timeout(grace, async {
+                    let _ = write_half.shutdown().await;
+                    let _ = (&mut reader).await;
+                })
+                .await;
+            }
+            WriterEnd::Done | WriterEnd::Stalled => {}
         }
+        // Dropping both halves closes the socket; a reader left running would keep it open.
+        reader.abort();
         drop(slot);
     }
 }
 
+/// Polls `f` once and, only if it is not ready, bounds it by `limit`. Most writes complete
+/// at once, and this keeps the clock read and timer registration off that path.
+async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    let first = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => tokio::time::timeout(limit, f).await.ok(),
+    }
+}
+
+/// The writing half of a session.
+struct Writer<'a> {
+    write: WebSocketWrite<&'a mut WriteHalf<Io>>,
+    topic: Arc<Topic>,
+    head: watch::Receiver<u64>,
+    /// The seq of the last message sent.
+    cursor: u64,
+    state: &'a AppState,
+    replies: mpsc::Receiver<Reply>,
+}
+
+/// Why a frame could not be sent.
+enum SendError {
+    Gone,
+    Stalled,
+}
+
+impl Writer<'_> {
+    /// Sends every message after `cursor` until the client, the reader or the server ends
+    /// the connection.
+    async fn run(mut self) -> WriterEnd {
+        let lag_floor = self.cursor;
+        let mut batch: Vec<(u64, Bytes)> = Vec::with_capacity(BATCH);
+        loop {
+            // Between batches, without waiting: answers and shutdown must not queue behind a
+            // backlog of messages.
+            match self.replies.try_recv() {
+                Ok(reply) => match self.answer(reply).await {
+                    Some(end) => return end,
+                    None => continue,
+                },
+                Err(TryRecvError::Disconnected) => return WriterEnd::Done,
+                Err(TryRecvError::Empty) => {}
+            }
+            if self.state.shutdown.is_cancelled() {
+                return self.close(GOING_AWAY, "server shutting down").await;
+            }
+            if self.cursor < self.topic.head() {
+                self.topic.read_some(self.cursor, BATCH, |m| {
+                    batch.push((m.seq(), m.line().clone()));
+                });
+                for (seq, line) in batch.drain(..) {
+                    let behind = lag(&self.topic, self.cursor, lag_floor);
+                    if behind > self.state.max_lag {
+                        let failure = Failure::SlowConsumerLag {
+                            behind,
+                            max_lag: self.state.max_lag,
+                        };
+                        self.state.stats.failed(&failure);
+                        return self.fail(&failure).await;
+                    }
+                    let envelope = crate::hub::envelope(&line);
+                    let frame = Frame::text(Payload::Borrowed(envelope));
+                    match self.send(frame).await {
+                        Ok(()) => {}
+                        Err(SendError::Gone) => return WriterEnd::Done,
+                        Err(SendError::Stalled) => return self.stalled(),
+                    }
+                    self.cursor = seq;
+                    self.state.stats.wrote(1, frame_cost(envelope.len()));
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = self.state.shutdown.cancelled() => {}
+                reply = self.replies.recv() => match reply {
+                    Some(reply) => {
+                        if let Some(end) = self.answer(reply).await {
+                            return end;
+                        }
+                    }
+                    // The reader ended without a close frame: the client is gone.
+                    None => return WriterEnd::Done,
+                },
+                changed = self.head.changed() => if changed.is_err() { return WriterEnd::Done },
+            }
+        }
+    }
+
+    /// Sends a frame, giving up when the client has not taken it within `stall_timeout`.
+    async fn send(&mut self, frame: Frame<'_>) -> Result<(), SendError> {
+        match within(
+            self.state.config.stall_timeout,
+            self.write.write_frame(frame),
+        )
+        .await
+        {
+            Some(Ok(())) => Ok(()),
+            Some(Err(_)) => Err(SendError::Gone),
+            None => Err(SendError::Stalled),
+        }
+    }
+
+    fn stalled(&self) -> WriterEnd {
+        let failure = Failure::SlowConsumerStall(self.state.config.stall_timeout);
+        self.state.stats.failed(&failure);
+        WriterEnd::Stalled
+    }
+
+    /// Acts on a reader's request; Some when the connection is over.
+    async fn answer(&mut self, reply: Reply) -> Option<WriterEnd> {
+        match reply {
+            Reply::Pong(p) => match self.send(Frame::pong(Payload::Borrowed(&p))).await {
+                Ok(()) => None,
+                Err(SendError::Gone) => Some(WriterEnd::Done),
+                Err(SendError::Stalled) => Some(self.stalled()),
+            },
+            Reply::CloseAnswer(p) => {
+                let frame = Frame::close_raw(Payload::Borrowed(&p));
+                let grace = self.state.config.ws_close_timeout;
+                let _ = within(grace, self.write.write_frame(frame)).await;
+                Some(WriterEnd::Done)
+            }
+            // Counted by the reader, which found it.
+            Reply::Fail(failure) => Some(match self.fail(&failure).await {
+                WriterEnd::ServerClosed => WriterEnd::Failed,
+                end => end,
+            }),
+        }
+    }
+
+    async fn fail(&mut self, failure: &Failure) -> WriterEnd {
+        self.close(failure.close_code(), &failure.to_string()).await
+    }
+
+    /// Sends a close frame; the client has `ws_close_timeout` to take it.
+    async fn close(&mut self, code: u16, reason: &str) -> WriterEnd {
+        // A close frame carries at most 125 bytes: the code and 123 of reason (all ASCII).
+        let reason = &reason.as_bytes()[..reason.len().min(MAX_CONTROL_PAYLOAD - 2)];
+        let grace = self.state.config.ws_close_timeout;
+        match within(grace, self.write.write_frame(Frame::close(code, reason))).await {
+            Some(Ok(())) => WriterEnd::ServerClosed,
+            Some(Err(_)) | None => WriterEnd::Done,
+        }
+    }
+}
+
+/// Reads the client's frames until it closes or breaks a rule; in the latter case asks the
+/// writer to close with the matching code and then drains the socket until the client
+/// closes it (the session bounds how long).
 async fn read_loop(
-    mut read: FragmentCollectorRead<tokio::io::ReadHalf<Io>>,
+    read: ReadHalf<Io>,
     topic: Arc<Topic>,
     state: Arc<AppState>,
     replies: mpsc::Sender<Reply>,
 ) {
-    // fastwebsockets produces pong and close answers here; they go to the writer.
+    let mut guarded = MaskCheck::new(read);
+    let (mut ws, _) = after_handshake_split(&mut guarded, tokio::io::sink(), Role::Server);
+    ws.set_auto_close(false);
+    ws.set_max_message_size(state.config.ws_max_message_bytes.saturating_add(1));
+    let Err(failure) = read_messages(&mut ws, &topic, &state, &replies).await else {
+        return;
+    };
+    drop(ws);
+    state.stats.failed(&failure);
+    if replies.send(Reply::Fail(failure)).await.is_err() {
+        return;
+    }
+    // Whatever comes now, frames or not, is only read to be dropped.
+    let mut raw = guarded.into_inner();
+    let mut sink = [0u8; 4096];
+    while matches!(raw.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
+type WsRead<'a> = WebSocketRead<&'a mut MaskCheck<ReadHalf<Io>>>;
+
+/// Publishes the client's messages and answers its close frame; Err is the rule the client
+/// broke.
+async fn read_messages(
+    ws: &mut WsRead<'_>,
+    topic: &Topic,
+    state: &AppState,
+    replies: &mpsc::Sender<Reply>,
+) -> Result<(), Failure> {
+    // fastwebsockets produces pongs here; they go to the writer.
     let mut obligated = |frame: Frame<'_>| {
-        let payload = Bytes::copy_from_slice(&frame.payload);
-        let reply = match frame.opcode {
-            OpCode::Close => Reply::Close(payload),
-            _ => Reply::Pong(payload),
-        };
-        let replies = replies.clone();
+        let reply = Reply::Pong(Bytes::copy_from_slice(&frame.payload));
         async move {
             replies
                 .send(reply)
@@ -106,84 +338,210 @@ async fn read_loop(
                 .map_err(|_| WebSocketError::ConnectionClosed)
         }
     };
+    let max = state.config.ws_max_message_bytes;
+    // The fragments of a text message in progress, None between messages.
+    let mut message: Option<Vec<u8>> = None;
     loop {
-        let frame = match read.read_frame(&mut obligated).await {
+        let frame = match ws.read_frame(&mut obligated).await {
             Ok(frame) => frame,
-            Err(_) => return,
+            Err(e) => return classify(e, max).map_or(Ok(()), Err),
         };
         match frame.opcode {
-            OpCode::Text => match parse_publish(&frame.payload) {
-                Ok(sent_ns) => {
-                    topic.publish(sent_ns, &frame.payload[PUBLISH_HEADER_LEN..]);
-                    state.stats.messages_published.fetch_add(1, Relaxed);
-                }
-                Err(e) => {
-                    let reason = format!("not a publish body: {e}");
-                    let _ = replies.send(close_payload(POLICY_VIOLATION, &reason)).await;
-                    return;
-                }
-            },
-            OpCode::Binary => {
-                let reason = "publish bodies are text frames";
-                let _ = replies.send(close_payload(UNSUPPORTED_DATA, reason)).await;
-                return;
+            OpCode::Text | OpCode::Binary if message.is_some() => {
+                return Err(Failure::WsProtocol(
+                    "a new message before the last one ended",
+                ));
             }
-            // The close answer was already handed to the writer by `obligated`.
-            OpCode::Close => return,
-            _ => {}
+            OpCode::Binary => return Err(Failure::WsBinary),
+            // fastwebsockets has checked that it is UTF-8.
+            OpCode::Text if frame.fin => publish(topic, state, &frame.payload)?,
+            OpCode::Text => message = Some(frame.payload.to_vec()),
+            OpCode::Continuation => {
+                let Some(buf) = message.as_mut() else {
+                    return Err(Failure::WsProtocol(
+                        "a continuation frame without a message",
+                    ));
+                };
+                if buf.len() + frame.payload.len() > max {
+                    return Err(Failure::WsTooBig(max));
+                }
+                buf.extend_from_slice(&frame.payload);
+                if frame.fin {
+                    let whole = message.take().unwrap_or_default();
+                    if std::str::from_utf8(&whole).is_err() {
+                        return Err(Failure::WsInvalidUtf8);
+                    }
+                    publish(topic, state, &whole)?;
+                }
+            }
+            OpCode::Close => {
+                let answer = close_answer(&frame.payload)?;
+                // The writer may be gone already; the client closed either way.
+                let _ = replies.send(Reply::CloseAnswer(answer)).await;
+                return Ok(());
+            }
+            OpCode::Pong if frame.payload.len() > MAX_CONTROL_PAYLOAD => {
+                return Err(Failure::WsProtocol("a control frame over 125 bytes"));
+            }
+            // Pings were answered through `obligated`; unsolicited pongs need nothing.
+            OpCode::Ping | OpCode::Pong => {}
         }
     }
 }
 
-fn close_payload(code: u16, reason: &str) -> Reply {
-    // A close reason must fit a 125-byte control frame together with the 2-byte code.
-    let reason = &reason.as_bytes()[..reason.len().min(123)];
-    Reply::Close(Bytes::from([&code.to_be_bytes()[..], reason].concat()))
+fn publish(topic: &Topic, state: &AppState, body: &[u8]) -> Result<(), Failure> {
+    let sent_ns = parse_publish(body).map_err(Failure::WsBadPublish)?;
+    let payload = &body[PUBLISH_HEADER_LEN..];
+    if payload.len() > topic.max_payload() {
+        return Err(Failure::WsTooBig(PUBLISH_HEADER_LEN + topic.max_payload()));
+    }
+    topic.publish(sent_ns, payload);
+    state.stats.messages_published.fetch_add(1, Relaxed);
+    Ok(())
 }
 
-/// Sends every message after `cursor` until the client, the reader or the server ends the
-/// connection. Returns true when the server sent the close frame first (shutdown) and
-/// should wait for the client's answer.
-async fn write_loop(
-    mut write: WebSocketWrite<WriteHalf<Io>>,
-    topic: Arc<Topic>,
-    mut head: watch::Receiver<u64>,
-    mut cursor: u64,
-    state: &AppState,
-    mut replies: mpsc::Receiver<Reply>,
-) -> bool {
-    let mut batch = Vec::new();
-    loop {
-        cursor = topic.read_after(cursor, |m| batch.push(m.line().clone()));
-        for line in batch.drain(..) {
-            let envelope = crate::hub::envelope(&line);
-            let frame = Frame::text(Payload::Borrowed(envelope));
-            if write.write_frame(frame).await.is_err() {
-                return false;
-            }
-            state.stats.wrote(1, frame_cost(envelope.len()));
+/// Checks a client's close frame (RFC 6455 §5.5.1, §7.4) and returns the payload of the
+/// answer: its status code, without the reason.
+fn close_answer(payload: &[u8]) -> Result<Bytes, Failure> {
+    match payload.len() {
+        0 => return Ok(Bytes::new()),
+        1 => return Err(Failure::WsProtocol("a close frame with a 1-byte payload")),
+        n if n > MAX_CONTROL_PAYLOAD => {
+            return Err(Failure::WsProtocol("a control frame over 125 bytes"));
         }
-        tokio::select! {
-            biased;
-            _ = state.shutdown.cancelled() => {
-                let _ = write.write_frame(Frame::close(GOING_AWAY, b"server shutting down")).await;
-                return true;
-            }
-            reply = replies.recv() => match reply {
-                Some(Reply::Pong(p)) => {
-                    if write.write_frame(Frame::pong(Payload::Borrowed(&p))).await.is_err() {
-                        return false;
+        _ => {}
+    }
+    let code = u16::from_be_bytes([payload[0], payload[1]]);
+    if !CloseCode::from(code).is_allowed() {
+        return Err(Failure::WsProtocol("a close code that may not be sent"));
+    }
+    if std::str::from_utf8(&payload[2..]).is_err() {
+        return Err(Failure::WsInvalidUtf8);
+    }
+    Ok(Bytes::copy_from_slice(&payload[..2]))
+}
+
+/// The failure a fastwebsockets read error reports; None when the client simply went away
+/// (or the writer did).
+fn classify(e: WebSocketError, max: usize) -> Option<Failure> {
+    let protocol = |what| Some(Failure::WsProtocol(what));
+    match e {
+        WebSocketError::InvalidUTF8 => Some(Failure::WsInvalidUtf8),
+        WebSocketError::FrameTooLarge => Some(Failure::WsTooBig(max)),
+        WebSocketError::ReservedBitsNotZero => protocol("reserved bits set"),
+        WebSocketError::InvalidValue => protocol("a reserved opcode"),
+        WebSocketError::ControlFrameFragmented => protocol("a fragmented control frame"),
+        WebSocketError::PingFrameTooLarge => protocol("a control frame over 125 bytes"),
+        WebSocketError::InvalidFragment | WebSocketError::InvalidContinuationFrame => {
+            protocol("a bad continuation frame")
+        }
+        WebSocketError::InvalidCloseFrame | WebSocketError::InvalidCloseCode => {
+            protocol("a bad close frame")
+        }
+        WebSocketError::IoError(e) if e.get_ref().is_some_and(|e| e.is::<Unmasked>()) => {
+            protocol("an unmasked client frame")
+        }
+        _ => None,
+    }
+}
+
+/// The error [`MaskCheck`] raises.
+#[derive(Debug, thiserror::Error)]
+#[error("an unmasked client frame")]
+struct Unmasked;
+
+/// Where [`MaskCheck`] is in the frame stream.
+#[derive(Clone, Copy)]
+enum Position {
+    /// Inside a frame header, of which `have` bytes are in `head`.
+    Header { head: [u8; 10], have: usize },
+    /// Inside a payload, with `left` bytes still to come.
+    Payload { left: u64 },
+}
+
+/// Passes the client's bytes through while following the frame headers in them, and fails
+/// the read that brings an unmasked frame header.
+struct MaskCheck<R> {
+    inner: R,
+    at: Position,
+}
+
+impl<R> MaskCheck<R> {
+    fn new(inner: R) -> Self {
+        MaskCheck {
+            inner,
+            at: Position::Header {
+                head: [0; 10],
+                have: 0,
+            },
+        }
+    }
+
+    fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn scan(&mut self, mut bytes: &[u8]) -> Result<(), Unmasked> {
+        while !bytes.is_empty() {
+            match &mut self.at {
+                Position::Payload { left } => {
+                    let n = (*left).min(bytes.len() as u64);
+                    bytes = &bytes[n as usize..];
+                    *left -= n;
+                    if *left == 0 {
+                        self.at = Position::Header {
+                            head: [0; 10],
+                            have: 0,
+                        };
                     }
                 }
-                Some(Reply::Close(p)) => {
-                    let _ = write.write_frame(Frame::close_raw(Payload::Borrowed(&p))).await;
-                    return false;
+                Position::Header { head, have } => {
+                    head[*have] = bytes[0];
+                    *have += 1;
+                    bytes = &bytes[1..];
+                    if *have < 2 {
+                        continue;
+                    }
+                    if head[1] & 0x80 == 0 {
+                        return Err(Unmasked);
+                    }
+                    let extra = match head[1] & 0x7f {
+                        126 => 2,
+                        127 => 8,
+                        _ => 0,
+                    };
+                    if *have < 2 + extra {
+                        continue;
+                    }
+                    let len = match extra {
+                        0 => u64::from(head[1] & 0x7f),
+                        _ => head[2..2 + extra]
+                            .iter()
+                            .fold(0, |n, &b| (n << 8) | u64::from(b)),
+                    };
+                    // The 4-byte masking key counts as payload here: it needs no checking.
+                    self.at = Position::Payload {
+                        left: len.saturating_add(4),
+                    };
                 }
-                // The reader ended without a close frame: the client is gone.
-                None => return false,
-            },
-            changed = head.changed() => if changed.is_err() { return false },
+            }
         }
+        Ok(())
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for MaskCheck<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        this.scan(&buf.filled()[before..])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -199,11 +557,58 @@ pub(crate) fn frame_cost(m: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn frame_cost_follows_rfc6455() {
-        assert_eq!(super::frame_cost(125), 127);
-        assert_eq!(super::frame_cost(126), 130);
-        assert_eq!(super::frame_cost(65_535), 65_539);
-        assert_eq!(super::frame_cost(65_536), 65_546);
+        assert_eq!(frame_cost(125), 127);
+        assert_eq!(frame_cost(126), 130);
+        assert_eq!(frame_cost(65_535), 65_539);
+        assert_eq!(frame_cost(65_536), 65_546);
+    }
+
+    fn masked(len_bytes: &[u8], payload_len: usize) -> Vec<u8> {
+        let mut f = vec![0x81];
+        f.extend_from_slice(len_bytes);
+        f.extend_from_slice(&[1, 2, 3, 4]);
+        f.extend(std::iter::repeat_n(b'x', payload_len));
+        f
+    }
+
+    #[test]
+    fn mask_check_follows_frames_of_every_length_encoding() {
+        let mut stream = masked(&[0x80 | 5], 5);
+        stream.extend(masked(&[0x80 | 126, 0x01, 0x00], 256));
+        stream.extend(masked(&[0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0], 65_536));
+        stream.extend(masked(&[0x80], 0));
+        // Fed whole, and one byte at a time.
+        assert!(MaskCheck::new(()).scan(&stream).is_ok());
+        let mut check = MaskCheck::new(());
+        for b in &stream {
+            assert!(check.scan(std::slice::from_ref(b)).is_ok());
+        }
+        // An unmasked frame after all that is caught, even split after its first byte.
+        assert!(check.scan(&[0x81]).is_ok());
+        assert!(check.scan(&[0x05]).is_err());
+    }
+
+    #[test]
+    fn close_answers_echo_the_code_and_refuse_bad_frames() {
+        assert_eq!(close_answer(b"").unwrap(), Bytes::new());
+        let normal = [&1000u16.to_be_bytes()[..], b"bye"].concat();
+        assert_eq!(&close_answer(&normal).unwrap()[..], &1000u16.to_be_bytes());
+        assert!(matches!(close_answer(b"x"), Err(Failure::WsProtocol(_))));
+        let reserved = 1005u16.to_be_bytes();
+        assert!(matches!(
+            close_answer(&reserved),
+            Err(Failure::WsProtocol(_))
+        ));
+        let bad_utf8 = [&1000u16.to_be_bytes()[..], &[0xff, 0xfe]].concat();
+        assert!(matches!(
+            close_answer(&bad_utf8),
+            Err(Failure::WsInvalidUtf8)
+        ));
+        let long = [&1000u16.to_be_bytes()[..], &[b'a'; 124]].concat();
+        assert!(matches!(close_answer(&long), Err(Failure::WsProtocol(_))));
     }
 }

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod raw;
+pub mod ws;
 
 use pushbench_server::{ServerConfig, ServerError, serve_with};
 use raw::{Conn, Response};

@@ -53,7 +53,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     conn.buf.advance(head.len);
 
     let mut state = Chunked::default();
-    let mut body = BytesMut::with_capacity(8 * 1024);
+    let mut body = BytesMut::with_capacity(1024);
     loop {
         state.decode(&mut conn.buf, &mut body)?;
         if is_sse {

@@ -5,7 +5,7 @@
 mod chunked;
 mod polling;
 mod publisher;
-mod websocket;
+pub(crate) mod websocket;
 
 use crate::error::ClientError;
 use crate::scenario::{Pattern, PollSchedule, TransportKind};

@@ -114,15 +114,18 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     }
 }
 
-pub(crate) struct Frame {
-    pub(crate) opcode: u8,
+/// One server frame found by [`next_frame`].
+pub struct Frame {
+    /// The opcode (RFC 6455 §5.2).
+    pub opcode: u8,
     /// Bytes of the whole frame, header included.
-    pub(crate) len: usize,
-    pub(crate) payload: std::ops::Range<usize>,
+    pub len: usize,
+    /// Where the payload lies in the buffer given to [`next_frame`].
+    pub payload: std::ops::Range<usize>,
 }
 
 /// Parses one server frame at the start of `buf`; `None` until it is complete.
-pub(crate) fn next_frame(buf: &[u8]) -> Result<Option<Frame>, ClientError> {
+pub fn next_frame(buf: &[u8]) -> Result<Option<Frame>, ClientError> {
     if buf.len() < 2 {
         return Ok(None);
     }
@@ -169,7 +172,7 @@ pub(crate) fn next_frame(buf: &[u8]) -> Result<Option<Frame>, ClientError> {
 }
 
 /// Appends a final, masked client frame (RFC 6455 §5.2, §5.3).
-pub(crate) fn encode_client_frame(opcode: u8, payload: &[u8], mask: u32, out: &mut Vec<u8>) {
+pub fn encode_client_frame(opcode: u8, payload: &[u8], mask: u32, out: &mut Vec<u8>) {
     out.push(0x80 | opcode);
     match payload.len() {
         n if n <= 125 => out.push(0x80 | n as u8),
