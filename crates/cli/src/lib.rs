@@ -73,6 +73,7 @@ impl CliError {
             | CliError::BadRun(_)
             | CliError::Bind { .. } => 2,
             CliError::Compare(_) => 2,
+            CliError::Serve(pushbench_server::ServerError::UnprotectedControl(_)) => 2,
             CliError::Interrupted(_) => 130,
             _ => 1,
         }
@@ -90,6 +91,8 @@ pub struct RunOptions {
     pub server: Option<String>,
     /// Print nothing but errors.
     pub quiet: bool,
+    /// Bearer token for a `--server` whose control endpoints require one.
+    pub control_token: Option<String>,
 }
 
 /// Regenerates the charts and reports of a run directory from its files.
@@ -175,6 +178,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// Messages retained per topic.
     pub ring_capacity: usize,
+    /// Bearer token `/control/*` requires; mandatory on a non-loopback address.
+    pub control_token: Option<String>,
 }
 
 /// Pending connections the kernel queues before `accept`: a ramp-up of thousands of clients
@@ -204,9 +209,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), CliError> {
         source,
     })?;
     // `pushbench run` reads this line to learn the port of a child it started on port 0.
+    pushbench_server::check_exposure(local, opts.control_token.as_deref())?;
     println!("{}{local}", child::READY_PREFIX);
     let config = pushbench_server::ServerConfig {
         ring_capacity: opts.ring_capacity,
+        control_token: opts.control_token,
         ..Default::default()
     };
     pushbench_server::serve_with(listener, config, shutdown_signal()).await?;
@@ -250,9 +257,10 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         }
     };
     // A server that does not answer is found before a run directory is made for it.
-    if let Err(e) = pushbench_loadgen::control::Control::new(server)
-        .stats()
-        .await
+    if let Err(e) =
+        pushbench_loadgen::control::Control::with_token(server, opts.control_token.as_deref())
+            .stats()
+            .await
     {
         return Err(match opts.server {
             Some(_) => CliError::Input(e),
@@ -326,6 +334,7 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
                     server,
                     cancel: cancel.clone(),
                     progress: live.clone(),
+                    control_token: opts.control_token.as_deref(),
                 };
                 let outcome = run_phase(spec).await;
                 done.cancel();

@@ -28,6 +28,9 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Bearer token for a --server whose control endpoints require one.
+        #[arg(long, value_name = "TOKEN")]
+        control_token: Option<String>,
     },
     /// Regenerate the charts, report.html and report.md of a run directory from its files.
     Report {
@@ -65,6 +68,10 @@ enum Command {
         /// Messages retained per topic.
         #[arg(long, default_value_t = 4096)]
         ring_capacity: usize,
+        /// Require `Authorization: Bearer TOKEN` on /control/*; mandatory when --addr is not
+        /// a loopback address.
+        #[arg(long, value_name = "TOKEN")]
+        control_token: Option<String>,
     },
 }
 
@@ -87,12 +94,14 @@ fn main() -> ExitCode {
             out,
             server,
             quiet,
+            control_token,
         } => runtime(Some(1)).and_then(|rt| {
             rt.block_on(pushbench::run(RunOptions {
                 scenario,
                 out,
                 server,
                 quiet,
+                control_token,
             }))
         }),
         Command::Report { run_dir } => pushbench::report(&run_dir),
@@ -115,10 +124,12 @@ fn main() -> ExitCode {
             addr,
             threads,
             ring_capacity,
+            control_token,
         } => runtime(threads).and_then(|rt| {
             rt.block_on(pushbench::serve(ServeOptions {
                 addr,
                 ring_capacity,
+                control_token,
             }))
         }),
     };

@@ -34,6 +34,8 @@ pub struct ServerStats {
 #[derive(Debug)]
 pub struct Control {
     addr: SocketAddr,
+    /// `authorization: Bearer <token>\r\n`, for a server that protects its control endpoints.
+    auth: String,
     /// Bytes all control requests carried, both directions.
     pub bytes: u64,
 }
@@ -41,7 +43,17 @@ pub struct Control {
 impl Control {
     /// A control client for the server at `addr`.
     pub fn new(addr: SocketAddr) -> Self {
-        Control { addr, bytes: 0 }
+        Control::with_token(addr, None)
+    }
+
+    /// A control client that presents `token` as a bearer token.
+    pub fn with_token(addr: SocketAddr, token: Option<&str>) -> Self {
+        let auth = token.map_or_else(String::new, |t| format!("authorization: Bearer {t}\r\n"));
+        Control {
+            addr,
+            auth,
+            bytes: 0,
+        }
     }
 
     /// Replaces the server's topics and starts its publisher.
@@ -101,8 +113,9 @@ impl Control {
             .await
             .map_err(ClientError::Connect)?;
         let mut req = format!(
-            "{request} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{request} HTTP/1.1\r\nhost: {}\r\n{}connection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             self.addr,
+            self.auth,
             body.len()
         )
         .into_bytes();

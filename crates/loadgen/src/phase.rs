@@ -32,6 +32,8 @@ pub struct PhaseSpec<'a> {
     pub cancel: CancellationToken,
     /// Where the phase shows its live figures.
     pub progress: Arc<Progress>,
+    /// Bearer token for the server's control endpoints, when it requires one.
+    pub control_token: Option<&'a str>,
 }
 
 /// Time between setting the workload and the first client starting, so the first clients
@@ -48,7 +50,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let sc = spec.scenario;
     let tp = spec.transport;
     let w = sc.workload;
-    let mut control = Control::new(spec.server);
+    let mut control = Control::with_token(spec.server, spec.control_token);
     let topics = match w.pattern {
         Pattern::Broadcast => w.topics,
         Pattern::Echo => tp.clients,

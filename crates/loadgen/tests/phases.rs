@@ -24,6 +24,7 @@ async fn run_all(server: &TestServer, sc: &Scenario) -> Vec<PhaseResult> {
             server: server.addr,
             cancel: CancellationToken::new(),
             progress: Arc::new(Progress::new(sc.loadgen_threads)),
+            control_token: None,
         };
         let r = tokio::time::timeout(WAIT, run_phase(spec))
             .await
