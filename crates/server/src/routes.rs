@@ -368,7 +368,8 @@ fn websocket(
     }
     let (resp, upgrade) = fastwebsockets::upgrade::upgrade(&mut req)
         .map_err(|e| Rejection::bad(format!("bad WebSocket handshake: {e}")))?;
-    let (head, cursor) = start(&topic, None)?;
+    // Like /stream, a reconnecting client may name the last message it saw.
+    let (head, cursor) = start(&topic, q.cursor)?;
     let session = WsSession {
         upgrade,
         topic,

@@ -10,6 +10,10 @@ const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 async fn open(server: &Server, topic: u64) -> Conn {
+    open_at(server, &format!("/ws?topic={topic}")).await
+}
+
+async fn open_at(server: &Server, target: &str) -> Conn {
     let mut conn = server.connect().await;
     let headers = [
         ("Upgrade", "websocket"),
@@ -17,8 +21,7 @@ async fn open(server: &Server, topic: u64) -> Conn {
         ("Sec-WebSocket-Key", KEY),
         ("Sec-WebSocket-Version", "13"),
     ];
-    conn.send_request("GET", &format!("/ws?topic={topic}"), &headers, b"")
-        .await;
+    conn.send_request("GET", target, &headers, b"").await;
     let (status, headers) = conn.read_head().await;
     assert_eq!(status, 101);
     let header = |n: &str| {
@@ -134,5 +137,30 @@ async fn handshake_without_key_is_refused() {
     ];
     conn.send_request("GET", "/ws?topic=0", &headers, b"").await;
     assert_eq!(conn.read_response().await.status, 400);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_websocket_resumes_after_its_cursor() {
+    let server = Server::start().await;
+    server.workload(1, 0.0, 0).await;
+    for (ts, p) in [(1, "a"), (2, "b"), (3, "c")] {
+        server.publish(0, &publish_body(ts, p)).await;
+    }
+    // Having seen message 1, the client asks for what came after it: 2 and 3, in order.
+    let mut ws = open_at(&server, "/ws?topic=0&cursor=1").await;
+    assert_eq!(read_frame(&mut ws).await, (0x81, message(2, 2, "b")));
+    assert_eq!(read_frame(&mut ws).await, (0x81, message(3, 3, "c")));
+    // A cursor beyond the head names messages that do not exist.
+    let mut bad = server.connect().await;
+    let headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", KEY),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    bad.send_request("GET", "/ws?topic=0&cursor=9", &headers, b"")
+        .await;
+    assert_eq!(bad.read_response().await.status, 400);
     server.shutdown().await;
 }

@@ -58,7 +58,9 @@ impl Client {
     async fn receive(&self) {
         let mut seq = SeqState::default();
         let mut attempt = 0u32;
+        let mut backoff = Backoff::new(self.plan.backoff);
         loop {
+            let started = std::time::Instant::now();
             if attempt > 0 {
                 self.meter.reconnect();
             }
@@ -77,8 +79,33 @@ impl Client {
                 Ok(()) => return,
                 Err(e) => self.meter.error(e.kind()),
             }
-            tokio::time::sleep(self.plan.backoff).await;
+            backoff.wait(started.elapsed()).await;
         }
+    }
+}
+
+/// Pauses between reconnects: `base` after a connection that worked for a while, doubling
+/// after each failure in a row up to 32 × `base`, so a server that is down is not hammered
+/// by thousands of clients and one that comes back is found again quickly.
+pub(crate) struct Backoff {
+    base: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// A connection that lasted this long counts as having worked.
+    const HEALTHY: Duration = Duration::from_secs(1);
+
+    pub(crate) fn new(base: Duration) -> Self {
+        Backoff { base, next: base }
+    }
+
+    pub(crate) async fn wait(&mut self, session_lasted: Duration) {
+        if session_lasted >= Self::HEALTHY {
+            self.next = self.base;
+        }
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.base * 32);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The echo pattern's publishing side for HTTP transports: `POST /publish` on a second
 //! keep-alive connection, on the client's own open-loop schedule.
 
-use super::{Client, idle, sleep_until_ns};
+use super::{Backoff, Client, idle, sleep_until_ns};
 use crate::conn::Conn;
 use crate::error::ClientError;
 use crate::http::read_response;
@@ -10,11 +10,13 @@ use bytes::Buf;
 pub(crate) async fn run(client: &Client) {
     let period_ns = (1e9 / client.plan.rate) as u64;
     let mut tick = 0u64;
+    let mut backoff = Backoff::new(client.plan.backoff);
     loop {
+        let started = std::time::Instant::now();
         if let Err(e) = session(client, period_ns, &mut tick).await {
             client.meter.error(e.kind());
         }
-        tokio::time::sleep(client.plan.backoff).await;
+        backoff.wait(started.elapsed()).await;
         client.meter.reconnect();
     }
 }

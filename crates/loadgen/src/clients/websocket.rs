@@ -25,6 +25,12 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     let mut req = Vec::with_capacity(256);
     req.extend_from_slice(b"GET /ws?topic=");
     push_decimal(&mut req, u64::from(client.topic));
+    // After a reconnect, resume after the last message seen; what the ring no longer holds
+    // shows up as a gap and is counted as lost.
+    if let Some(c) = seq.cursor {
+        req.extend_from_slice(b"&cursor=");
+        push_decimal(&mut req, c);
+    }
     req.extend_from_slice(b" HTTP/1.1\r\n");
     req.extend_from_slice(plan.host_line.as_bytes());
     req.extend_from_slice(b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: ");
