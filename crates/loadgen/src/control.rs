@@ -28,6 +28,8 @@ pub struct ServerStats {
     pub cpu_seconds: f64,
     /// Peak RSS since the last workload request.
     pub peak_rss_bytes: u64,
+    /// RSS now.
+    pub rss_bytes: u64,
 }
 
 /// A server's control endpoints.

@@ -68,6 +68,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         .await?;
     let server_before = control.stats().await?;
     process::reset_peak_rss();
+    let loadgen_idle = process::memory().rss_bytes;
     let cpu_before = process::cpu_seconds();
     // The phase start on both clocks: monotonic for measuring, UNIX time for the logs.
     let (now_unix, now_mono) = (SystemTime::now(), now_ns());
@@ -166,6 +167,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         transport: tp.kind,
         repetition: spec.repetition,
         clients: tp.clients,
+        connections: sc.connections(tp),
         duration_s,
         window_offset_s: (window.start - phase_start) as f64 / 1e9,
         counters: merged.counters,
@@ -177,10 +179,12 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         server: ProcessUsage {
             cpu_s: server_after.cpu_seconds - server_before.cpu_seconds,
             peak_rss_bytes: server_after.peak_rss_bytes,
+            idle_rss_bytes: server_before.rss_bytes,
         },
         loadgen: ProcessUsage {
             cpu_s: loadgen_cpu,
             peak_rss_bytes: loadgen_mem.peak_rss_bytes,
+            idle_rss_bytes: loadgen_idle,
         },
         loadgen_cpu_share: if wall_s > 0.0 {
             loadgen_cpu / (wall_s * cores)

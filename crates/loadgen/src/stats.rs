@@ -129,6 +129,15 @@ pub struct ProcessUsage {
     pub cpu_s: f64,
     /// Peak resident set size during the phase.
     pub peak_rss_bytes: u64,
+    /// Resident set size when the phase started, before its clients connected.
+    pub idle_rss_bytes: u64,
+}
+
+impl ProcessUsage {
+    /// Peak memory above the idle process, per connection of the phase.
+    pub fn rss_per_connection(&self, connections: u64) -> u64 {
+        self.peak_rss_bytes.saturating_sub(self.idle_rss_bytes) / connections.max(1)
+    }
 }
 
 /// Everything one phase (one transport, one repetition) measured.
@@ -142,6 +151,8 @@ pub struct PhaseResult {
     pub repetition: u32,
     /// Planned concurrent clients.
     pub clients: u32,
+    /// Connections the phase holds at once (clients, or twice that for echo over HTTP).
+    pub connections: u64,
     /// Length of the measured window, seconds.
     pub duration_s: f64,
     /// Where the measured window starts, seconds after the phase start.

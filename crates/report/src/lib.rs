@@ -260,7 +260,7 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
     for k in ErrorKind::ALL {
         let _ = write!(out, ",errors_{}", k.name());
     }
-    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes\n");
+    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes,server_rss_per_connection_bytes,loadgen_rss_per_connection_bytes\n");
     for p in phases {
         let c = &p.counters;
         let l = &p.latency;
@@ -308,11 +308,13 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
         }
         let _ = writeln!(
             out,
-            ",{},{},{:.3},{}",
+            ",{},{},{:.3},{},{},{}",
             pct(&p.connect_latency, 50.0),
             pct(&p.connect_latency, 99.0),
             p.loadgen_cpu_share,
-            p.control_bytes
+            p.control_bytes,
+            p.server.rss_per_connection(p.connections),
+            p.loadgen.rss_per_connection(p.connections)
         );
     }
     out
