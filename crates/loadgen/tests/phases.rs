@@ -9,6 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// The phase tests measure time; run concurrently they would share two cores with each
+/// other and measure that instead. Each holds this for its whole run.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn scenario(text: &str) -> Scenario {
     Scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
 }
@@ -46,6 +50,7 @@ fn assert_clean(r: &PhaseResult) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transport_delivers_every_message_in_order() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let server = TestServer::start().await;
     // 10 messages/s for a 3 s window: 30 messages per client, 4 clients: 120 deliveries.
     let sc = scenario(
@@ -134,6 +139,7 @@ fn chunk(data: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_on_the_wire_match_the_framing_rules() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let server = TestServer::start().await;
     // 10 messages/s, window from ~1.6 s to ~5.6 s after the workload starts: every
     // sequence number in the window has two decimal digits, which fixes the SSE event size.
@@ -220,6 +226,7 @@ async fn bytes_on_the_wire_match_the_framing_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timed_polling_waits_half_an_interval_on_average() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let server = TestServer::start().await;
     // Poll every T = 200 ms; messages every 1/37 s, a period unrelated to T, so arrival
     // times are spread evenly over each poll interval and the mean wait is T/2.
@@ -257,6 +264,7 @@ async fn timed_polling_waits_half_an_interval_on_average() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_falls_behind_the_ring_counts_the_gap_as_lost() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     // A ring of 4 messages, 50 messages per second, one poll per second: each poll finds
     // 50 new messages of which only the newest 4 are still there.
     let server = TestServer::start_with(ServerConfig {
@@ -296,6 +304,7 @@ async fn a_client_that_falls_behind_the_ring_counts_the_gap_as_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_brings_each_clients_messages_back() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let server = TestServer::start().await;
     // Each client publishes 20 messages/s into its own topic and receives them back.
     let sc = scenario(
@@ -327,8 +336,10 @@ async fn echo_brings_each_clients_messages_back() {
             "{}: {c:?}",
             r.label
         );
+        // Published is read off the server's topic heads at the window's edges, delivered
+        // by receive time: they differ by the messages the edges' skew holds.
         assert!(
-            c.messages_delivered.abs_diff(c.messages_published) <= 6,
+            c.messages_delivered.abs_diff(c.messages_published) <= 12,
             "{}: {c:?}",
             r.label
         );
