@@ -3,19 +3,14 @@
 //! and exits with the documented code. Loopback only; every wait is bounded.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pushbench_testkit::temp_dir;
+
 fn pushbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pushbench"))
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pushbench-faults-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Three phases of about two seconds each.

@@ -1,18 +1,13 @@
 //! `pushbench run` as a user runs it: the real binary, a child server on a free loopback
 //! port, a tiny scenario, and the files it leaves behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use pushbench_testkit::temp_dir;
 
 fn pushbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pushbench"))
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pushbench-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 const TINY: &str = r#"

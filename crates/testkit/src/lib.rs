@@ -20,6 +20,15 @@ use tokio_util::sync::CancellationToken;
 /// Upper bound for any single wait in a test: generous for a loaded 2-core machine.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A fresh, empty directory under the system's temporary directory, unique to this test
+/// process and `tag`.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("pushbench-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create a temporary directory");
+    d
+}
+
 /// A server running in this process on an ephemeral loopback port.
 pub struct TestServer {
     /// Where it listens.
