@@ -257,16 +257,24 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         }
     };
     // A server that does not answer is found before a run directory is made for it.
-    if let Err(e) =
+    // Its memory now, before any client connected, is also the base of the per-connection
+    // memory figures.
+    let probe =
         pushbench_loadgen::control::Control::with_token(server, opts.control_token.as_deref())
             .stats()
-            .await
-    {
-        return Err(match opts.server {
-            Some(_) => CliError::Input(e),
-            None => CliError::Child(e.to_string()),
-        });
-    }
+            .await;
+    let baseline = match probe {
+        Ok(stats) => pushbench_loadgen::RssBaseline {
+            server_bytes: stats.rss_bytes,
+            loadgen_bytes: pushbench_wire::process::memory().rss_bytes,
+        },
+        Err(e) => {
+            return Err(match opts.server {
+                Some(_) => CliError::Input(e),
+                None => CliError::Child(e.to_string()),
+            });
+        }
+    };
     let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
     let started = SystemTime::now();
     let host = HostInfo::detect();
@@ -335,6 +343,7 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
                     cancel: cancel.clone(),
                     progress: live.clone(),
                     control_token: opts.control_token.as_deref(),
+                    baseline,
                 };
                 let outcome = run_phase(spec).await;
                 done.cancel();

@@ -27,6 +27,6 @@ pub mod parsers {
     pub use pushbench_wire::{parse_batch, parse_header};
 }
 pub use live::{Progress, ProgressSnapshot};
-pub use phase::{PhaseSpec, run_phase};
+pub use phase::{PhaseSpec, RssBaseline, run_phase};
 pub use scenario::{Pattern, Scenario, TransportKind, TransportPlan, Workload};
 pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};

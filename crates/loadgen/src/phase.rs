@@ -34,6 +34,18 @@ pub struct PhaseSpec<'a> {
     pub progress: Arc<Progress>,
     /// Bearer token for the server's control endpoints, when it requires one.
     pub control_token: Option<&'a str>,
+    /// Resident memory of both processes before the run's first phase, the base of the
+    /// per-connection memory figures (zero: the phase's own start is used).
+    pub baseline: RssBaseline,
+}
+
+/// Resident memory of the server and the load generator before any client connected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RssBaseline {
+    /// The server's RSS (its `/stats` `rss_bytes`).
+    pub server_bytes: u64,
+    /// The load generator's RSS.
+    pub loadgen_bytes: u64,
 }
 
 /// Time between setting the workload and the first client starting, so the first clients
@@ -179,12 +191,12 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         server: ProcessUsage {
             cpu_s: server_after.cpu_seconds - server_before.cpu_seconds,
             peak_rss_bytes: server_after.peak_rss_bytes,
-            idle_rss_bytes: server_before.rss_bytes,
+            idle_rss_bytes: nonzero_or(spec.baseline.server_bytes, server_before.rss_bytes),
         },
         loadgen: ProcessUsage {
             cpu_s: loadgen_cpu,
             peak_rss_bytes: loadgen_mem.peak_rss_bytes,
-            idle_rss_bytes: loadgen_idle,
+            idle_rss_bytes: nonzero_or(spec.baseline.loadgen_bytes, loadgen_idle),
         },
         loadgen_cpu_share: if wall_s > 0.0 {
             loadgen_cpu / (wall_s * cores)
@@ -194,6 +206,10 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         control_bytes: control.bytes,
         started_unix_s,
     })
+}
+
+fn nonzero_or(v: u64, fallback: u64) -> u64 {
+    if v == 0 { fallback } else { v }
 }
 
 /// Client `i` subscribes to topic `i mod topics` (broadcast) or to topic `i` (echo).

@@ -129,7 +129,9 @@ pub struct ProcessUsage {
     pub cpu_s: f64,
     /// Peak resident set size during the phase.
     pub peak_rss_bytes: u64,
-    /// Resident set size when the phase started, before its clients connected.
+    /// Resident set size before the run's first phase: memory an allocator kept from an
+    /// earlier phase then counts against the later one, so per-connection figures are upper
+    /// bounds rather than understated.
     pub idle_rss_bytes: u64,
 }
 

@@ -29,6 +29,7 @@ async fn run_all(server: &TestServer, sc: &Scenario) -> Vec<PhaseResult> {
             cancel: CancellationToken::new(),
             progress: Arc::new(Progress::new(sc.loadgen_threads)),
             control_token: None,
+            baseline: Default::default(),
         };
         let r = tokio::time::timeout(WAIT, run_phase(spec))
             .await
