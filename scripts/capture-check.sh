@@ -40,17 +40,21 @@ for _ in $(seq 100); do
   grep -q 'Capturing on' "$work/tshark.err" 2>/dev/null && break
   sleep 0.1
 done
+# tshark announces the capture a moment before its filter is in place: without this pause
+# the first control requests can be missed.
+sleep 1
 
 "$bin" run "$scenario" --server "http://$addr" --out "$work/run" --quiet
 sleep 1
 kill -INT "$tshark_pid"; wait "$tshark_pid" 2>/dev/null || true
 
 captured=$(tshark -r "$work/capture.pcapng" -T fields -e tcp.len 2>/dev/null | awk '{s += $1} END {print s + 0}')
-counted=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
-                   {s += $col["bytes_total"] + $col["control_bytes"]} END {print s + 0}' "$work/run/summary.csv")
+probe=$(sed -n 's/.*"probe_control_bytes": \([0-9]*\).*/\1/p' "$work/run/meta.json")
+counted=$(awk -F, -v probe="${probe:-0}" 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
+                   {s += $col["bytes_total"] + $col["control_bytes"]} END {print s + probe}' "$work/run/summary.csv")
 echo "scenario:              $scenario"
 echo "capture (TCP payload): $captured bytes"
-echo "pushbench counted:     $counted bytes (sum of bytes_total + control_bytes)"
+echo "pushbench counted:     $counted bytes (sum of bytes_total + control_bytes, plus meta.json's probe_control_bytes)"
 awk -v a="$captured" -v b="$counted" 'BEGIN {printf "difference:            %d bytes (%.4f%%)\n", a - b, (a - b) * 100 / a}'
 cp "$work/run/summary.csv" "${CAPTURE_CHECK_KEEP:-/dev/null}" 2>/dev/null || true
 [ "$captured" = "$counted" ]

@@ -259,11 +259,9 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     // A server that does not answer is found before a run directory is made for it.
     // Its memory now, before any client connected, is also the base of the per-connection
     // memory figures.
-    let probe =
-        pushbench_loadgen::control::Control::with_token(server, opts.control_token.as_deref())
-            .stats()
-            .await;
-    let baseline = match probe {
+    let mut probe =
+        pushbench_loadgen::control::Control::with_token(server, opts.control_token.as_deref());
+    let baseline = match probe.stats().await {
         Ok(stats) => pushbench_loadgen::RssBaseline {
             server_bytes: stats.rss_bytes,
             loadgen_bytes: pushbench_wire::process::memory().rss_bytes,
@@ -292,6 +290,7 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         completed,
         incomplete_reason: reason,
+        probe_control_bytes: probe.bytes,
     };
     run_dir.write_meta(&meta(
         false,

@@ -157,6 +157,9 @@ pub struct RunMeta<'a> {
     pub completed: bool,
     /// Why not, when it did not.
     pub incomplete_reason: Option<String>,
+    /// Bytes of the control request made before the first phase (checking the server
+    /// answers); each phase's own control traffic is in `summary.csv`'s `control_bytes`.
+    pub probe_control_bytes: u64,
 }
 
 /// A run directory being written.
