@@ -3,7 +3,7 @@
 //! and exits with the documented code. Loopback only; every wait is bounded.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,14 @@ clients = 2
 kind = "stream"
 clients = 2
 "#;
+
+/// A fresh directory holding `s.toml` with [`THREE_PHASES`].
+fn three_phases(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let scenario = dir.join("s.toml");
+    std::fs::write(&scenario, THREE_PHASES).unwrap();
+    (dir, scenario)
+}
 
 /// Waits until `path` exists (the first phase's results), failing after 30 s.
 fn wait_for(path: &Path) {
@@ -77,9 +85,7 @@ fn summary_rows(out: &Path) -> usize {
 
 #[test]
 fn an_unreachable_server_is_bad_input_and_nothing_is_written() {
-    let dir = temp_dir("unreachable");
-    let scenario = dir.join("s.toml");
-    std::fs::write(&scenario, THREE_PHASES).unwrap();
+    let (dir, scenario) = three_phases("unreachable");
     // A port that was free a moment ago and has no listener now: connection refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -106,9 +112,7 @@ fn an_unreachable_server_is_bad_input_and_nothing_is_written() {
 
 #[test]
 fn ctrl_c_keeps_what_was_measured_and_exits_130() {
-    let dir = temp_dir("ctrl-c");
-    let scenario = dir.join("s.toml");
-    std::fs::write(&scenario, THREE_PHASES).unwrap();
+    let (dir, scenario) = three_phases("ctrl-c");
     let out = dir.join("out");
     let mut child = pushbench()
         .args([
@@ -153,9 +157,7 @@ fn ctrl_c_keeps_what_was_measured_and_exits_130() {
 
 #[test]
 fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
-    let dir = temp_dir("server-dies");
-    let scenario = dir.join("s.toml");
-    std::fs::write(&scenario, THREE_PHASES).unwrap();
+    let (dir, scenario) = three_phases("server-dies");
     let mut server = pushbench()
         .args(["serve", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())

@@ -10,6 +10,17 @@ fn pushbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pushbench"))
 }
 
+/// `pushbench run SCENARIO --out OUT`, waited for.
+fn run_into(scenario: &Path, out: &Path) -> std::process::Output {
+    pushbench()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 const TINY: &str = r#"
 name = "tiny"
 duration = "1s"
@@ -212,13 +223,7 @@ fn bad_scenario_is_one_line_and_exit_code_2() {
         TINY.replace("clients = 2\ninterval", "clients = 2\nintervall"),
     )
     .unwrap();
-    let out = pushbench()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
+    let out = run_into(&scenario, &dir.join("out"));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -241,13 +246,7 @@ fn bad_scenario_is_one_line_and_exit_code_2() {
         TINY.replacen("clients = 2", "clients = 900000", 1),
     )
     .unwrap();
-    let out = pushbench()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
+    let out = run_into(&scenario, &dir.join("out"));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
