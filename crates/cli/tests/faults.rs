@@ -155,11 +155,10 @@ fn ctrl_c_keeps_what_was_measured_and_exits_130() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
-    let (dir, scenario) = three_phases("server-dies");
+/// Starts `pushbench serve` on `addr` and returns it with the address it listens on.
+fn serve(addr: &str) -> (Child, String) {
     let mut server = pushbench()
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["serve", "--addr", addr])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -168,8 +167,12 @@ fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
         .read_line(&mut line)
         .unwrap();
     let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-    let out = dir.join("out");
-    let run = pushbench()
+    (server, addr)
+}
+
+/// Starts `pushbench run --quiet` of `scenario` against `addr`, writing into `out`.
+fn run_against(scenario: &Path, out: &Path, addr: &str) -> Child {
+    pushbench()
         .args([
             "run",
             scenario.to_str().unwrap(),
@@ -180,7 +183,15 @@ fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
         .args(["--server", &format!("http://{addr}")])
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
+    let (dir, scenario) = three_phases("server-dies");
+    let (mut server, addr) = serve("127.0.0.1:0");
+    let out = dir.join("out");
+    let run = run_against(&scenario, &out, &addr);
     wait_for(&out.join("summary.csv"));
     server.kill().unwrap();
     server.wait().unwrap();
@@ -193,6 +204,39 @@ fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
     assert_eq!(m["completed"], false);
     assert!(
         m["incomplete_reason"].as_str().unwrap().contains(&addr),
+        "{m}"
+    );
+    assert_eq!(summary_rows(&out), 1, "the first phase's results are kept");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_server_restarted_mid_phase_is_noticed_and_the_run_fails() {
+    let (dir, scenario) = three_phases("server-restarts");
+    let (mut server, addr) = serve("127.0.0.1:0");
+    let out = dir.join("out");
+    let run = run_against(&scenario, &out, &addr);
+    wait_for(&out.join("summary.csv"));
+    // The second phase runs for about 1.8 s from here: restart the server inside it, on the
+    // same address, so every later request of the load generator is answered again.
+    std::thread::sleep(Duration::from_millis(600));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (mut second, _) = serve(&addr);
+    let output = run.wait_with_output().unwrap();
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("restarted during phase"), "{stderr}");
+    let m = meta(&out);
+    assert_eq!(m["completed"], false);
+    assert!(
+        m["incomplete_reason"]
+            .as_str()
+            .unwrap()
+            .contains("restarted"),
         "{m}"
     );
     assert_eq!(summary_rows(&out), 1, "the first phase's results are kept");

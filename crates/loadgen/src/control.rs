@@ -22,6 +22,9 @@ pub struct WorkloadRequest {
 /// The parts of `GET /stats` the load generator uses.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerStats {
+    /// Differs for every start of the server (0 from a server that does not say).
+    #[serde(default)]
+    pub instance: u64,
     /// Head sequence number per topic.
     pub topic_heads: Vec<u64>,
     /// Server CPU seconds since it started.

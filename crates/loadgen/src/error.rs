@@ -56,6 +56,17 @@ pub enum LoadgenError {
         /// The first line of the answer's body.
         body: String,
     },
+    /// The server restarted during a phase: its sequence numbers started over, so the
+    /// phase's counts cannot be trusted.
+    #[error(
+        "server {addr} restarted during phase {phase:?} (its /stats instance changed): its messages were numbered from 1 again, so the phase cannot be measured"
+    )]
+    ServerRestarted {
+        /// The server.
+        addr: std::net::SocketAddr,
+        /// The phase's label and repetition, e.g. `sse rep 1`.
+        phase: String,
+    },
     /// A worker thread could not be started or died.
     #[error("load generator worker: {0}")]
     Worker(String),

@@ -166,6 +166,16 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         control.stop().await?;
     }
     let server_after = control.stats().await?;
+    let readings = heads.iter().flat_map(|(first, last)| [first, last]);
+    if readings
+        .chain([&server_after])
+        .any(|s| s.instance != server_before.instance)
+    {
+        return Err(LoadgenError::ServerRestarted {
+            addr: spec.server,
+            phase: format!("{} rep {}", tp.label, spec.repetition),
+        });
+    }
 
     let mut merged = merge_workers(stats);
     if let Some((first, last)) = &heads {

@@ -4,9 +4,12 @@
 
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, Scenario, TransportKind, run_phase};
 use pushbench_server::ServerConfig;
+use pushbench_testkit::proxy::Proxy;
 use pushbench_testkit::{TestServer, WAIT};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The phase tests measure time; run concurrently they would share two cores with each
@@ -19,22 +22,39 @@ fn scenario(text: &str) -> Scenario {
 
 /// Runs every phase of the scenario (repetition 1) against `server`.
 async fn run_all(server: &TestServer, sc: &Scenario) -> Vec<PhaseResult> {
+    run_each(server.addr, sc, None).await
+}
+
+/// Runs every phase of the scenario (repetition 1) against `addr`; with a fault, cuts every
+/// connection through the proxy `at` after each phase's start and refuses new ones for
+/// `outage`.
+async fn run_each(
+    addr: SocketAddr,
+    sc: &Scenario,
+    fault: Option<(&Proxy, Duration, Duration)>,
+) -> Vec<PhaseResult> {
     let mut out = Vec::new();
     for t in &sc.transports {
+        let cut = async {
+            if let Some((proxy, at, outage)) = fault {
+                tokio::time::sleep(at).await;
+                proxy.cut(outage).await;
+            }
+        };
         let spec = PhaseSpec {
             scenario: sc,
             transport: t,
             repetition: 1,
-            server: server.addr,
+            server: addr,
             cancel: CancellationToken::new(),
             progress: Arc::new(Progress::new(sc.loadgen_threads)),
             control_token: None,
             baseline: Default::default(),
         };
-        let r = tokio::time::timeout(WAIT, run_phase(spec))
+        let (r, ()) = tokio::time::timeout(WAIT, async { tokio::join!(run_phase(spec), cut) })
             .await
-            .expect("phase ends by itself")
-            .expect("phase runs");
+            .expect("phase ends by itself");
+        let r = r.expect("phase runs");
         out.push(r);
     }
     out
@@ -300,6 +320,144 @@ async fn a_client_that_falls_behind_the_ring_counts_the_gap_as_lost() {
     let accounted = c.messages_delivered + c.messages_lost;
     assert!(accounted.abs_diff(c.messages_published) <= 50, "{c:?}");
     assert_eq!(c.messages_duplicated + c.messages_out_of_order, 0);
+    server.shutdown().await;
+}
+
+/// Five transports of three clients each, 50 messages per second, a 3 s window that opens
+/// 0.7 s into the phase; every connection is cut 1.2 s into the phase and new ones are
+/// refused for `outage`.
+const CUT_SCENARIO: &str = r#"
+    name = "cut"
+    duration = "3s"
+    warmup = "500ms"
+    ramp_up = "200ms"
+    [loadgen]
+    reconnect_backoff = "50ms"
+    [workload]
+    rate = 50
+    payload_bytes = 8
+    [[transports]]
+    kind = "poll"
+    clients = 3
+    interval = "100ms"
+    [[transports]]
+    kind = "long-poll"
+    clients = 3
+    [[transports]]
+    kind = "stream"
+    clients = 3
+    [[transports]]
+    kind = "sse"
+    clients = 3
+    [[transports]]
+    kind = "websocket"
+    clients = 3
+    "#;
+const CUT_AT: Duration = Duration::from_millis(1200);
+
+/// Every connection through a proxy is cut and refused for a while; the server and its
+/// topics live on. Each client must count the failure and its reconnect, resume from its
+/// cursor, and account for every message published in the window: delivered, or lost.
+async fn cut_every_connection(ring_capacity: usize, outage: Duration) -> Vec<PhaseResult> {
+    let server = TestServer::start_with(ServerConfig {
+        ring_capacity,
+        ..ServerConfig::default()
+    })
+    .await;
+    let proxy = Proxy::start(server.addr).await;
+    let sc = scenario(CUT_SCENARIO);
+    let results = run_each(proxy.addr, &sc, Some((&proxy, CUT_AT, outage))).await;
+    server.shutdown().await;
+    for r in &results {
+        let c = &r.counters;
+        // Each of the 3 clients lost its connection once and made a new one.
+        assert!(c.reconnects >= 3, "{}: {c:?}", r.label);
+        assert!(r.errors.total() >= 3, "{}: {:?}", r.label, r.errors);
+        assert_eq!(c.messages_duplicated, 0, "{}: {c:?}", r.label);
+        // Nothing unaccounted for: at most a message or two in flight at each window edge
+        // per client (a 100 ms poll: up to 5 per edge).
+        let slack = if r.transport == TransportKind::Poll {
+            30
+        } else {
+            12
+        };
+        let accounted = c.messages_delivered + c.messages_lost;
+        assert!(
+            accounted.abs_diff(c.messages_published) <= slack,
+            "{}: delivered {} + lost {} vs published {}",
+            r.label,
+            c.messages_delivered,
+            c.messages_lost,
+            c.messages_published
+        );
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_resume_after_a_short_cut_without_losing_anything() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    // 300 ms at 50/s is 15 messages, well inside the default ring of 4096: every client
+    // gets them all from its cursor once it is back.
+    for r in cut_every_connection(4096, Duration::from_millis(300)).await {
+        assert_eq!(r.counters.messages_lost, 0, "{}: {:?}", r.label, r.counters);
+        assert_eq!(r.counters.messages_out_of_order, 0, "{}", r.label);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_lost_across_a_long_cut_are_counted() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    // 1 s at 50/s is 50 messages, of which a ring of 16 keeps the newest 16 at most: each
+    // client misses at least 50 - 16 = 34, more while its backoff runs on.
+    for r in cut_every_connection(16, Duration::from_secs(1)).await {
+        assert!(
+            r.counters.messages_lost >= 3 * 34,
+            "{}: {:?}",
+            r.label,
+            r.counters
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_slower_than_the_servers_idle_timeout_reconnect_without_errors() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    // The server closes a keep-alive connection idle for 300 ms; clients poll every 700 ms,
+    // so every poll after the first finds its connection closed and asks again on a new one.
+    let server = TestServer::start_with(ServerConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    })
+    .await;
+    let sc = scenario(
+        r#"
+        name = "idle"
+        duration = "3s"
+        warmup = "300ms"
+        ramp_up = "100ms"
+        [workload]
+        rate = 10
+        payload_bytes = 8
+        [[transports]]
+        kind = "poll"
+        clients = 2
+        interval = "700ms"
+        "#,
+    );
+    let r = &run_all(&server, &sc).await[0];
+    let c = &r.counters;
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(c.messages_lost + c.messages_duplicated, 0, "{c:?}");
+    // About 3.4 s / 0.7 s = 4 or 5 polls per client after the first, each on a new
+    // connection.
+    assert!(c.reconnects >= 2 * 3, "{c:?}");
+    assert_eq!(c.connections_opened, 2 + c.reconnects, "{c:?}");
+    // Every message of the window arrives, give or take one poll's worth at each edge.
+    assert!(
+        c.messages_delivered.abs_diff(c.messages_published) <= 2 * 2 * 7,
+        "{c:?}"
+    );
     server.shutdown().await;
 }
 

@@ -86,6 +86,7 @@ pub(crate) struct ConnectionCounts {
 /// The `/stats` document; field names are the contract in docs/protocol.md.
 #[derive(Serialize)]
 pub(crate) struct StatsDoc {
+    instance: u64,
     connections: ConnectionCounts,
     connections_accepted: u64,
     messages_published: u64,
@@ -113,6 +114,9 @@ pub(crate) struct Publisher {
 /// (as in tests) never see each other.
 pub(crate) struct AppState {
     pub(crate) config: ServerConfig,
+    /// Different for every server started: a load generator that sees it change in `/stats`
+    /// knows the server restarted, and that its sequence numbers started over.
+    instance: u64,
     /// `config.max_lag`, clamped below the ring capacity: a connection further behind than
     /// the ring holds would already have lost messages without being told.
     pub(crate) max_lag: u64,
@@ -140,7 +144,11 @@ impl AppState {
             // Also caps what hyper queues for a client that does not read, so a stalled
             // stream holds little before the body stops being polled. 8 KiB is hyper's floor.
             .max_buf_size(config.max_header_bytes.max(8192));
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         AppState {
+            instance: (since_epoch.as_nanos() as u64) ^ (u64::from(std::process::id()) << 40),
             max_lag,
             http,
             config,
@@ -174,6 +182,7 @@ impl AppState {
             peak_rss_bytes,
         } = pushbench_wire::process::memory();
         StatsDoc {
+            instance: self.instance,
             connections: ConnectionCounts {
                 poll: c(ConnKind::Poll),
                 long_poll: c(ConnKind::LongPoll),

@@ -174,7 +174,9 @@ impl Writer<'_> {
     /// Sends every message after `cursor` until the client, the reader or the server ends
     /// the connection.
     async fn run(mut self) -> WriterEnd {
-        let lag_floor = self.cursor;
+        // Lag counts from the head at the start, as for streams: a client resuming from an
+        // old cursor asked for that replay, and must not be cut off as a slow consumer for it.
+        let lag_floor = self.topic.head();
         let mut batch: Vec<(u64, Bytes)> = Vec::with_capacity(BATCH);
         loop {
             // Between batches, without waiting: answers and shutdown must not queue behind a

@@ -6,6 +6,7 @@
 //! loopback.
 #![warn(missing_docs)]
 
+pub mod proxy;
 pub mod raw;
 pub mod ws;
 

@@ -24,13 +24,14 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     let tail = format!(" HTTP/1.1\r\n{}\r\n", plan.host_line);
     let mut req = Vec::with_capacity(prefix.len() + tail.len() + 64);
 
+    // Whether this connection has answered before, so may have been closed while idle.
+    let mut answered = false;
     if seq.cursor.is_none() {
         // Without a cursor the server answers at once with the head: start from there, so
         // only messages published after this client subscribed are expected.
         req.extend_from_slice(format!("GET /poll?topic={}{tail}", client.topic).as_bytes());
-        let t = conn.send(&req, false).await?;
-        client.meter.request(t);
-        exchange(&mut conn, client, seq, true).await?;
+        ask(&mut conn, client, seq, &req, true).await?;
+        answered = true;
     }
 
     let interval_ns = plan.interval.as_nanos() as u64;
@@ -54,19 +55,45 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         push_decimal(&mut req, seq.cursor.unwrap_or(0));
         req.extend_from_slice(suffix.as_bytes());
         req.extend_from_slice(tail.as_bytes());
-        let t = conn.send(&req, false).await?;
-        client.meter.request(t);
-        exchange(&mut conn, client, seq, false).await?;
+        match ask(&mut conn, client, seq, &req, false).await {
+            // A server may close a keep-alive connection that sat idle (a poll interval
+            // longer than its idle timeout), and RFC 9112 §9.3.1 lets a client send an
+            // idempotent request that got no answer byte again on a new connection. That
+            // is the transport's real cost at this interval, so it is counted as a
+            // reconnect (and its bytes), but it is no failure.
+            Err(e) if answered && conn.buf.is_empty() && closed_before_answer(&e) => {
+                client.meter.reconnect();
+                conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
+                ask(&mut conn, client, seq, &req, false).await?;
+            }
+            r => r?,
+        }
+        answered = true;
     }
 }
 
-/// Reads one batch answer and records its messages.
-async fn exchange(
+/// The connection ended before the server wrote a byte of the answer.
+fn closed_before_answer(e: &ClientError) -> bool {
+    match e {
+        ClientError::Closed => true,
+        ClientError::Io(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
+/// Sends one request, reads its batch answer and records its messages.
+async fn ask(
     conn: &mut Conn,
     client: &Client,
     seq: &mut SeqState,
+    req: &[u8],
     first: bool,
 ) -> Result<(), ClientError> {
+    let t = conn.send(req, false).await?;
+    client.meter.request(t);
     let (head, body_len, t) = read_response(conn).await?;
     if head.status != 200 {
         return Err(ClientError::Status(head.status));
