@@ -196,6 +196,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         errors: merged.errors,
         latency: merged.latency,
         connect_latency: merged.connect_latency,
+        request_latency: merged.request_latency,
         bandwidth: merged.bandwidth,
         seconds: merged.seconds,
         server: ProcessUsage {

@@ -167,6 +167,10 @@ pub struct PhaseResult {
     pub latency: Histogram<u64>,
     /// Time to connect (TCP connect plus handshake or response head), µs, whole phase.
     pub connect_latency: Histogram<u64>,
+    /// Round trip of each poll or long-poll request sent in the window, from its last byte
+    /// written to its answer's last byte read, µs (what `wrk` reports as latency); empty
+    /// for the push transports.
+    pub request_latency: Histogram<u64>,
     /// Each client's bandwidth over the window, bytes per second, up plus down.
     pub bandwidth: Histogram<u64>,
     /// Per-second series over the whole phase.
@@ -238,6 +242,7 @@ pub struct WorkerStats {
     pub(crate) errors: ErrorCounts,
     pub(crate) latency: Histogram<u64>,
     pub(crate) connect_latency: Histogram<u64>,
+    pub(crate) request_latency: Histogram<u64>,
     pub(crate) bandwidth: Histogram<u64>,
     pub(crate) seconds: Vec<SecondStats>,
     pub(crate) open_connections: u64,
@@ -258,6 +263,7 @@ impl WorkerStats {
             errors: ErrorCounts::default(),
             latency: new_histogram(),
             connect_latency: new_histogram(),
+            request_latency: new_histogram(),
             bandwidth: new_histogram(),
             seconds,
             open_connections: 0,
@@ -276,6 +282,9 @@ impl WorkerStats {
             .expect("auto-resizing histograms always merge");
         self.connect_latency
             .add(&o.connect_latency)
+            .expect("auto-resizing histograms always merge");
+        self.request_latency
+            .add(&o.request_latency)
             .expect("auto-resizing histograms always merge");
         self.bandwidth
             .add(&o.bandwidth)
@@ -318,7 +327,6 @@ impl Meter {
         f(&mut self.worker.stats.borrow_mut())
     }
 
-    /// `n` bytes read at `t`.
     /// Whether the window has ended: a client then sends nothing new and only drains.
     pub(crate) fn draining(&self) -> bool {
         pushbench_wire::now_ns() >= self.worker.window.end
@@ -427,6 +435,18 @@ impl Meter {
     pub(crate) fn request(&self, t: u64) {
         if self.worker.window.contains(t) {
             self.with(|s| s.counters.requests += 1);
+        }
+    }
+
+    /// A request written at `sent` was answered in full at `answered`.
+    pub(crate) fn round_trip(&self, sent: u64, answered: u64) {
+        if self.worker.window.contains(sent) {
+            let us = answered.saturating_sub(sent) / 1000;
+            self.with(|s| {
+                s.request_latency
+                    .record(us)
+                    .expect("auto-resizing histogram")
+            });
         }
     }
 

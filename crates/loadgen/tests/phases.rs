@@ -133,6 +133,19 @@ async fn every_transport_delivers_every_message_in_order() {
             "{}: one latency per delivery",
             r.label
         );
+        // One round trip per request of the window, but for a long poll of each of the 4
+        // clients still held when the publisher stops; push transports send none.
+        let unanswered = c.requests - r.request_latency.len();
+        assert!(unanswered <= 4, "{}: {unanswered} unanswered", r.label);
+        if r.transport == TransportKind::LongPoll {
+            // The server holds each long poll until the next message, published every
+            // 100 ms; the client asks again at once, so a hold lasts about 100 ms.
+            let mean_ms = r.request_latency.mean() / 1000.0;
+            assert!(
+                (70.0..=110.0).contains(&mean_ms),
+                "long-poll hold {mean_ms} ms"
+            );
+        }
         assert!(
             c.bytes_total >= c.bytes_up + c.bytes_down + c.setup_bytes,
             "{}",

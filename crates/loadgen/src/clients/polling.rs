@@ -92,9 +92,10 @@ async fn ask(
     req: &[u8],
     first: bool,
 ) -> Result<(), ClientError> {
-    let t = conn.send(req, false).await?;
-    client.meter.request(t);
+    let sent = conn.send(req, false).await?;
+    client.meter.request(sent);
     let (head, body_len, t) = read_response(conn).await?;
+    client.meter.round_trip(sent, t);
     if head.status != 200 {
         return Err(ClientError::Status(head.status));
     }
