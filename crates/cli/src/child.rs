@@ -18,7 +18,11 @@ pub(crate) struct ServerChild {
 }
 
 impl ServerChild {
-    pub(crate) async fn start(scenario: &Scenario) -> Result<ServerChild, CliError> {
+    /// Starts `pushbench serve`, on `cpus` only when given.
+    pub(crate) async fn start(
+        scenario: &Scenario,
+        cpus: Option<&str>,
+    ) -> Result<ServerChild, CliError> {
         let exe = std::env::current_exe()
             .map_err(|e| CliError::Child(format!("cannot find my own executable: {e}")))?;
         let mut cmd = Command::new(exe);
@@ -29,6 +33,9 @@ impl ServerChild {
             .kill_on_drop(true);
         if let Some(t) = scenario.server_threads {
             cmd.arg("--threads").arg(t.to_string());
+        }
+        if let Some(cpus) = cpus {
+            cmd.arg("--cpus").arg(cpus);
         }
         let mut child = cmd
             .spawn()

@@ -10,7 +10,8 @@ mod child;
 mod progress;
 
 use pushbench_loadgen::{LoadgenError, PhaseResult, PhaseSpec, Progress, Scenario, run_phase};
-use pushbench_report::{HostInfo, ReportError, RunDir, RunMeta, summary_table};
+use pushbench_report::{CpuPinning, HostInfo, ReportError, RunDir, RunMeta, summary_table};
+use pushbench_wire::process;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +60,14 @@ pub enum CliError {
     /// The candidate regressed; the comparison printed names each regression.
     #[error("{0} regression(s) found")]
     Regressions(usize),
+    /// A command-line option's value cannot be used.
+    #[error("{option}: {why}")]
+    BadOption {
+        /// The option, e.g. `--pin`.
+        option: &'static str,
+        /// What is wrong.
+        why: String,
+    },
     /// The user pressed Ctrl-C; what was measured so far is written.
     #[error("interrupted; partial results are in {0} (meta.json says completed: false)")]
     Interrupted(PathBuf),
@@ -71,7 +80,8 @@ impl CliError {
             CliError::Input(_)
             | CliError::OutDir(_)
             | CliError::BadRun(_)
-            | CliError::Bind { .. } => 2,
+            | CliError::Bind { .. }
+            | CliError::BadOption { .. } => 2,
             CliError::Compare(_) => 2,
             CliError::Serve(pushbench_server::ServerError::UnprotectedControl(_)) => 2,
             CliError::Interrupted(_) => 130,
@@ -93,6 +103,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Bearer token for a `--server` whose control endpoints require one.
     pub control_token: Option<String>,
+    /// `--pin` as given: `halves`, or `SERVER:LOADGEN` CPU lists.
+    pub pin: Option<String>,
 }
 
 /// Regenerates the charts and reports of a run directory from its files.
@@ -235,8 +247,81 @@ async fn shutdown_signal() {
     }
 }
 
+/// Pins this process to a CPU list (`pushbench serve --cpus`); `None` leaves it alone.
+pub fn pin_cpus(list: Option<&str>) -> Result<(), CliError> {
+    let Some(list) = list else { return Ok(()) };
+    let bad = |why| CliError::BadOption {
+        option: "--cpus",
+        why,
+    };
+    let cpus = process::parse_cpu_list(list).map_err(bad)?;
+    process::pin_to(&cpus).map_err(bad)
+}
+
+/// Which CPUs `--pin` gives the server (`None` for a server pushbench did not start) and
+/// the load generator.
+fn plan_pinning(pin: &str, own_server: bool) -> Result<CpuPinning, CliError> {
+    let bad = |why: String| CliError::BadOption {
+        option: "--pin",
+        why,
+    };
+    let (server, loadgen) = if pin == "halves" {
+        let all = process::allowed_cpus();
+        if all.len() < 2 {
+            return Err(bad(format!(
+                "splitting CPUs between server and load generator needs two, this process may use {}",
+                process::format_cpu_list(&all)
+            )));
+        }
+        let (a, b) = all.split_at(all.len() / 2);
+        (a.to_vec(), b.to_vec())
+    } else {
+        let (a, b) = pin.split_once(':').ok_or_else(|| {
+            bad(format!(
+                "expected SERVER:LOADGEN CPU lists such as 0:1 or 0-1:2-3, found {pin:?}"
+            ))
+        })?;
+        let server = match (a.is_empty(), own_server) {
+            (true, false) => Vec::new(),
+            _ => process::parse_cpu_list(a).map_err(&bad)?,
+        };
+        (server, process::parse_cpu_list(b).map_err(&bad)?)
+    };
+    let allowed = process::allowed_cpus();
+    if let Some(c) = server.iter().chain(&loadgen).find(|c| !allowed.contains(c)) {
+        return Err(bad(format!(
+            "CPU {c} is not available (this process may use CPUs {})",
+            process::format_cpu_list(&allowed)
+        )));
+    }
+    if let Some(c) = server.iter().find(|c| loadgen.contains(c)) {
+        return Err(bad(format!(
+            "CPU {c} is given to both the server and the load generator"
+        )));
+    }
+    Ok(CpuPinning {
+        server: own_server.then(|| process::format_cpu_list(&server)),
+        loadgen: process::format_cpu_list(&loadgen),
+    })
+}
+
 /// Runs a scenario and writes its run directory.
 pub async fn run(opts: RunOptions) -> Result<(), CliError> {
+    // Before anything else, so that the default worker count follows the pinned CPUs.
+    let pinning = match &opts.pin {
+        Some(pin) => {
+            let p = plan_pinning(pin, opts.server.is_none())?;
+            pin_cpus(Some(&p.loadgen)).map_err(|e| match e {
+                CliError::BadOption { why, .. } => CliError::BadOption {
+                    option: "--pin",
+                    why,
+                },
+                other => other,
+            })?;
+            Some(p)
+        }
+        None => None,
+    };
     let scenario = Scenario::load(&opts.scenario).map_err(CliError::Input)?;
     let open_files = pushbench_wire::process::raise_open_files_limit();
     scenario
@@ -250,7 +335,8 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let server = match &opts.server {
         Some(url) => parse_server(url).map_err(CliError::Input)?,
         None => {
-            let c = child::ServerChild::start(&scenario).await?;
+            let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
+            let c = child::ServerChild::start(&scenario, cpus).await?;
             let addr = c.addr;
             server_child = Some(c);
             addr
@@ -291,6 +377,7 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         completed,
         incomplete_reason: reason,
         probe_control_bytes: probe.bytes,
+        cpu_pinning: pinning.clone(),
     };
     run_dir.write_meta(&meta(
         false,

@@ -31,6 +31,11 @@ enum Command {
         /// Bearer token for a --server whose control endpoints require one.
         #[arg(long, value_name = "TOKEN")]
         control_token: Option<String>,
+        /// Pin the server to some CPUs and the load generator to the others, for repeatable
+        /// results: `--pin` alone splits this machine's CPUs in two halves, `--pin 0:1-3`
+        /// names them (SERVER:LOADGEN). With --server only the load generator is pinned.
+        #[arg(long, value_name = "SERVER:LOADGEN", num_args = 0..=1, default_missing_value = "halves")]
+        pin: Option<String>,
     },
     /// Regenerate the charts, report.html and report.md of a run directory from its files.
     Report {
@@ -72,6 +77,9 @@ enum Command {
         /// a loopback address.
         #[arg(long, value_name = "TOKEN")]
         control_token: Option<String>,
+        /// Run only on these CPUs (`0`, `0-1`, `0,2`); the default thread count follows.
+        #[arg(long, value_name = "LIST")]
+        cpus: Option<String>,
     },
 }
 
@@ -95,6 +103,7 @@ fn main() -> ExitCode {
             server,
             quiet,
             control_token,
+            pin,
         } => runtime(Some(1)).and_then(|rt| {
             rt.block_on(pushbench::run(RunOptions {
                 scenario,
@@ -102,6 +111,7 @@ fn main() -> ExitCode {
                 server,
                 quiet,
                 control_token,
+                pin,
             }))
         }),
         Command::Report { run_dir } => pushbench::report(&run_dir),
@@ -125,13 +135,16 @@ fn main() -> ExitCode {
             threads,
             ring_capacity,
             control_token,
-        } => runtime(threads).and_then(|rt| {
-            rt.block_on(pushbench::serve(ServeOptions {
-                addr,
-                ring_capacity,
-                control_token,
-            }))
-        }),
+            cpus,
+        } => pushbench::pin_cpus(cpus.as_deref())
+            .and_then(|()| runtime(threads))
+            .and_then(|rt| {
+                rt.block_on(pushbench::serve(ServeOptions {
+                    addr,
+                    ring_capacity,
+                    control_token,
+                }))
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -160,6 +160,17 @@ pub struct RunMeta<'a> {
     /// Bytes of the control request made before the first phase (checking the server
     /// answers); each phase's own control traffic is in `summary.csv`'s `control_bytes`.
     pub probe_control_bytes: u64,
+    /// The CPUs server and load generator were pinned to (`pushbench run --pin`).
+    pub cpu_pinning: Option<CpuPinning>,
+}
+
+/// Where `--pin` put the two processes, as CPU lists (`0-1,3`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CpuPinning {
+    /// The server's CPUs; `None` for a server pushbench did not start (`--server`).
+    pub server: Option<String>,
+    /// The load generator's CPUs.
+    pub loadgen: String,
 }
 
 /// A run directory being written.

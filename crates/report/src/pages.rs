@@ -326,7 +326,17 @@ fn host_line(run: &RunData) -> String {
         },
         meta_str(run, &["started"]),
         meta_str(run, &["ended"])
-    )
+    ) + &pinning_note(run)
+}
+
+/// `; server on CPUs 0, load generator on CPUs 1`, for a run made with `--pin`.
+fn pinning_note(run: &RunData) -> String {
+    let p = &run.meta["cpu_pinning"];
+    match (p["server"].as_str(), p["loadgen"].as_str()) {
+        (Some(s), Some(l)) => format!("; server pinned to CPUs {s}, load generator to CPUs {l}"),
+        (None, Some(l)) => format!("; load generator pinned to CPUs {l}"),
+        _ => String::new(),
+    }
 }
 
 fn incomplete(run: &RunData) -> Option<String> {

@@ -60,6 +60,103 @@ pub fn raise_open_files_limit() -> u64 {
     lim.rlim_cur
 }
 
+/// The CPUs this process may run on now (its affinity mask), in ascending order.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Parses a CPU list as `taskset -c` and `/sys` write them: `0`, `0-3`, `0,2,4-5`.
+pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("expected a CPU list such as 0, 0-1 or 0,2-3, found {text:?}");
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if a > b || b >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        cpus.extend(a..=b);
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+/// Restricts every thread of this process, and the threads it starts later, to `cpus`
+/// (which may lie outside its current mask, as for a child of a pinned parent).
+pub fn pin_to(cpus: &[usize]) -> Result<(), String> {
+    if cpus.is_empty() || cpus.iter().any(|&c| c >= libc::CPU_SETSIZE as usize) {
+        return Err(format!("no usable CPU in {cpus:?}"));
+    }
+    // SAFETY: as in `allowed_cpus`; CPU_SET only writes inside the set (every CPU is below
+    // CPU_SETSIZE, checked above).
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        set
+    };
+    // Threads started before this call (a runtime's workers) are pinned one by one; new
+    // threads inherit the mask of the thread that starts them.
+    let tasks =
+        std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))?;
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: sched_setaffinity reads the set we pass.
+        let rc =
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if rc != 0 {
+            let online =
+                std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+            return Err(format!(
+                "cannot run on CPUs {} ({}); this machine's online CPUs are {}",
+                format_cpu_list(cpus),
+                std::io::Error::last_os_error(),
+                online.trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes CPUs as a compact list (`0-3,6`), the form [`parse_cpu_list`] reads.
+pub fn format_cpu_list(cpus: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let start = cpus[i];
+        while i + 1 < cpus.len() && cpus[i + 1] == cpus[i] + 1 {
+            i += 1;
+        }
+        out.push(if cpus[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", cpus[i])
+        });
+        i += 1;
+    }
+    out.join(",")
+}
+
 /// Resident memory of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryUsage {
@@ -72,6 +169,18 @@ pub struct MemoryUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0").unwrap(), vec![0]);
+        assert_eq!(parse_cpu_list("0-2,5, 7").unwrap(), vec![0, 1, 2, 5, 7]);
+        assert_eq!(parse_cpu_list("3,1-2,1").unwrap(), vec![1, 2, 3]);
+        for bad in ["", "a", "2-1", "1-", "-1", "0,,1", "99999"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(format_cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        assert_eq!(format_cpu_list(&[]), "");
+    }
 
     #[test]
     fn parses_status_fields() {
