@@ -25,6 +25,7 @@ async fn run_all(server: &TestServer, sc: &Scenario) -> Vec<PhaseResult> {
             scenario: sc,
             transport: t,
             repetition: 1,
+            sweep: None,
             server: server.addr,
             cancel: CancellationToken::new(),
             progress: Arc::new(Progress::new(sc.loadgen_threads)),
