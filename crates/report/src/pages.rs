@@ -67,8 +67,10 @@ fn sweep_findings(run: &RunData, m: Measure) -> String {
             let mut s = format!(
                 "The server's CPU seconds over each whole phase (connecting the clients during the ramp-up, the \
                  warm-up and the measured window) divided by the messages delivered in the measured window, per \
-                 1,000 messages, repetitions pooled: what one delivered message costs the server with the cost \
-                 of holding its clients included. {from}: {}.",
+                 1,000 messages, repetitions pooled: what one delivered message costs the server, the cost of \
+                 connecting and holding its clients included. Costs that do not grow with the deliveries are \
+                 spread over more of them as load grows, so a falling line means those dominate, and a rising one \
+                 that each delivery costs more under load. {from}: {}.",
                 span(&cpu, &|v| format!("{v:.1} ms")),
             );
             let top: Vec<(String, f64)> = run
