@@ -400,12 +400,18 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     let body = async {
         let mut phases: Vec<PhaseResult> = Vec::new();
         let mut failure = None;
-        let total = scenario.repeat as usize * scenario.transports.len();
+        // Repetitions outermost (so drift in machine speed spreads over every phase), sweep
+        // points ascending within each, the transports within each point.
+        let plans = scenario.points();
+        let total = scenario.repeat as usize * plans.len() * scenario.transports.len();
         let live = Arc::new(Progress::new(scenario.loadgen_threads));
-        'phases: for repetition in 1..=scenario.repeat {
-            for transport in &scenario.transports {
+        'phases: for (repetition, plan) in
+            (1..=scenario.repeat).flat_map(|r| plans.iter().map(move |p| (r, p)))
+        {
+            for transport in &plan.scenario.transports {
+                let at = plan.point.map(|p| format!(" {p}")).unwrap_or_default();
                 let title = format!(
-                    "[{}/{total}] {} rep {repetition}",
+                    "[{}/{total}] {}{at} rep {repetition}",
                     phases.len() + 1,
                     transport.label
                 );
@@ -422,9 +428,10 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
                     ))
                 });
                 let spec = PhaseSpec {
-                    scenario: &scenario,
+                    scenario: &plan.scenario,
                     transport,
                     repetition,
+                    sweep: plan.point,
                     server,
                     cancel: cancel.clone(),
                     progress: live.clone(),

@@ -124,10 +124,23 @@ fn run_writes_the_five_files_with_the_documented_columns() {
         );
     }
 
+    // Every per-phase file ends with the phase's sweep point, empty without a sweep.
+    assert_eq!(
+        &header[header.len() - 2..],
+        ["sweep_dimension", "sweep_value"]
+    );
+    assert!(rows.iter().all(|r| r[r.len() - 2..] == ["", ""]));
     let (header, rows) = csv(&out.join("latency_percentiles.csv"));
     assert_eq!(
         header,
-        ["transport", "repetition", "percentile", "latency_us"]
+        [
+            "transport",
+            "repetition",
+            "percentile",
+            "latency_us",
+            "sweep_dimension",
+            "sweep_value"
+        ]
     );
     let ws: Vec<f64> = rows
         .iter()
@@ -161,7 +174,18 @@ fn run_writes_the_five_files_with_the_documented_columns() {
     let (header, _) = csv(&out.join("bandwidth_percentiles.csv"));
     assert_eq!(
         header,
-        ["transport", "repetition", "percentile", "bytes_per_second"]
+        [
+            "transport",
+            "repetition",
+            "percentile",
+            "bytes_per_second",
+            "sweep_dimension",
+            "sweep_value"
+        ]
+    );
+    assert!(
+        !out.join("sweep.csv").exists(),
+        "sweep.csv only for a sweep"
     );
 
     let meta: serde_json::Value =
@@ -214,6 +238,203 @@ fn run_writes_the_five_files_with_the_documented_columns() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Two transports at two client counts, written largest first: they run smallest first.
+const SWEEP: &str = r#"
+name = "tiny-sweep"
+duration = "1s"
+warmup = "200ms"
+ramp_up = "100ms"
+[workload]
+rate = 20
+payload_bytes = 8
+[sweep]
+clients = [3, 1]
+[[transports]]
+kind = "sse"
+[[transports]]
+kind = "websocket"
+"#;
+
+#[test]
+fn a_sweep_runs_every_transport_at_every_point() {
+    let dir = temp_dir("sweep");
+    let scenario = dir.join("sweep.toml");
+    std::fs::write(&scenario, SWEEP).unwrap();
+    let out = dir.join("out");
+    let run = run_into(&scenario, &out);
+    assert!(run.status.success(), "{run:?}");
+    // Points ascending, the transports inside each, every title naming its point.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let titles: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains(": delivered"))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "[1/4] sse clients=1 rep 1",
+            "[2/4] websocket clients=1 rep 1",
+            "[3/4] sse clients=3 rep 1",
+            "[4/4] websocket clients=3 rep 1"
+        ],
+        "{stdout}"
+    );
+
+    let (header, rows) = csv(&out.join("summary.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let summary: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r[0].clone(),
+                r[col("sweep_dimension")].clone(),
+                r[col("sweep_value")].clone(),
+                r[col("clients")].clone(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String, String)> = [
+        ("sse", "1"),
+        ("websocket", "1"),
+        ("sse", "3"),
+        ("websocket", "3"),
+    ]
+    .iter()
+    .map(|(t, n)| {
+        (
+            t.to_string(),
+            "clients".into(),
+            n.to_string(),
+            n.to_string(),
+        )
+    })
+    .collect();
+    assert_eq!(summary, expected);
+
+    // sweep.csv: one row per transport and point, with the summary's columns. With one
+    // repetition, pooling changes nothing: every shared column equals the summary's.
+    let (sweep_header, sweep_rows) = csv(&out.join("sweep.csv"));
+    assert_eq!(
+        &sweep_header[..4],
+        ["transport", "sweep_dimension", "sweep_value", "repetitions"]
+    );
+    let scol = |name: &str| sweep_header.iter().position(|h| h == name).unwrap();
+    let mut got: Vec<(String, String, String)> = sweep_rows
+        .iter()
+        .map(|r| {
+            (
+                r[0].clone(),
+                r[scol("sweep_value")].clone(),
+                r[scol("clients")].clone(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|e| (e.0.clone(), e.2.clone(), e.3.clone()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    for r in &sweep_rows {
+        assert_eq!(r[scol("sweep_dimension")], "clients");
+        assert_eq!(r[scol("repetitions")], "1");
+        let phase = rows
+            .iter()
+            .find(|s| s[0] == r[0] && s[col("sweep_value")] == r[scol("sweep_value")])
+            .unwrap();
+        for c in [
+            "messages_published",
+            "messages_delivered",
+            "messages_lost",
+            "latency_p50_us",
+            "latency_p99_us",
+            "latency_max_us",
+            "bytes_up",
+            "bytes_down",
+            "errors",
+        ] {
+            assert_eq!(r[scol(c)], phase[col(c)], "{c} of {r:?}");
+        }
+        assert!(r[scol("messages_delivered")].parse::<u64>().unwrap() > 0);
+        assert_eq!(r[scol("messages_lost")], "0");
+        assert_eq!(r[scol("errors")], "0");
+        // The phase's log, named with its point, holds every message delivered.
+        let log = format!("{}-clients{}-1.hlog", r[0], r[scol("sweep_value")]);
+        let delivered: u64 = r[scol("messages_delivered")].parse().unwrap();
+        assert_eq!(
+            hlog_samples(&std::fs::read(out.join(&log)).unwrap()),
+            delivered
+        );
+    }
+
+    let sweep_charts = [
+        "latency_vs_clients",
+        "bytes_per_message_vs_clients",
+        "server_cpu_vs_clients",
+    ];
+    for chart in sweep_charts {
+        let svg = std::fs::read_to_string(out.join("charts").join(format!("{chart}.svg"))).unwrap();
+        roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{chart}.svg is not XML: {e}"));
+        for t in ["sse", "websocket"] {
+            assert!(svg.contains(t), "{chart}.svg names {t}");
+        }
+        assert!(out.join("charts").join(format!("{chart}.png")).is_file());
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        8,
+        "three sweep charts and five"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for chart in sweep_charts {
+        assert!(
+            html.contains(&format!("<figure id=\"{chart}\">")),
+            "{chart}"
+        );
+        assert!(md.contains(&format!("](charts/{chart}.svg)")), "{chart}");
+    }
+
+    // `pushbench report` makes sweep.csv, the charts and the reports again from the files.
+    let copy = dir.join("copy");
+    copy_dir(&out, &copy);
+    for f in ["report.html", "report.md", "sweep.csv"] {
+        std::fs::remove_file(copy.join(f)).unwrap();
+    }
+    std::fs::remove_dir_all(copy.join("charts")).unwrap();
+    let status = pushbench().arg("report").arg(&copy).status().unwrap();
+    assert!(status.success());
+    for f in ["report.html", "report.md", "sweep.csv"]
+        .into_iter()
+        .map(String::from)
+        .chain(sweep_charts.iter().map(|c| format!("charts/{c}.svg")))
+    {
+        assert_eq!(
+            std::fs::read_to_string(out.join(&f)).unwrap(),
+            std::fs::read_to_string(copy.join(&f)).unwrap(),
+            "{f} is reproduced"
+        );
+    }
+
+    // Compared with itself, point by point.
+    let (code, stdout, stderr) = compare(&out, &out, &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    for group in [
+        "sse clients=1",
+        "sse clients=3",
+        "websocket clients=1",
+        "websocket clients=3",
+    ] {
+        assert!(
+            stdout.contains(&format!("| {group} |")),
+            "{group}: {stdout}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bad_scenario_is_one_line_and_exit_code_2() {
     let dir = temp_dir("bad");
@@ -263,6 +484,26 @@ fn bad_scenario_is_one_line_and_exit_code_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+
+    // A sweep's errors name the sweep's line and key; every point must fit the descriptors.
+    for (sweep, says) in [
+        (
+            "clients = []",
+            ":10: sweep.clients: expected a non-empty array",
+        ),
+        (
+            "clients = [1, 900000]",
+            ":10: sweep.clients: 900000 clients need",
+        ),
+    ] {
+        std::fs::write(&scenario, SWEEP.replace("clients = [3, 1]", sweep)).unwrap();
+        let out = run_into(&scenario, &dir.join("out"));
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!dir.join("out").exists());
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -28,5 +28,8 @@ pub mod parsers {
 }
 pub use live::{Progress, ProgressSnapshot};
 pub use phase::{PhaseSpec, RssBaseline, run_phase};
-pub use scenario::{Pattern, Scenario, TransportKind, TransportPlan, Workload};
+pub use scenario::{
+    Pattern, PointPlan, Scenario, SweepDimension, SweepPoint, TransportKind, TransportPlan,
+    Workload,
+};
 pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};

@@ -7,7 +7,7 @@ use crate::clients::{Client, ClientPlan, sleep_until_ns};
 use crate::control::{Control, ServerStats, WorkloadRequest};
 use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
-use crate::scenario::{Pattern, Scenario, TransportPlan};
+use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
 use crate::stats::{Meter, PhaseResult, ProcessUsage, Window, Worker, WorkerStats, merge_workers};
 use pushbench_wire::{now_ns, process};
 use std::cell::RefCell;
@@ -26,6 +26,8 @@ pub struct PhaseSpec<'a> {
     pub transport: &'a TransportPlan,
     /// Repetition number, from 1.
     pub repetition: u32,
+    /// The sweep point `scenario` is the plan of ([`Scenario::points`]), when sweeping.
+    pub sweep: Option<SweepPoint>,
     /// The server under test.
     pub server: SocketAddr,
     /// Cancelled to end the phase early.
@@ -188,6 +190,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         label: tp.label.clone(),
         transport: tp.kind,
         repetition: spec.repetition,
+        sweep: spec.sweep,
         clients: tp.clients,
         connections: sc.connections(tp),
         duration_s,

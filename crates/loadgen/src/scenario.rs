@@ -3,6 +3,10 @@
 //!
 //! Every error names the file, the line and the key, so a typo is fixed in one look.
 
+mod sweep;
+
+pub use sweep::{PointPlan, Sweep, SweepDimension, SweepFile, SweepPoint};
+
 use crate::LoadgenError;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
@@ -122,13 +126,16 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub repeat: Option<Spanned<u32>>,
     /// What is published.
-    pub workload: WorkloadFile,
+    pub workload: Spanned<WorkloadFile>,
     /// Load-generator settings.
     #[serde(default)]
     pub loadgen: Option<LoadgenFile>,
     /// Settings for a server `pushbench run` starts itself.
     #[serde(default)]
     pub server: Option<ServerFile>,
+    /// One workload dimension to run every transport at several values of.
+    #[serde(default)]
+    pub sweep: Option<Spanned<SweepFile>>,
     /// The transports, one phase each, in this order.
     pub transports: Vec<TransportFile>,
 }
@@ -140,10 +147,14 @@ pub struct WorkloadFile {
     /// `broadcast` or `echo`.
     #[serde(default)]
     pub pattern: Pattern,
-    /// Messages per second per topic (broadcast) or per client (echo).
-    pub rate: Spanned<f64>,
-    /// Payload bytes per message, on top of the 34-byte envelope header.
-    pub payload_bytes: Spanned<u64>,
+    /// Messages per second per topic (broadcast) or per client (echo); left out when
+    /// `[sweep]` gives the rates.
+    #[serde(default)]
+    pub rate: Option<Spanned<f64>>,
+    /// Payload bytes per message, on top of the 34-byte envelope header; left out when
+    /// `[sweep]` gives the sizes.
+    #[serde(default)]
+    pub payload_bytes: Option<Spanned<u64>>,
     /// Topics clients are spread over (broadcast only).
     #[serde(default)]
     pub topics: Option<Spanned<u32>>,
@@ -182,8 +193,9 @@ pub struct TransportFile {
     /// Label in results; defaults to the kind. Needed when a kind appears twice.
     #[serde(default)]
     pub label: Option<Spanned<String>>,
-    /// Concurrent clients.
-    pub clients: Spanned<u32>,
+    /// Concurrent clients; left out when `[sweep]` gives the client counts.
+    #[serde(default)]
+    pub clients: Option<Spanned<u32>>,
     /// `poll` only: time between requests.
     #[serde(default)]
     pub interval: Option<Spanned<HumanDuration>>,
@@ -196,6 +208,10 @@ pub struct TransportFile {
 }
 
 /// The checked plan of a whole run.
+///
+/// With a sweep, the swept setting (`workload.rate`, `workload.payload_bytes` or every
+/// transport's `clients`) holds the sweep's largest value, and [`Scenario::points`] gives
+/// the plan of each point.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
     /// Name used for the run directory.
@@ -224,6 +240,9 @@ pub struct Scenario {
     pub ring_capacity: usize,
     /// One phase per entry, in this order.
     pub transports: Vec<TransportPlan>,
+    /// The swept dimension and its values, when the scenario sweeps one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
 }
 
 /// The checked workload.
@@ -263,7 +282,8 @@ pub struct TransportPlan {
     /// `long-poll`: how long the server may hold a request.
     #[serde(with = "duration_str")]
     pub timeout: Duration,
-    /// Where `clients` is written in the scenario file, for later errors about it.
+    /// Where `clients` is written in the scenario file (or `[sweep] clients`), for later
+    /// errors about it.
     #[serde(skip)]
     pub clients_line: usize,
 }
@@ -301,16 +321,28 @@ impl Scenario {
     /// Refuses, before anything runs, a scenario with a phase that needs more descriptors
     /// than a process may hold (`limit`: the load generator's, which on one machine is the
     /// server's too), saying how many clients fit.
+    /// With a sweep every point is checked, smallest first, so the error names the first
+    /// client count that does not fit.
     pub fn check_descriptors(&self, path: &Path, limit: u64) -> Result<(), LoadgenError> {
-        for (i, t) in self.transports.iter().enumerate() {
-            let needed = self.connections(t) + DESCRIPTOR_RESERVE;
-            if needed > limit {
-                let per_client = self.connections(t) / u64::from(t.clients);
+        for plan in self.points() {
+            let sc = &plan.scenario;
+            for (i, t) in sc.transports.iter().enumerate() {
+                let needed = sc.connections(t) + DESCRIPTOR_RESERVE;
+                if needed <= limit {
+                    continue;
+                }
+                let per_client = sc.connections(t) / u64::from(t.clients);
                 let fit = limit.saturating_sub(DESCRIPTOR_RESERVE) / per_client;
+                let (line, key) = match (&self.sweep, plan.point) {
+                    (Some(s), Some(p)) if p.dimension == SweepDimension::Clients => {
+                        (s.line_of(p.value), "sweep.clients".to_string())
+                    }
+                    _ => (t.clients_line, format!("transports[{i}].clients")),
+                };
                 return Err(LoadgenError::Scenario {
                     path: path.to_owned(),
-                    line: t.clients_line,
-                    key: format!("transports[{i}].clients"),
+                    line,
+                    key,
                     message: format!(
                         "{} clients need {} descriptors, but a process here may hold {limit} (RLIMIT_NOFILE); at most {fit} clients fit",
                         t.clients, needed
@@ -374,18 +406,40 @@ impl Checking<'_> {
         if repeat == 0 {
             return Err(self.fail(f.repeat.as_ref().unwrap(), "repeat", "expected at least 1"));
         }
-        let w = &f.workload;
-        let rate = *w.rate.get_ref();
+        let sweep = f.sweep.as_ref().map(|s| self.sweep(s)).transpose()?;
+        let swept = |d: SweepDimension| {
+            sweep
+                .as_ref()
+                .filter(|s| s.dimension == d)
+                .map(Sweep::largest)
+        };
+        let w = f.workload.get_ref();
+        let rate = self.swept_or_given(
+            &f.workload,
+            w.rate.as_ref(),
+            swept(SweepDimension::Rate),
+            "workload.rate",
+            "rate",
+        )?;
         if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
             return Err(self.fail(
-                &w.rate,
+                w.rate.as_ref().expect("a rate out of range is written"),
                 "workload.rate",
                 &format!("expected a rate above 0 and at most {MAX_RATE} messages per second"),
             ));
         }
-        if *w.payload_bytes.get_ref() > MAX_PAYLOAD {
+        let payload_bytes = self.swept_or_given(
+            &f.workload,
+            w.payload_bytes.as_ref(),
+            swept(SweepDimension::PayloadBytes).map(|v| v as u64),
+            "workload.payload_bytes",
+            "payload_bytes",
+        )?;
+        if payload_bytes > MAX_PAYLOAD {
             return Err(self.fail(
-                &w.payload_bytes,
+                w.payload_bytes
+                    .as_ref()
+                    .expect("a size out of range is written"),
                 "workload.payload_bytes",
                 &format!("expected at most {MAX_PAYLOAD} bytes"),
             ));
@@ -438,7 +492,7 @@ impl Checking<'_> {
         }
         let mut transports = Vec::with_capacity(f.transports.len());
         for (i, t) in f.transports.iter().enumerate() {
-            transports.push(self.check_transport(i, t, duration)?);
+            transports.push(self.check_transport(i, t, duration, sweep.as_ref())?);
         }
         for (i, t) in transports.iter().enumerate() {
             if transports[..i].iter().any(|o| o.label == t.label) {
@@ -474,7 +528,7 @@ impl Checking<'_> {
             workload: Workload {
                 pattern: w.pattern,
                 rate,
-                payload_bytes: *w.payload_bytes.get_ref() as usize,
+                payload_bytes: payload_bytes as usize,
                 topics,
             },
             loadgen_threads: threads,
@@ -486,7 +540,33 @@ impl Checking<'_> {
             server_threads,
             ring_capacity,
             transports,
+            sweep,
         })
+    }
+
+    /// A setting that is either written in its place or swept (then left out there).
+    fn swept_or_given<T: Copy>(
+        &self,
+        table: &Spanned<impl Sized>,
+        given: Option<&Spanned<T>>,
+        swept: Option<T>,
+        key: &str,
+        name: &str,
+    ) -> Result<T, LoadgenError> {
+        match (given, swept) {
+            (Some(v), None) => Ok(*v.get_ref()),
+            (None, Some(v)) => Ok(v),
+            (Some(v), Some(_)) => Err(self.fail(
+                v,
+                key,
+                &format!("`[sweep] {name}` gives the values; remove `{name}` here"),
+            )),
+            (None, None) => Err(self.fail(
+                table,
+                key,
+                &format!("missing `{name}`: expected it here, or its values in `[sweep] {name}`"),
+            )),
+        }
     }
 
     fn check_transport(
@@ -494,17 +574,31 @@ impl Checking<'_> {
         i: usize,
         t: &TransportFile,
         duration: Duration,
+        sweep: Option<&Sweep>,
     ) -> Result<TransportPlan, LoadgenError> {
         let kind = *t.kind.get_ref();
         let key = |k: &str| format!("transports[{i}].{k}");
-        let clients = *t.clients.get_ref();
-        if clients == 0 || clients > MAX_CLIENTS {
+        let swept = sweep.filter(|s| s.dimension == SweepDimension::Clients);
+        let clients = self.swept_or_given(
+            &t.kind,
+            t.clients.as_ref(),
+            swept.map(|s| s.largest() as u32),
+            &key("clients"),
+            "clients",
+        )?;
+        if let Some(c) = &t.clients
+            && (clients == 0 || clients > MAX_CLIENTS)
+        {
             return Err(self.fail(
-                &t.clients,
+                c,
                 &key("clients"),
                 &format!("expected 1 to {MAX_CLIENTS} clients"),
             ));
         }
+        let clients_line = match (&t.clients, swept) {
+            (Some(c), _) => line_of(self.text, c.span().start),
+            (None, s) => s.map_or(0, |s| s.line_of(s.largest())),
+        };
         if let (Some(v), false) = (&t.interval, kind == TransportKind::Poll) {
             return Err(self.fail(
                 v,
@@ -573,7 +667,7 @@ impl Checking<'_> {
             kind,
             label,
             clients,
-            clients_line: line_of(self.text, t.clients.span().start),
+            clients_line,
             interval,
             schedule: t
                 .schedule
@@ -593,7 +687,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The key an error is about: named in the message (unknown or missing fields), or else the
-/// key written at the start of the line the error points at.
+/// key written at the start of the line the error points at, qualified by its `[table]`
+/// (`sweep.clients`) as the checked errors name it.
 fn key_from_error(text: &str, span: std::ops::Range<usize>, message: &str) -> String {
     if (message.starts_with("unknown field") || message.starts_with("missing field"))
         && let Some(start) = message.find('`')
@@ -605,10 +700,26 @@ fn key_from_error(text: &str, span: std::ops::Range<usize>, message: &str) -> St
         .rfind('\n')
         .map_or(0, |p| p + 1);
     let line = text[start..].lines().next().unwrap_or("");
-    match line.split_once('=') {
+    let key = match line.split_once('=') {
         Some((k, _)) => k.trim().to_string(),
         None => line.trim().to_string(),
+    };
+    match table_at(text, start) {
+        Some(table) if line.contains('=') => format!("{table}.{key}"),
+        _ => key,
     }
+}
+
+/// The `[table]` whose keys the line starting at `offset` belongs to; `None` at the top
+/// level and in `[[array]]` entries (whose keys errors name without the index).
+fn table_at(text: &str, offset: usize) -> Option<&str> {
+    let header = text[..offset]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))?;
+    let name = header.strip_prefix('[')?.split(']').next()?.trim();
+    (!header.starts_with("[[") && !name.is_empty()).then_some(name)
 }
 
 fn invalid(
@@ -722,6 +833,186 @@ clients = 2
             2,
             "websocket publishes in-band"
         );
+    }
+
+    /// GOOD with `[sweep]` text appended and the `clients` of both transports removed.
+    fn clients_sweep(sweep: &str) -> String {
+        GOOD.replace("clients = 3\n", "")
+            .replace("clients = 2\n", "")
+            + "[sweep]\n"
+            + sweep
+            + "\n"
+    }
+
+    #[test]
+    fn a_clients_sweep_gives_one_plan_per_point_ascending() {
+        // Line 13 of the text holds the sweep's values.
+        let text = clients_sweep("clients = [1000, 10, 100]");
+        assert_eq!(text.lines().nth(12), Some("clients = [1000, 10, 100]"));
+        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let sweep = s.sweep.as_ref().unwrap();
+        assert_eq!(sweep.dimension, SweepDimension::Clients);
+        assert_eq!(sweep.values, [10.0, 100.0, 1000.0], "run smallest first");
+        // The scenario as a whole holds the largest point.
+        assert!(s.transports.iter().all(|t| t.clients == 1000));
+        let plans = s.points();
+        let got: Vec<(String, Vec<u32>)> = plans
+            .iter()
+            .map(|p| {
+                (
+                    p.point.unwrap().to_string(),
+                    p.scenario.transports.iter().map(|t| t.clients).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("clients=10".to_string(), vec![10, 10]),
+                ("clients=100".to_string(), vec![100, 100]),
+                ("clients=1000".to_string(), vec![1000, 1000]),
+            ]
+        );
+        assert!(plans.iter().all(|p| p.scenario.sweep.is_none()));
+        assert!(plans.iter().all(|p| p.scenario.workload.rate == 10.0));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            json["sweep"],
+            serde_json::json!({"dimension": "clients", "values": [10, 100, 1000]})
+        );
+        // Without a sweep: one plan, no point, and no `sweep` key in meta.json.
+        let plain = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        let plans = plain.points();
+        assert_eq!(plans.len(), 1);
+        assert!(plans[0].point.is_none());
+        assert!(serde_json::to_value(&plain).unwrap().get("sweep").is_none());
+    }
+
+    #[test]
+    fn rate_and_payload_sweeps_replace_the_workload_value() {
+        let text = GOOD.replace("rate = 10\n", "") + "[sweep]\nrate = [0.5, 2, 100]\n";
+        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let rates: Vec<f64> = s
+            .points()
+            .iter()
+            .map(|p| p.scenario.workload.rate)
+            .collect();
+        assert_eq!(rates, [0.5, 2.0, 100.0]);
+        assert!(
+            s.points()
+                .iter()
+                .all(|p| p.scenario.transports[0].clients == 3)
+        );
+        assert_eq!(s.points()[0].point.unwrap().to_string(), "rate=0.5");
+
+        let text = GOOD.replace("payload_bytes = 16\n", "")
+            + "[sweep]\npayload_bytes = [0, 1024, 65536]\n";
+        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let sizes: Vec<usize> = s
+            .points()
+            .iter()
+            .map(|p| p.scenario.workload.message_bytes())
+            .collect();
+        assert_eq!(sizes, [34, 34 + 1024, 34 + 65536]);
+    }
+
+    #[test]
+    fn sweep_errors_name_the_line_and_key() {
+        // Line 13 is the sweep's first line, 14 the next.
+        let cases = [
+            ("clients = []", 13, "sweep.clients", "non-empty"),
+            (
+                "clients = [10, 0]",
+                13,
+                "sweep.clients",
+                "from 1 to 1000000",
+            ),
+            (
+                "clients = [10, 2000000]",
+                13,
+                "sweep.clients",
+                "from 1 to 1000000",
+            ),
+            (
+                "clients = [10, \"many\"]",
+                13,
+                "sweep.clients",
+                "found \"many\"",
+            ),
+            ("clients = [10, 2.5]", 13, "sweep.clients", "whole numbers"),
+            (
+                "clients = [\n  10,\n  10,\n]",
+                15,
+                "sweep.clients",
+                "listed twice",
+            ),
+            ("clients = 10", 13, "sweep.clients", "expected"),
+            (
+                "clients = [10]\nrate = [1, 2]",
+                14,
+                "sweep.rate",
+                "exactly one of",
+            ),
+            ("", 12, "sweep", "exactly one of"),
+            ("client = [10]", 13, "client", "unknown field"),
+        ];
+        for (sweep, line, key, says) in cases {
+            let (l, k, m) = err(&clients_sweep(sweep));
+            assert_eq!((l, k.as_str()), (line, key), "{sweep}: {m}");
+            assert!(m.contains(says), "{sweep}: {m}");
+        }
+        let rate = |sweep: &str| GOOD.replace("rate = 10\n", "") + "[sweep]\n" + sweep;
+        // Without the rate line, `[sweep]` is line 13 and its values line 14.
+        let (l, k, m) = err(&rate("rate = [1, -1]"));
+        assert_eq!((l, k.as_str()), (14, "sweep.rate"));
+        assert!(m.contains("above 0"), "{m}");
+        let (_, k, m) = err(&(GOOD.to_string() + "[sweep]\npayload_bytes = [1048577]"));
+        assert_eq!(k, "sweep.payload_bytes");
+        assert!(m.contains("0 to 1048576"), "{m}");
+    }
+
+    #[test]
+    fn a_swept_setting_must_be_left_out_of_its_usual_place() {
+        // `clients` written in an entry as well as swept: refused, not silently overridden.
+        let text = GOOD.replace("clients = 2\n", "") + "[sweep]\nclients = [1, 2]\n";
+        let (line, key, message) = err(&text);
+        assert_eq!((line, key.as_str()), (9, "transports[0].clients"));
+        assert!(message.contains("[sweep] clients"), "{message}");
+        let (line, key, _) = err(&(GOOD.to_string() + "[sweep]\nrate = [1, 2]\n"));
+        assert_eq!((line, key.as_str()), (5, "workload.rate"));
+        // Not swept and not written: missing, pointing at the entry's kind.
+        let (line, key, message) = err(&GOOD.replace("clients = 2\n", ""));
+        assert_eq!((line, key.as_str()), (12, "transports[1].clients"));
+        assert!(message.contains("missing `clients`"), "{message}");
+        let (line, key, _) = err(&GOOD.replace("payload_bytes = 16\n", ""));
+        assert_eq!((line, key.as_str()), (4, "workload.payload_bytes"));
+    }
+
+    #[test]
+    fn descriptors_are_checked_at_every_point_of_a_clients_sweep() {
+        let text = clients_sweep("clients = [\n  10,\n  500,\n  100,\n]");
+        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        assert!(
+            s.check_descriptors(Path::new("x.toml"), 500 + DESCRIPTOR_RESERVE)
+                .is_ok()
+        );
+        match s.check_descriptors(Path::new("x.toml"), 499 + DESCRIPTOR_RESERVE) {
+            Err(LoadgenError::Scenario {
+                line, key, message, ..
+            }) => {
+                // 500 is written on line 15.
+                assert_eq!((line, key.as_str()), (15, "sweep.clients"));
+                assert!(message.starts_with("500 clients"), "{message}");
+                assert!(message.contains("at most 499 clients fit"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_type_error_in_a_table_is_named_with_the_table() {
+        let (line, key, _) = err(&GOOD.replace("rate = 10", "rate = \"fast\""));
+        assert_eq!((line, key.as_str()), (5, "workload.rate"));
     }
 
     #[test]

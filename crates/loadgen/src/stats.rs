@@ -5,7 +5,7 @@
 //! stats are merged into one [`PhaseResult`].
 
 use crate::error::ErrorKind;
-use crate::scenario::TransportKind;
+use crate::scenario::{SweepPoint, TransportKind};
 use hdrhistogram::Histogram;
 use pushbench_wire::Header;
 use serde::Serialize;
@@ -151,6 +151,8 @@ pub struct PhaseResult {
     pub transport: TransportKind,
     /// Repetition number, from 1.
     pub repetition: u32,
+    /// The sweep point the phase ran at, when the scenario sweeps.
+    pub sweep: Option<SweepPoint>,
     /// Planned concurrent clients.
     pub clients: u32,
     /// Connections the phase holds at once (clients, or twice that for echo over HTTP).

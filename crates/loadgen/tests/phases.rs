@@ -45,6 +45,7 @@ async fn run_each(
             scenario: sc,
             transport: t,
             repetition: 1,
+            sweep: None,
             server: addr,
             cancel: CancellationToken::new(),
             progress: Arc::new(Progress::new(sc.loadgen_threads)),

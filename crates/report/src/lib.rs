@@ -1,6 +1,7 @@
 //! Writes a pushbench run directory: `summary.csv`, `latency_percentiles.csv`,
-//! `timeseries.csv`, `bandwidth_percentiles.csv` and `meta.json`, plus the compact summary
-//! table printed at the end of a run.
+//! `timeseries.csv`, `bandwidth_percentiles.csv`, the histogram logs and `meta.json`, and
+//! from those files alone `sweep.csv` (for a sweep), the charts and both reports; plus the
+//! compact summary table printed at the end of a run.
 //!
 //! It owns the layout and column order of those files (documented in the README) and
 //! writes each file to a temporary name first, so an interrupted run never leaves a
@@ -13,10 +14,12 @@ pub mod hlog;
 mod host;
 mod pages;
 mod rundata;
+pub mod sweep;
 mod table;
 
 pub use host::HostInfo;
-pub use rundata::{PhaseKey, Point, RunData, Second, SummaryRow};
+pub use rundata::{Group, PhaseKey, Point, RunData, Second, SummaryRow};
+pub use sweep::SweepRow;
 pub use table::summary_table;
 
 use hdrhistogram::Histogram;
@@ -43,6 +46,14 @@ pub enum ReportError {
         path: PathBuf,
         /// 1-based line.
         line: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// A histogram log could not be read back.
+    #[error("{}: not a readable histogram log: {message}", path.display())]
+    Hlog {
+        /// The log file.
+        path: PathBuf,
         /// What was wrong.
         message: String,
     },
@@ -121,10 +132,13 @@ pub struct Rendered {
 /// `pushbench run` does at the end of a run, and `pushbench report` does again later.
 pub fn render(dir: &Path) -> Result<Rendered, ReportError> {
     let run = RunData::load(dir)?;
-    let charts = charts::write(&run, &dir.join("charts"))?;
     let out = RunDir {
         path: dir.to_owned(),
     };
+    if !run.sweep.is_empty() {
+        out.write("sweep.csv", &sweep::csv(&run.sweep))?;
+    }
+    let charts = charts::write(&run, &dir.join("charts"))?;
     out.write("report.html", &pages::html(&run, &charts))?;
     out.write("report.md", &pages::markdown(&run, &charts))?;
     Ok(Rendered {
@@ -221,7 +235,7 @@ impl RunDir {
             &percentiles_csv("bytes_per_second", phases, |p| &p.bandwidth),
         )?;
         for p in phases {
-            let name = hlog::file_name(p);
+            let name = hlog::file_name(&p.label, p.sweep, p.repetition);
             let log = hlog::encode(p).map_err(|message| ReportError::Encode {
                 path: self.path.join(&name),
                 message,
@@ -274,7 +288,7 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
     for k in ErrorKind::ALL {
         let _ = write!(out, ",errors_{}", k.name());
     }
-    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes,server_rss_per_connection_bytes,loadgen_rss_per_connection_bytes\n");
+    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes,server_rss_per_connection_bytes,loadgen_rss_per_connection_bytes,sweep_dimension,sweep_value\n");
     for p in phases {
         let c = &p.counters;
         let l = &p.latency;
@@ -310,11 +324,14 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
             p.loadgen.cpu_s,
             p.loadgen.peak_rss_bytes,
         );
+        let workload = p
+            .sweep
+            .map_or(scenario.workload, |at| scenario.at(at).workload);
         let _ = write!(
             out,
             ",{},{},{}",
             p.transport,
-            scenario.workload.message_bytes(),
+            workload.message_bytes(),
             c.reconnects
         );
         for k in ErrorKind::ALL {
@@ -322,13 +339,14 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
         }
         let _ = writeln!(
             out,
-            ",{},{},{:.3},{},{},{}",
+            ",{},{},{:.3},{},{},{},{}",
             pct(&p.connect_latency, 50.0),
             pct(&p.connect_latency, 99.0),
             p.loadgen_cpu_share,
             p.control_bytes,
             p.server.rss_per_connection(p.connections),
-            p.loadgen.rss_per_connection(p.connections)
+            p.loadgen.rss_per_connection(p.connections),
+            sweep_cells(p)
         );
     }
     out
@@ -339,25 +357,42 @@ fn percentiles_csv(
     phases: &[PhaseResult],
     pick: impl Fn(&PhaseResult) -> &Histogram<u64>,
 ) -> String {
-    let mut out = format!("transport,repetition,percentile,{unit}\n");
+    let mut out = format!("transport,repetition,percentile,{unit},sweep_dimension,sweep_value\n");
     for p in phases {
         let h = pick(p);
+        let point = sweep_cells(p);
         for q in PERCENTILES {
-            let _ = writeln!(out, "{},{},{},{}", p.label, p.repetition, q, pct(h, q));
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{point}",
+                p.label,
+                p.repetition,
+                q,
+                pct(h, q)
+            );
         }
     }
     out
 }
 
+/// The last two cells of a phase's rows: its sweep dimension and value, or two empty cells.
+fn sweep_cells(p: &PhaseResult) -> String {
+    p.sweep.map_or_else(
+        || ",".to_string(),
+        |s| format!("{},{}", s.dimension, s.value_text()),
+    )
+}
+
 fn timeseries_csv(phases: &[PhaseResult]) -> String {
     let mut out = String::from(
-        "transport,repetition,second,messages_delivered,bytes_up,bytes_down,latency_p50_us,latency_p99_us,connections,in_window\n",
+        "transport,repetition,second,messages_delivered,bytes_up,bytes_down,latency_p50_us,latency_p99_us,connections,in_window,sweep_dimension,sweep_value\n",
     );
     for p in phases {
+        let point = sweep_cells(p);
         for s in &p.seconds {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{point}",
                 p.label,
                 p.repetition,
                 s.second,

@@ -3,9 +3,96 @@
 //! made from a run directory's files and charts, with a short reading of each chart
 //! generated from the numbers.
 
-use crate::charts::{self, Chart};
-use crate::rundata::RunData;
+use crate::charts::{self, Chart, Measure};
+use crate::rundata::{PhaseKey, RunData};
+use pushbench_loadgen::SweepDimension;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+/// One paragraph per chart saying what it shows and what the numbers are: a sweep chart's
+/// from the whole run, any other chart's from the run at its headline point (the point its
+/// chart shows).
+pub(crate) fn reading(run: &RunData, chart: &str) -> String {
+    match Measure::of_chart(chart) {
+        Some(m) => sweep_findings(run, m),
+        None => findings(&run.at(run.headline_point()), chart),
+    }
+}
+
+/// The reading of a sweep chart: what it plots, then each transport from the smallest point
+/// to the largest.
+fn sweep_findings(run: &RunData, m: Measure) -> String {
+    let (Some(d), points) = (run.sweep_dimension(), run.points()) else {
+        return String::new();
+    };
+    let (Some(lo), Some(hi)) = (points.first().copied(), points.last().copied()) else {
+        return String::new();
+    };
+    let dim = d.name().replace('_', " ");
+    let at = |t: &str, p| run.sweep.iter().find(|r| r.transport == t && r.point == p);
+    let span = |f: &dyn Fn(&crate::SweepRow) -> Option<f64>, fmt: &dyn Fn(f64) -> String| {
+        run.transports()
+            .iter()
+            .map(|t| {
+                let v = |p| at(t, p).and_then(f).map_or_else(|| "n/a".to_string(), fmt);
+                format!("{t} {} → {}", v(lo), v(hi))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let from = format!("From {dim} {} to {}", lo.value_text(), hi.value_text());
+    match m {
+        Measure::Latency => format!(
+            "Each transport's median (solid) and 99th percentile (dashed) delivery latency at every point of the \
+             sweep, the repetitions' latencies merged: the slope shows how delivery slows as load grows. \
+             {from}, p50: {}; p99: {}.",
+            span(&|r| r.latency("latency_p50_us"), &fmt_us),
+            span(&|r| r.latency("latency_p99_us"), &fmt_us),
+        ),
+        Measure::BytesPerMessage => format!(
+            "What the wire carried per delivered message, both directions, after connection set-up: a flat \
+             line means the transport's overhead does not depend on {}. {from}: {}.",
+            match d {
+                SweepDimension::Clients => "the number of clients",
+                SweepDimension::Rate => "the rate",
+                SweepDimension::PayloadBytes => "the payload size",
+            },
+            span(
+                &|r| (r.get("messages_delivered") > 0.0).then(|| r.get("bytes_per_message")),
+                &fmt_bytes
+            ),
+        ),
+        Measure::ServerCpu => {
+            let cpu = |r: &crate::SweepRow| r.per_message("server_cpu_s").map(|s| s * 1e6);
+            let mut s = format!(
+                "The server's CPU seconds over each whole phase (connecting the clients during the ramp-up, the \
+                 warm-up and the measured window) divided by the messages delivered in the measured window, per \
+                 1,000 messages, repetitions pooled: what one delivered message costs the server, the cost of \
+                 connecting and holding its clients included. Costs that do not grow with the deliveries are \
+                 spread over more of them as load grows, so a falling line means those dominate, and a rising one \
+                 that each delivery costs more under load. {from}: {}.",
+                span(&cpu, &|v| format!("{v:.1} ms")),
+            );
+            let top: Vec<(String, f64)> = run
+                .transports()
+                .iter()
+                .filter_map(|t| Some((t.clone(), cpu(at(t, hi)?)?)))
+                .collect();
+            let cheapest = top.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+            let dearest = top.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+            if let (Some(c), Some(e)) = (cheapest, dearest)
+                && c.0 != e.0
+            {
+                let _ = write!(
+                    s,
+                    " At {hi} {} was the cheapest to serve and {} the most expensive.",
+                    c.0, e.0
+                );
+            }
+            s
+        }
+    }
+}
 
 /// One paragraph per chart saying what the numbers show, keyed by chart name.
 pub(crate) fn findings(run: &RunData, chart: &str) -> String {
@@ -88,7 +175,7 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
             let worst = ts
                 .iter()
                 .filter_map(|t| {
-                    let s = run.timeseries.get(&(t.clone(), 1))?;
+                    let s = first_repetition(&run.timeseries, t)?;
                     let w = s
                         .iter()
                         .filter(|x| x.in_window)
@@ -137,7 +224,7 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
             let spread: Vec<(String, f64, f64)> = ts
                 .iter()
                 .filter_map(|t| {
-                    let pts = run.bandwidth.get(&(t.clone(), 1))?;
+                    let pts = first_repetition(&run.bandwidth, t)?;
                     let at = |p: f64| {
                         pts.iter()
                             .find(|x| x.percentile >= p)
@@ -163,6 +250,14 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// A transport's first repetition in one of the per-phase tables (of a run, or of one point
+/// of a sweep).
+fn first_repetition<'a, V>(map: &'a BTreeMap<PhaseKey, V>, transport: &str) -> Option<&'a V> {
+    map.iter()
+        .find(|(k, _)| k.transport == transport && k.repetition == 1)
+        .map(|(_, v)| v)
 }
 
 fn list(v: &[(String, f64)], f: impl Fn(f64) -> String) -> String {
@@ -215,7 +310,11 @@ fn meta_str(run: &RunData, path: &[&str]) -> String {
 
 /// Rows of the summary table: header and cells, shared by the HTML and Markdown pages.
 fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
-    let header = vec![
+    // A sweep of clients shows in the clients column; another gets a column of its own.
+    let swept = run
+        .sweep_dimension()
+        .filter(|d| *d != SweepDimension::Clients);
+    let mut header = vec![
         "transport",
         "rep",
         "clients",
@@ -235,12 +334,15 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
         "server CPU s",
         "server peak RSS",
     ];
+    if let Some(d) = swept {
+        header.insert(2, d.name());
+    }
     let rows = run
         .summary
         .iter()
         .map(|r| {
             let n = |c: &str| format!("{:.0}", r.get(c));
-            let cells = vec![
+            let mut cells = vec![
                 r.transport.clone(),
                 r.repetition.to_string(),
                 n("clients"),
@@ -260,6 +362,9 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
                 format!("{:.2}", r.get("server_cpu_s")),
                 format!("{:.1} MiB", r.get("server_peak_rss_bytes") / 1048576.0),
             ];
+            if swept.is_some() {
+                cells.insert(2, r.sweep.map(|p| p.value_text()).unwrap_or_default());
+            }
             (r.transport.clone(), cells)
         })
         .collect();
@@ -269,29 +374,65 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
 fn scenario_lines(run: &RunData) -> Vec<String> {
     let s = &run.meta["scenario"];
     let w = &s["workload"];
+    let sweep = &s["sweep"];
+    let swept = sweep["dimension"].as_str().unwrap_or("");
+    let values: Vec<String> = sweep["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| v.to_string())
+        .collect();
+    let transports = s["transports"].as_array().map_or(0, Vec::len);
+    let phases = if values.is_empty() {
+        format!("{transports} phases")
+    } else {
+        format!(
+            "{transports} transports at {} points ({} phases)",
+            values.len(),
+            transports * values.len()
+        )
+    };
+    let or_swept = |key: &str, v: String| {
+        if key == swept {
+            format!("{} swept", key.replace('_', " "))
+        } else {
+            v
+        }
+    };
     let mut out = vec![
         format!(
-            "{} phases of {} measured after {} ramp-up and {} warm-up, {} repetition(s)",
-            s["transports"].as_array().map_or(0, Vec::len),
+            "{phases} of {} measured after {} ramp-up and {} warm-up, {} repetition(s)",
             meta_str(run, &["scenario", "duration"]),
             meta_str(run, &["scenario", "ramp_up"]),
             meta_str(run, &["scenario", "warmup"]),
             s["repeat"]
         ),
         format!(
-            "workload: {}, {} messages/s {}, {} payload bytes ({} bytes per message), {} topic(s)",
+            "workload: {}, {} {}, {}, {} topic(s)",
             meta_str(run, &["scenario", "workload", "pattern"]),
-            w["rate"],
+            or_swept("rate", format!("{} messages/s", w["rate"])),
             if w["pattern"] == "echo" {
                 "per client"
             } else {
                 "per topic"
             },
-            w["payload_bytes"],
-            w["payload_bytes"].as_u64().map_or(0, |p| p + 34),
+            or_swept(
+                "payload_bytes",
+                format!(
+                    "{} payload bytes ({} bytes per message)",
+                    w["payload_bytes"],
+                    w["payload_bytes"].as_u64().map_or(0, |p| p + 34)
+                )
+            ),
             w["topics"]
         ),
     ];
+    if !values.is_empty() {
+        out.push(format!(
+            "sweep: {swept} = {}; every transport runs at every point, smallest first",
+            values.join(", ")
+        ));
+    }
     for t in s["transports"].as_array().into_iter().flatten() {
         let extra = match t["kind"].as_str() {
             Some("poll") => format!(
@@ -302,12 +443,15 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
             Some("long-poll") => format!(", timeout {}", t["timeout"].as_str().unwrap_or("")),
             _ => String::new(),
         };
-        out.push(format!(
-            "{}: {} clients of kind {}{extra}",
+        let (label, kind) = (
             t["label"].as_str().unwrap_or(""),
-            t["clients"],
-            t["kind"].as_str().unwrap_or("")
-        ));
+            t["kind"].as_str().unwrap_or(""),
+        );
+        out.push(if swept == "clients" {
+            format!("{label}: kind {kind}{extra}, clients swept")
+        } else {
+            format!("{label}: {} clients of kind {kind}{extra}", t["clients"])
+        });
     }
     out
 }
@@ -399,6 +543,9 @@ pub(crate) fn html(run: &RunData, charts: &[Chart]) -> String {
          had read it. bytes/msg: everything the connections carried in the measured window, both directions, per \
          delivered message; overhead/msg is that minus the message itself.</p>\n<h2>Charts</h2>\n",
     );
+    if let Some(note) = sweep_note(run) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&note));
+    }
     for c in charts {
         let _ = writeln!(
             h,
@@ -406,11 +553,22 @@ pub(crate) fn html(run: &RunData, charts: &[Chart]) -> String {
             c.name,
             strip_xml_prolog(&c.svg),
             esc(&c.title),
-            esc(&findings(run, c.name))
+            esc(&reading(run, c.name))
         );
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// Which charts show what, in a sweep.
+fn sweep_note(run: &RunData) -> Option<String> {
+    let d = run.sweep_dimension()?;
+    let point = run.headline_point()?;
+    Some(format!(
+        "The first three charts show every transport at every point of the {} sweep (their numbers are in \
+         sweep.csv); the others show the largest point, {point}, alone. The summary table lists every phase.",
+        d.name().replace('_', " ")
+    ))
 }
 
 /// An SVG document's `<?xml ...?>` prolog is not allowed inside HTML.
@@ -451,6 +609,9 @@ pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
     m.push_str("\n## Charts\n\n");
+    if let Some(note) = sweep_note(run) {
+        let _ = writeln!(m, "{note}\n");
+    }
     for c in charts {
         let _ = writeln!(
             m,
@@ -458,7 +619,7 @@ pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
             c.title,
             c.title,
             c.name,
-            findings(run, c.name)
+            reading(run, c.name)
         );
     }
     m

@@ -2,6 +2,8 @@
 //! made from exactly what was written, whether the run just ended or was copied elsewhere.
 
 use crate::ReportError;
+use crate::sweep::SweepRow;
+use pushbench_loadgen::{SweepDimension, SweepPoint};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,8 @@ pub struct SummaryRow {
     pub transport: String,
     /// Repetition, from 1.
     pub repetition: u32,
+    /// The sweep point (`sweep_dimension`, `sweep_value` columns), when the run swept.
+    pub sweep: Option<SweepPoint>,
     /// The client kind (`kind` column).
     pub kind: String,
     /// Every other column, parsed as a number.
@@ -22,6 +26,11 @@ impl SummaryRow {
     /// A numeric column; 0 when the file has no such column (an older run).
     pub fn get(&self, column: &str) -> f64 {
         self.values.get(column).copied().unwrap_or(0.0)
+    }
+
+    /// The phase's key.
+    pub fn key(&self) -> PhaseKey {
+        PhaseKey::new(&self.transport, self.sweep, self.repetition)
     }
 }
 
@@ -55,8 +64,55 @@ pub struct Second {
     pub in_window: bool,
 }
 
-/// A phase's key: transport label and repetition.
-pub type PhaseKey = (String, u32);
+/// A phase's key: transport label, sweep point and repetition. Keys order by transport,
+/// then point (ascending), then repetition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PhaseKey {
+    /// The transport label.
+    pub transport: String,
+    /// The sweep point, when the run swept.
+    pub sweep: Option<SweepPoint>,
+    /// Repetition, from 1.
+    pub repetition: u32,
+}
+
+impl PhaseKey {
+    /// A key.
+    pub fn new(transport: impl Into<String>, sweep: Option<SweepPoint>, repetition: u32) -> Self {
+        PhaseKey {
+            transport: transport.into(),
+            sweep,
+            repetition,
+        }
+    }
+}
+
+/// What `compare` matches between two runs: a transport at a sweep point (or just a
+/// transport, without a sweep).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Group {
+    /// The transport label.
+    pub transport: String,
+    /// The sweep point, when the run swept.
+    pub sweep: Option<SweepPoint>,
+}
+
+impl Group {
+    /// Whether a phase belongs to this group.
+    pub fn has(&self, transport: &str, sweep: Option<SweepPoint>) -> bool {
+        self.transport == transport && self.sweep == sweep
+    }
+}
+
+/// `sse`, or `sse clients=1000` in a sweep.
+impl std::fmt::Display for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.sweep {
+            Some(p) => write!(f, "{} {p}", self.transport),
+            None => f.write_str(&self.transport),
+        }
+    }
+}
 
 /// Everything a run directory holds, read back.
 #[derive(Debug, Clone)]
@@ -73,6 +129,9 @@ pub struct RunData {
     pub bandwidth: BTreeMap<PhaseKey, Vec<Point>>,
     /// `timeseries.csv` by phase.
     pub timeseries: BTreeMap<PhaseKey, Vec<Second>>,
+    /// One row per transport and sweep point over all repetitions (`sweep.csv`), made from
+    /// `summary.csv` and the phases' histogram logs; empty without a sweep.
+    pub sweep: Vec<SweepRow>,
 }
 
 impl RunData {
@@ -93,6 +152,7 @@ impl RunData {
         let bandwidth =
             Csv::read(&dir.join("bandwidth_percentiles.csv"))?.points("bytes_per_second")?;
         let timeseries = Csv::read(&dir.join("timeseries.csv"))?.seconds()?;
+        let sweep = crate::sweep::rows(dir, &summary)?;
         Ok(RunData {
             dir: dir.to_owned(),
             meta,
@@ -100,7 +160,79 @@ impl RunData {
             latency,
             bandwidth,
             timeseries,
+            sweep,
         })
+    }
+
+    /// The swept dimension, when the run swept one.
+    pub fn sweep_dimension(&self) -> Option<SweepDimension> {
+        self.summary
+            .iter()
+            .find_map(|r| r.sweep)
+            .map(|p| p.dimension)
+    }
+
+    /// The sweep points the run has phases of, ascending; empty without a sweep.
+    pub fn points(&self) -> Vec<SweepPoint> {
+        let mut out: Vec<SweepPoint> = self.summary.iter().filter_map(|r| r.sweep).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The point the single-point charts and readings show: a sweep's largest, where the
+    /// transports differ most.
+    pub fn headline_point(&self) -> Option<SweepPoint> {
+        self.points().last().copied()
+    }
+
+    /// The run restricted to the phases at `point` (all of them for `None` in a run
+    /// without a sweep), as a run of that point alone would read.
+    pub fn at(&self, point: Option<SweepPoint>) -> RunData {
+        fn keep<V: Clone>(
+            map: &BTreeMap<PhaseKey, V>,
+            point: Option<SweepPoint>,
+        ) -> BTreeMap<PhaseKey, V> {
+            map.iter()
+                .filter(|(k, _)| k.sweep == point)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+        RunData {
+            dir: self.dir.clone(),
+            meta: self.meta.clone(),
+            summary: self
+                .summary
+                .iter()
+                .filter(|r| r.sweep == point)
+                .cloned()
+                .collect(),
+            latency: keep(&self.latency, point),
+            bandwidth: keep(&self.bandwidth, point),
+            timeseries: keep(&self.timeseries, point),
+            sweep: Vec::new(),
+        }
+    }
+
+    /// Every transport at every point, transport by transport in summary order, points
+    /// ascending: the groups `compare` matches.
+    pub fn groups(&self) -> Vec<Group> {
+        let mut out: Vec<Group> = Vec::new();
+        for t in self.transports() {
+            let mut points: Vec<Option<SweepPoint>> = self
+                .summary
+                .iter()
+                .filter(|r| r.transport == t)
+                .map(|r| r.sweep)
+                .collect();
+            points.sort();
+            points.dedup();
+            out.extend(points.into_iter().map(|sweep| Group {
+                transport: t.clone(),
+                sweep,
+            }));
+        }
+        out
     }
 
     /// The transport labels in the order they first appear in `summary.csv`.
@@ -143,6 +275,11 @@ fn read(path: &Path) -> Result<String, ReportError> {
         source,
     })
 }
+
+/// The columns every per-phase file ends with: the sweep point, empty without a sweep.
+pub(crate) const SWEEP_DIMENSION: &str = "sweep_dimension";
+/// See [`SWEEP_DIMENSION`].
+pub(crate) const SWEEP_VALUE: &str = "sweep_value";
 
 /// A CSV file of pushbench's own making: a header, then comma-separated fields with no
 /// quoting (labels are restricted to letters, digits, `-` and `_`).
@@ -206,27 +343,78 @@ impl Csv {
     fn key(&self, line: usize, row: &[String]) -> Result<PhaseKey, ReportError> {
         let (t, r) = (self.col("transport")?, self.col("repetition")?);
         let rep = self.num(line, row, "repetition", r)? as u32;
-        Ok((row.get(t).cloned().unwrap_or_default(), rep))
+        Ok(PhaseKey::new(
+            row.get(t).cloned().unwrap_or_default(),
+            self.sweep(line, row)?,
+            rep,
+        ))
+    }
+
+    /// The sweep point of a row: none when the columns are absent (a run made before
+    /// sweeps existed) or empty (a run without a sweep).
+    fn sweep(&self, line: usize, row: &[String]) -> Result<Option<SweepPoint>, ReportError> {
+        let (Ok(d), Ok(v)) = (self.col(SWEEP_DIMENSION), self.col(SWEEP_VALUE)) else {
+            return Ok(None);
+        };
+        let name = row.get(d).map_or("", String::as_str);
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let dimension = SweepDimension::from_name(name).ok_or_else(|| ReportError::Parse {
+            path: self.path.clone(),
+            line,
+            message: format!(
+                "column `{SWEEP_DIMENSION}`: expected clients, rate or payload_bytes, found {name:?}"
+            ),
+        })?;
+        let value = self.num(line, row, SWEEP_VALUE, v)?;
+        if !value.is_finite() {
+            return Err(self.bad(line, SWEEP_VALUE, &row[v]));
+        }
+        Ok(Some(SweepPoint { dimension, value }))
     }
 
     fn summary(&self) -> Result<Vec<SummaryRow>, ReportError> {
         let kind = self.col("kind").ok();
-        let mut out = Vec::with_capacity(self.rows.len());
+        let mut out: Vec<SummaryRow> = Vec::with_capacity(self.rows.len());
         for (line, row) in &self.rows {
-            let (transport, repetition) = self.key(*line, row)?;
+            let key = self.key(*line, row)?;
             let mut values = BTreeMap::new();
             for (i, name) in self.header.iter().enumerate() {
-                if name == "transport" || name == "repetition" || name == "kind" {
+                if [
+                    "transport",
+                    "repetition",
+                    "kind",
+                    SWEEP_DIMENSION,
+                    SWEEP_VALUE,
+                ]
+                .contains(&name.as_str())
+                {
                     continue;
                 }
                 values.insert(name.clone(), self.num(*line, row, name, i)?);
             }
+            // One run sweeps one dimension, and every phase of it has a point.
+            if let Some(first) = out.first()
+                && first.sweep.map(|p| p.dimension) != key.sweep.map(|p| p.dimension)
+            {
+                return Err(ReportError::Parse {
+                    path: self.path.clone(),
+                    line: *line,
+                    message: format!(
+                        "column `{SWEEP_DIMENSION}`: {:?} where the first row has {:?}; a run sweeps one dimension in every row",
+                        key.sweep.map_or("", |p| p.dimension.name()),
+                        first.sweep.map_or("", |p| p.dimension.name()),
+                    ),
+                });
+            }
             out.push(SummaryRow {
                 kind: kind
                     .and_then(|k| row.get(k).cloned())
-                    .unwrap_or_else(|| transport.clone()),
-                transport,
-                repetition,
+                    .unwrap_or_else(|| key.transport.clone()),
+                transport: key.transport,
+                repetition: key.repetition,
+                sweep: key.sweep,
                 values,
             });
         }
@@ -277,5 +465,119 @@ impl Csv {
             out.entry(self.key(*line, row)?).or_default().push(s);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushbench_testkit::temp_dir;
+
+    #[test]
+    fn a_run_from_before_sweeps_reads_without_points() {
+        // The committed baseline was written before the sweep columns existed.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/baseline");
+        let run = RunData::load(&dir).unwrap();
+        assert!(!run.summary.is_empty());
+        assert!(run.summary.iter().all(|r| r.sweep.is_none()));
+        assert_eq!(run.sweep_dimension(), None);
+        assert!(run.sweep.is_empty() && run.points().is_empty());
+        let groups: Vec<String> = run.groups().iter().map(Group::to_string).collect();
+        assert_eq!(groups, run.transports());
+        assert_eq!(run.at(None).summary, run.summary);
+    }
+
+    const HEADER: &str = "transport,repetition,clients,kind,sweep_dimension,sweep_value";
+
+    fn summary(rows: &[&str]) -> Result<Vec<SummaryRow>, ReportError> {
+        let dir = temp_dir("summary-csv");
+        let path = dir.join("summary.csv");
+        std::fs::write(&path, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
+        let out = Csv::read(&path)?.summary();
+        std::fs::remove_dir_all(&dir).unwrap();
+        out
+    }
+
+    #[test]
+    fn summary_rows_carry_their_point() {
+        let rows = summary(&["sse,1,100,sse,clients,100", "sse,1,1000,sse,clients,1000"]).unwrap();
+        let points: Vec<String> = rows.iter().map(|r| r.sweep.unwrap().to_string()).collect();
+        assert_eq!(points, ["clients=100", "clients=1000"]);
+        assert!(!rows[0].values.contains_key("sweep_value"));
+        assert_eq!(rows[1].get("clients"), 1000.0);
+        let plain = summary(&["sse,1,100,sse,,"]).unwrap();
+        assert_eq!(plain[0].sweep, None);
+
+        let mixed = summary(&["sse,1,100,sse,clients,100", "sse,1,100,sse,rate,2"]);
+        assert!(
+            mixed
+                .unwrap_err()
+                .to_string()
+                .contains(":3: column `sweep_dimension`"),
+            "one dimension per run"
+        );
+        let unknown = summary(&["sse,1,100,sse,topics,3"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("expected clients, rate or payload_bytes"),
+            "{unknown}"
+        );
+        let bad = summary(&["sse,1,100,sse,rate,fast"])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("`sweep_value`: expected a number"), "{bad}");
+    }
+
+    #[test]
+    fn a_sweep_run_splits_into_points_and_groups() {
+        let at = |value| {
+            Some(SweepPoint {
+                dimension: SweepDimension::Rate,
+                value,
+            })
+        };
+        let row = |t: &str, sweep, repetition| SummaryRow {
+            transport: t.into(),
+            repetition,
+            sweep,
+            kind: t.into(),
+            values: BTreeMap::new(),
+        };
+        // In run order: repetitions outermost, then points, then transports.
+        let mut summary = Vec::new();
+        for rep in 1..=2 {
+            for p in [0.5, 20.0] {
+                for t in ["ws", "sse"] {
+                    summary.push(row(t, at(p), rep));
+                }
+            }
+        }
+        let latency = summary
+            .iter()
+            .map(|r| (r.key(), Vec::new()))
+            .collect::<BTreeMap<_, _>>();
+        let run = RunData {
+            dir: "x".into(),
+            meta: serde_json::Value::Null,
+            summary,
+            latency,
+            bandwidth: BTreeMap::new(),
+            timeseries: BTreeMap::new(),
+            sweep: Vec::new(),
+        };
+        assert_eq!(run.sweep_dimension(), Some(SweepDimension::Rate));
+        assert_eq!(run.points(), [at(0.5).unwrap(), at(20.0).unwrap()]);
+        assert_eq!(run.headline_point(), at(20.0));
+        let groups: Vec<String> = run.groups().iter().map(Group::to_string).collect();
+        assert_eq!(
+            groups,
+            ["ws rate=0.5", "ws rate=20", "sse rate=0.5", "sse rate=20"]
+        );
+        let top = run.at(at(20.0));
+        assert_eq!(top.summary.len(), 4);
+        assert!(top.summary.iter().all(|r| r.sweep == at(20.0)));
+        assert_eq!(top.latency.len(), 4);
+        assert_eq!(top.transports(), ["ws", "sse"]);
     }
 }

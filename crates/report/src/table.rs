@@ -1,14 +1,29 @@
-use pushbench_loadgen::PhaseResult;
+use pushbench_loadgen::{PhaseResult, SweepDimension};
 use std::fmt::Write as _;
 
-/// The compact table printed at the end of a run: one line per phase.
+/// The compact table printed at the end of a run: one line per phase, with a column for
+/// the swept value when the run sweeps the rate or the payload size (a sweep of clients
+/// shows in the clients column).
 pub fn summary_table(phases: &[PhaseResult]) -> String {
     let mut out = String::new();
+    let swept = phases
+        .iter()
+        .find_map(|p| p.sweep)
+        .map(|p| p.dimension)
+        .filter(|d| *d != SweepDimension::Clients);
+    let point = |p: &PhaseResult| match swept {
+        Some(_) => format!(
+            "{:>13} ",
+            p.sweep.map(|s| s.value_text()).unwrap_or_default()
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "{:<12} {:>3} {:>7} {:>10} {:>10} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "{:<12} {:>3} {}{:>7} {:>10} {:>10} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "transport",
         "rep",
+        swept.map_or_else(String::new, |d| format!("{:>13} ", d.name())),
         "clients",
         "published",
         "delivered",
@@ -31,9 +46,10 @@ pub fn summary_table(phases: &[PhaseResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<12} {:>3} {:>7} {:>10} {:>10} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9.1} {:>7}",
+            "{:<12} {:>3} {}{:>7} {:>10} {:>10} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9.1} {:>7}",
             p.label,
             p.repetition,
+            point(p),
             p.clients,
             c.messages_published,
             c.messages_delivered,
@@ -46,11 +62,13 @@ pub fn summary_table(phases: &[PhaseResult]) -> String {
             p.errors.total()
         );
     }
+    let at = |p: &PhaseResult| p.sweep.map(|s| format!(" {s}")).unwrap_or_default();
     for p in phases.iter().filter(|p| p.loadgen_saturated()) {
         let _ = writeln!(
             out,
-            "warning: {} rep {}: the load generator used {:.0}% of its cores; its numbers may describe the load generator, not the transport",
+            "warning: {}{} rep {}: the load generator used {:.0}% of its cores; its numbers may describe the load generator, not the transport",
             p.label,
+            at(p),
             p.repetition,
             p.loadgen_cpu_share * 100.0
         );
@@ -61,8 +79,9 @@ pub fn summary_table(phases: &[PhaseResult]) -> String {
     {
         let _ = writeln!(
             out,
-            "note: {} rep {}: {} errors, {} reconnects (see summary.csv errors_* columns)",
+            "note: {}{} rep {}: {} errors, {} reconnects (see summary.csv errors_* columns)",
             p.label,
+            at(p),
             p.repetition,
             p.errors.total(),
             p.counters.reconnects

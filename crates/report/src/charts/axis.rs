@@ -272,6 +272,84 @@ fn nines(p: f64) -> f64 {
     -(1.0 - p / 100.0).log10()
 }
 
+/// The axis of a sweep's points, ticked at exactly the values swept: logarithmic when they
+/// are positive and span a factor of 10 or more (100 to 10,000 clients), linear otherwise,
+/// with a margin so the first and last markers are not cut by the frame.
+#[derive(Debug, Clone)]
+pub struct SweepAxis {
+    points: Vec<f64>,
+    log: bool,
+    lo: f64,
+    hi: f64,
+}
+
+impl SweepAxis {
+    /// An axis for these values.
+    pub fn new(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut points: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        points.sort_by(f64::total_cmp);
+        points.dedup();
+        let (Some(&min), Some(&max)) = (points.first(), points.last()) else {
+            return SweepAxis {
+                points,
+                log: false,
+                lo: 0.0,
+                hi: 1.0,
+            };
+        };
+        let log = min > 0.0 && max / min >= 10.0;
+        let t = |v: f64| if log { v.log10() } else { v };
+        let (a, b) = (t(min), t(max));
+        let pad = if b > a {
+            (b - a) * 0.06
+        } else {
+            (a.abs() * 0.5).max(1.0)
+        };
+        SweepAxis {
+            points,
+            log,
+            lo: a - pad,
+            hi: b + pad,
+        }
+    }
+
+    /// Where `value` is plotted.
+    pub fn at(&self, value: f64) -> f64 {
+        if self.log { value.log10() } else { value }
+    }
+
+    /// The axis description: the quantity, and the scale when logarithmic.
+    pub fn describe(&self, quantity: &str) -> String {
+        if self.log {
+            format!("{quantity} (log scale)")
+        } else {
+            quantity.to_string()
+        }
+    }
+}
+
+impl Scale for SweepAxis {
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
+
+    fn ticks(&self) -> Vec<f64> {
+        self.points.iter().map(|&p| self.at(p)).collect()
+    }
+
+    /// The point the tick stands at, written exactly (not read back from a logarithm).
+    fn label(&self, at: f64) -> String {
+        self.points
+            .iter()
+            .min_by(|a, b| {
+                (self.at(**a) - at)
+                    .abs()
+                    .total_cmp(&(self.at(**b) - at).abs())
+            })
+            .map_or_else(String::new, |p| number(*p))
+    }
+}
+
 /// One slot per label, in order, ticked at the slot centres: slot `i` spans `i..i + 1`.
 #[derive(Debug, Clone)]
 pub struct Categories {
@@ -372,6 +450,27 @@ mod tests {
         assert_eq!(number(17.333), "17.3");
         assert_eq!(number(308.15), "308");
         assert_eq!(number(0.8251), "0.825");
+    }
+
+    #[test]
+    fn sweep_axis_ticks_at_the_points_and_goes_log_across_decades() {
+        let axis = SweepAxis::new([10_000.0, 100.0, 1_000.0, 5_000.0]);
+        assert!(axis.log);
+        let labels: Vec<String> = axis.ticks().into_iter().map(|t| axis.label(t)).collect();
+        assert_eq!(labels, ["100", "1000", "5000", "10000"]);
+        // Decades 2 to 4, with a margin either side.
+        let r = axis.range();
+        assert!(
+            r.start < 2.0 && r.start > 1.8 && r.end > 4.0 && r.end < 4.2,
+            "{r:?}"
+        );
+        let narrow = SweepAxis::new([1.0, 2.0, 5.0]);
+        assert!(!narrow.log);
+        assert_eq!(narrow.at(2.0), 2.0);
+        // A zero (an empty payload) cannot go on a log axis.
+        assert!(!SweepAxis::new([0.0, 100.0, 10_000.0]).log);
+        let single = SweepAxis::new([64.0]);
+        assert!(single.range().contains(&64.0));
     }
 
     #[test]

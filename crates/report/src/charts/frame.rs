@@ -81,9 +81,9 @@ pub fn labels(run: &RunData) -> Vec<String> {
         .keys()
         .chain(run.bandwidth.keys())
         .chain(run.timeseries.keys());
-    for (label, _) in keys {
-        if !out.contains(label) {
-            out.push(label.clone());
+    for key in keys {
+        if !out.contains(&key.transport) {
+            out.push(key.transport.clone());
         }
     }
     out

@@ -12,13 +12,16 @@ mod cost;
 mod frame;
 mod palette;
 mod percentiles;
+mod sweep;
 mod timeseries;
 
 pub use palette::{css_color, transport_color};
+pub use sweep::Measure;
 
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use pushbench_loadgen::SweepDimension;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -66,7 +69,7 @@ type DrawError = Box<dyn std::error::Error + Send + Sync>;
 trait Backend: DrawingBackend<ErrorType: 'static> {}
 impl<T: DrawingBackend<ErrorType: 'static>> Backend for T {}
 
-/// The charts, in the order they are rendered.
+/// The charts.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Latency,
@@ -74,8 +77,12 @@ enum Kind {
     Timeseries,
     ServerCost,
     Bandwidth,
+    /// A sweep chart: a measure against the swept dimension.
+    Sweep(Measure, SweepDimension),
 }
 
+/// The charts of every run, in the order they are rendered. In a sweep they show one
+/// point, [`RunData::headline_point`].
 const KINDS: [Kind; 5] = [
     Kind::Latency,
     Kind::BytesPerMessage,
@@ -83,6 +90,15 @@ const KINDS: [Kind; 5] = [
     Kind::ServerCost,
     Kind::Bandwidth,
 ];
+
+/// The charts of `run`: a sweep's charts first, they are what a sweep is run for.
+fn kinds(run: &RunData) -> Vec<Kind> {
+    let sweep = run
+        .sweep_dimension()
+        .into_iter()
+        .flat_map(|d| Measure::ALL.map(|m| Kind::Sweep(m, d)));
+    sweep.chain(KINDS).collect()
+}
 
 impl Kind {
     fn name(self) -> &'static str {
@@ -92,6 +108,7 @@ impl Kind {
             Kind::Timeseries => "timeseries",
             Kind::ServerCost => "server_cost",
             Kind::Bandwidth => "bandwidth",
+            Kind::Sweep(m, d) => m.name(d),
         }
     }
 
@@ -103,17 +120,22 @@ impl Kind {
         }
     }
 
+    /// The title; a single-point chart of a sweep names its point.
     fn title(self, run: &RunData) -> String {
-        let what = match self {
-            Kind::Latency => "Delivery latency by percentile",
-            Kind::BytesPerMessage => "Bytes on the wire per delivered message",
-            Kind::Timeseries => "Second by second",
-            Kind::ServerCost => "Server cost",
-            Kind::Bandwidth => "Per-client bandwidth by percentile",
+        let mut what = match self {
+            Kind::Latency => "Delivery latency by percentile".to_string(),
+            Kind::BytesPerMessage => "Bytes on the wire per delivered message".to_string(),
+            Kind::Timeseries => "Second by second".to_string(),
+            Kind::ServerCost => "Server cost".to_string(),
+            Kind::Bandwidth => "Per-client bandwidth by percentile".to_string(),
+            Kind::Sweep(m, d) => m.title(d),
         };
+        if let (false, Some(p)) = (matches!(self, Kind::Sweep(..)), run.headline_point()) {
+            what = format!("{what} at {p}");
+        }
         match run.meta.pointer("/scenario/name").and_then(|n| n.as_str()) {
             Some(scenario) => format!("{what} — {scenario}"),
-            None => what.to_string(),
+            None => what,
         }
     }
 
@@ -131,6 +153,7 @@ impl Kind {
             Kind::Timeseries => timeseries::draw(run, &body)?,
             Kind::ServerCost => cost::draw(run, &body)?,
             Kind::Bandwidth => percentiles::bandwidth(run, &body)?,
+            Kind::Sweep(m, _) => sweep::draw(run, &body, m)?,
         }
         root.present()?;
         Ok(())
@@ -190,14 +213,30 @@ fn register_font() -> Result<(), ChartError> {
     if ok { Ok(()) } else { Err(ChartError::Font) }
 }
 
+/// Each chart with the data it is drawn from: the whole run for a sweep chart, else the
+/// run at its headline point (the run itself without a sweep).
+fn plan(run: &RunData) -> Vec<(Kind, String, RunData)> {
+    let point = run.at(run.headline_point());
+    kinds(run)
+        .into_iter()
+        .map(|kind| {
+            let data = if matches!(kind, Kind::Sweep(..)) {
+                run.clone()
+            } else {
+                point.clone()
+            };
+            (kind, kind.title(run), data)
+        })
+        .collect()
+}
+
 /// Renders every chart as SVG in memory.
 pub fn render(run: &RunData) -> Result<Vec<Chart>, ChartError> {
     register_font()?;
-    KINDS
-        .iter()
-        .map(|&kind| {
-            let title = kind.title(run);
-            let svg = kind.svg(run, &title)?;
+    plan(run)
+        .into_iter()
+        .map(|(kind, title, data)| {
+            let svg = kind.svg(&data, &title)?;
             Ok(Chart {
                 name: kind.name(),
                 title,
@@ -215,11 +254,11 @@ pub fn write(run: &RunData, dir: &Path) -> Result<Vec<Chart>, ChartError> {
         path: dir.to_owned(),
         source,
     })?;
-    let mut charts = Vec::with_capacity(KINDS.len());
-    for kind in KINDS {
-        let title = kind.title(run);
-        let svg = kind.svg(run, &title)?;
-        let png = kind.png(run, &title)?;
+    let plan = plan(run);
+    let mut charts = Vec::with_capacity(plan.len());
+    for (kind, title, data) in plan {
+        let svg = kind.svg(&data, &title)?;
+        let png = kind.png(&data, &title)?;
         write_atomic(&dir.join(format!("{}.svg", kind.name())), svg.as_bytes())?;
         write_atomic(&dir.join(format!("{}.png", kind.name())), &png)?;
         charts.push(Chart {

@@ -59,8 +59,8 @@ fn draw<DB: Backend>(
             y_room: None,
         },
     )?;
-    for ((label, _), phase) in data {
-        let color = frame::rgb(transport_color(run, label));
+    for (key, phase) in data {
+        let color = frame::rgb(transport_color(run, &key.transport));
         let mut line: Vec<(f64, f64)> = phase
             .iter()
             .filter(|p| p.value.is_finite() && p.percentile.is_finite())

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{PERCENTILES, Point, Second, SummaryRow};
+use crate::{PERCENTILES, PhaseKey, Point, Second, SummaryRow};
 use std::collections::BTreeMap;
 
 const NAMES: [&str; 5] = [
@@ -27,6 +27,7 @@ fn row(label: &str, kind: &str, repetition: u32, delivered: f64) -> SummaryRow {
     SummaryRow {
         transport: label.into(),
         repetition,
+        sweep: None,
         kind: kind.into(),
         values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     }
@@ -77,9 +78,10 @@ fn run() -> RunData {
         latency: BTreeMap::new(),
         bandwidth: BTreeMap::new(),
         timeseries: BTreeMap::new(),
+        sweep: Vec::new(),
     };
     for (label, kind, rep, latency, factor) in phases {
-        let key = (label.to_string(), rep);
+        let key = PhaseKey::new(label, None, rep);
         data.summary.push(row(label, kind, rep, 10_000.0));
         data.latency
             .insert(key.clone(), distribution(latency, factor));
@@ -216,7 +218,7 @@ fn degenerate_runs_render() {
         .retain(|r| r.transport == "websocket" && r.repetition == 1);
     single
         .latency
-        .retain(|k, _| *k == ("websocket".to_string(), 1));
+        .retain(|k, _| *k == PhaseKey::new("websocket", None, 1));
     single.bandwidth.clear();
     single.timeseries.clear();
     let dir = temp_dir("single");
@@ -252,4 +254,114 @@ fn ratios_skip_repetitions_without_a_denominator() {
         mean_ratio(&run, "websocket", "setup_bytes", "messages_delivered"),
         None
     );
+}
+
+/// `run()`'s phases at 100 and 1,000 clients, with the sweep rows a run would pool.
+fn sweep_run() -> RunData {
+    let plain = run();
+    let mut data = RunData {
+        summary: Vec::new(),
+        latency: BTreeMap::new(),
+        bandwidth: BTreeMap::new(),
+        timeseries: BTreeMap::new(),
+        ..plain.clone()
+    };
+    for value in [100.0, 1000.0] {
+        let point = pushbench_loadgen::SweepPoint {
+            dimension: pushbench_loadgen::SweepDimension::Clients,
+            value,
+        };
+        for r in &plain.summary {
+            data.summary.push(SummaryRow {
+                sweep: Some(point),
+                ..r.clone()
+            });
+        }
+        let at = |k: &PhaseKey| PhaseKey::new(k.transport.clone(), Some(point), k.repetition);
+        for (k, v) in &plain.latency {
+            data.latency.insert(at(k), v.clone());
+        }
+        for (k, v) in &plain.timeseries {
+            data.timeseries.insert(at(k), v.clone());
+        }
+        for label in ["poll-250ms", "poll-1s", "websocket"] {
+            let values = [
+                ("messages_delivered", 10.0 * value),
+                ("latency_p50_us", value),
+                ("latency_p99_us", 3.0 * value),
+                ("bytes_per_message", 40.0),
+                ("server_cpu_s", value / 1000.0),
+            ];
+            data.sweep.push(crate::SweepRow {
+                transport: label.into(),
+                kind: data.kind_of(label),
+                point,
+                repetitions: 1,
+                values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            });
+        }
+    }
+    data
+}
+
+#[test]
+fn a_sweep_adds_three_charts_against_the_swept_dimension() {
+    let charts = render(&sweep_run()).unwrap();
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+    let mut expected = vec![
+        "latency_vs_clients",
+        "bytes_per_message_vs_clients",
+        "server_cpu_vs_clients",
+    ];
+    expected.extend(NAMES);
+    assert_eq!(names, expected);
+    for chart in &charts {
+        let doc = roxmltree::Document::parse(&chart.svg).unwrap();
+        let text: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
+        for label in ["poll-250ms", "poll-1s", "websocket"] {
+            assert!(
+                text.contains(&label),
+                "{} does not name {label}",
+                chart.name
+            );
+        }
+        if chart.name.contains("_vs_") {
+            // The x axis is ticked at the two points and says what they are.
+            assert!(
+                text.contains(&"100") && text.contains(&"1000"),
+                "{}",
+                chart.name
+            );
+            assert!(
+                text.iter().any(|t| t.starts_with("concurrent clients")),
+                "{}",
+                chart.name
+            );
+        } else {
+            assert!(
+                chart.title.ends_with("at clients=1000 — synthetic"),
+                "a single-point chart names its point: {}",
+                chart.title
+            );
+        }
+    }
+    let latency = &charts[0].svg;
+    assert!(latency.contains("p50") && latency.contains("p99"));
+}
+
+#[test]
+fn a_sweep_point_without_deliveries_leaves_a_gap() {
+    let mut run = sweep_run();
+    for r in &mut run.sweep {
+        if r.point.value == 100.0 {
+            r.values.insert("messages_delivered".into(), 0.0);
+        }
+    }
+    // Nothing to draw at 100 clients: the charts still render, with the other point.
+    let charts = render(&run).unwrap();
+    assert!(charts[0].svg.contains("websocket"));
 }

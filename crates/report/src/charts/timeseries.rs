@@ -18,7 +18,7 @@ fn phases(run: &RunData) -> Vec<(String, &[Second])> {
             let (_, seconds) = run
                 .timeseries
                 .iter()
-                .find(|((l, _), s)| *l == label && !s.is_empty())?;
+                .find(|(k, s)| k.transport == label && !s.is_empty())?;
             Some((label, seconds.as_slice()))
         })
         .collect()

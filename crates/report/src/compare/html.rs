@@ -4,7 +4,7 @@
 use super::render::{self, HEADER};
 use super::{Comparison, Verdict};
 use crate::charts::css_color;
-use crate::{Point, RunData};
+use crate::{Group, Point, RunData};
 use std::fmt::Write as _;
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;\
@@ -57,18 +57,23 @@ pub(super) fn page(c: &Comparison, base: &RunData, new: &RunData) -> String {
         let _ = writeln!(h, "<li>Note: {}</li>", esc(n));
     }
     h.push_str("</ul>\n");
-    for t in &c.transports {
-        let color = css_color(new, t);
+    let mut groups: Vec<Group> = c.results.iter().map(|r| r.group()).collect();
+    groups.dedup();
+    for g in &groups {
+        let t = g.to_string();
+        let color = css_color(new, &g.transport);
+        // An id has no spaces: `sse clients=1000` becomes `sse-clients1000`.
+        let id = t.replace(' ', "-").replace('=', "");
         let _ = writeln!(
             h,
             "<section id=\"{}\">\n<h2><span class=\"swatch\" style=\"background:{color}\"></span>{}</h2>",
-            esc(t),
-            esc(t)
+            esc(&id),
+            esc(&t)
         );
         let phases = |run: &RunData| -> Vec<Vec<Point>> {
             run.latency
                 .iter()
-                .filter(|((label, _), _)| label == t)
+                .filter(|(k, _)| g.has(&k.transport, k.sweep))
                 .map(|(_, points)| points.clone())
                 .collect()
         };
@@ -76,14 +81,14 @@ pub(super) fn page(c: &Comparison, base: &RunData, new: &RunData) -> String {
             h,
             "<figure>\n{}\n<figcaption>Delivery latency by percentile, one line per repetition: baseline dashed, \
              candidate solid.</figcaption></figure>",
-            overlay(t, &color, &phases(base), &phases(new))
+            overlay(&t, &color, &phases(base), &phases(new))
         );
         h.push_str("<table><thead><tr>");
         for head in &HEADER[1..] {
             let _ = write!(h, "<th>{}</th>", esc(head));
         }
         h.push_str("</tr></thead><tbody>\n");
-        for r in c.results.iter().filter(|r| &r.transport == t) {
+        for r in c.results.iter().filter(|r| r.group() == *g) {
             let class = match r.verdict {
                 Verdict::Regression => " class=\"regression\"",
                 Verdict::Improvement => " class=\"improvement\"",

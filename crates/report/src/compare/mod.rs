@@ -1,6 +1,6 @@
 //! Comparing two runs of the same scenario: a baseline and a candidate.
 //!
-//! Every metric of every transport is judged from the runs' repetitions (one sample each)
+//! Every metric of every transport (of every transport at every point, for a sweep) is judged from the runs' repetitions (one sample each)
 //! with a distribution-free method: the Hodges–Lehmann estimate of the ratio candidate /
 //! baseline and the exact Mann–Whitney confidence interval around it, computed on log
 //! values. A metric regresses only when its whole interval lies beyond its threshold in
@@ -33,7 +33,8 @@ mod tests;
 
 pub use metric::{Metric, Threshold, parse_threshold};
 
-use crate::{RunData, SummaryRow};
+use crate::{Group, RunData, SummaryRow};
+use pushbench_loadgen::SweepPoint;
 use serde::Serialize;
 
 /// An output format of a comparison.
@@ -176,11 +177,14 @@ pub struct Samples {
     pub summary: f64,
 }
 
-/// The comparison of one metric of one transport.
+/// The comparison of one metric of one transport (at one sweep point).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricResult {
     /// The transport label.
     pub transport: String,
+    /// The sweep point, when the runs swept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepPoint>,
     /// The metric.
     pub metric: Metric,
     /// The baseline's samples.
@@ -217,6 +221,16 @@ pub struct RunInfo {
     pub started: Option<String>,
 }
 
+impl MetricResult {
+    /// What was compared: the transport, with its point in a sweep (`sse clients=1000`).
+    pub fn group(&self) -> Group {
+        Group {
+            transport: self.transport.clone(),
+            sweep: self.sweep,
+        }
+    }
+}
+
 impl RunInfo {
     fn of(run: &RunData) -> RunInfo {
         let text = |p: &str| {
@@ -241,7 +255,8 @@ pub struct Comparison {
     pub baseline: RunInfo,
     /// The candidate run.
     pub candidate: RunInfo,
-    /// The transports compared, in the baseline's order.
+    /// The transports compared, in the baseline's order; in a sweep each transport at each
+    /// point (`sse clients=1000`).
     pub transports: Vec<String>,
     /// Transports only one run has, each with the run that has it (when different runs
     /// are allowed).
@@ -335,16 +350,19 @@ pub fn compare(
         }
     }
 
-    let (base_ts, new_ts) = (base.transports(), new.transports());
-    let only_base: Vec<String> = base_ts
+    // A sweep is compared point by point: a group is a transport at one point.
+    let (base_groups, new_groups) = (base.groups(), new.groups());
+    let names = |g: &[Group]| g.iter().map(Group::to_string).collect::<Vec<_>>();
+    let (base_ts, new_ts) = (names(&base_groups), names(&new_groups));
+    let only_base: Vec<String> = base_groups
         .iter()
-        .filter(|t| !new_ts.contains(t))
-        .cloned()
+        .filter(|g| !new_groups.contains(g))
+        .map(Group::to_string)
         .collect();
-    let only_new: Vec<String> = new_ts
+    let only_new: Vec<String> = new_groups
         .iter()
-        .filter(|t| !base_ts.contains(t))
-        .cloned()
+        .filter(|g| !base_groups.contains(g))
+        .map(Group::to_string)
         .collect();
     if (!only_base.is_empty() || !only_new.is_empty()) && !opts.allow_different {
         return Err(CompareError::DifferentTransports {
@@ -352,11 +370,11 @@ pub fn compare(
             only_new,
         });
     }
-    let transports: Vec<String> = base_ts
+    let shared: Vec<&Group> = base_groups
         .iter()
-        .filter(|t| new_ts.contains(t))
-        .cloned()
+        .filter(|g| new_groups.contains(g))
         .collect();
+    let transports: Vec<String> = shared.iter().map(|g| g.to_string()).collect();
     if transports.is_empty() {
         return Err(CompareError::NoCommonTransports {
             base: base_ts,
@@ -377,12 +395,12 @@ pub fn compare(
     // Repetition counts (baseline, candidate) whose best interval falls short of 95%.
     let mut single = false;
     let mut weak: Vec<(usize, usize, f64)> = Vec::new();
-    for t in &transports {
+    for g in shared {
         let rows = |run: &RunData| -> Vec<SummaryRow> {
             let mut rows: Vec<SummaryRow> = run
                 .summary
                 .iter()
-                .filter(|r| &r.transport == t)
+                .filter(|r| g.has(&r.transport, r.sweep))
                 .cloned()
                 .collect();
             rows.sort_by_key(|r| r.repetition);
@@ -399,7 +417,7 @@ pub fn compare(
         }
         for metric in Metric::ALL {
             let threshold = metric::threshold_for(metric, &opts.thresholds);
-            results.push(judge(t, metric, &b, &n, threshold));
+            results.push(judge(g, metric, &b, &n, threshold));
         }
     }
     if single {
@@ -446,7 +464,7 @@ fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
 
 /// Judges one metric of one transport from its repetitions.
 fn judge(
-    transport: &str,
+    group: &Group,
     metric: Metric,
     base_rows: &[SummaryRow],
     new_rows: &[SummaryRow],
@@ -460,7 +478,8 @@ fn judge(
     };
     let (b, n) = (values(base_rows), values(new_rows));
     let mut result = MetricResult {
-        transport: transport.to_string(),
+        transport: group.transport.clone(),
+        sweep: group.sweep,
         metric,
         baseline: Samples {
             summary: summary(metric, &b),

@@ -1,6 +1,7 @@
 //! The comparison as Markdown and JSON, and the table cells the HTML page shares.
 
 use super::{Comparison, Method, MetricResult, Verdict};
+use crate::Group;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -101,7 +102,7 @@ pub(super) fn cells(r: &MetricResult) -> [String; 8] {
         let _ = write!(verdict, " ({note})");
     }
     [
-        r.transport.clone(),
+        r.group().to_string(),
         m.label().to_string(),
         m.format(r.baseline.summary),
         m.format(r.candidate.summary),
@@ -144,7 +145,7 @@ pub(super) fn regression_line(r: &MetricResult) -> String {
         ),
         _ => String::new(),
     };
-    format!("{} {}: {values} ({detail})", r.transport, m.label())
+    format!("{} {}: {values} ({detail})", r.group(), m.label())
 }
 
 /// The verdict headline: "❌ Regression: …" or "✅ No regression".
@@ -153,7 +154,7 @@ pub(super) fn headline(c: &Comparison, emoji: bool) -> String {
     if regressions.is_empty() {
         format!("{} No regression", symbol(Verdict::Improvement, emoji))
     } else {
-        let mut transports: Vec<&str> = regressions.iter().map(|r| r.transport.as_str()).collect();
+        let mut transports: Vec<Group> = regressions.iter().map(|r| r.group()).collect();
         transports.dedup();
         format!(
             "{} Regression: {} metric{} of {} transport{} regressed",

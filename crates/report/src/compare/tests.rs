@@ -1,7 +1,7 @@
 use super::metric::threshold_for;
 use super::stats::{null_counts, rank, shift};
 use super::*;
-use crate::{PERCENTILES, Point};
+use crate::{PERCENTILES, PhaseKey, Point};
 use std::collections::BTreeMap;
 
 // ---------------------------------------------------------------------------------------
@@ -42,6 +42,7 @@ fn row(label: &str, rep: u32, latency: f64, jitter: f64) -> SummaryRow {
     SummaryRow {
         transport: label.into(),
         repetition: rep,
+        sweep: None,
         kind: label.into(),
         values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     }
@@ -57,6 +58,7 @@ fn run(name: &str, labels: &[&str], latency: f64, jitter: &[f64]) -> RunData {
         latency: BTreeMap::new(),
         bandwidth: BTreeMap::new(),
         timeseries: BTreeMap::new(),
+        sweep: Vec::new(),
     };
     for label in labels {
         for (i, j) in jitter.iter().enumerate() {
@@ -69,7 +71,8 @@ fn run(name: &str, labels: &[&str], latency: f64, jitter: &[f64]) -> RunData {
                     value: 1000.0 * latency * j * (1.0 + p / 25.0),
                 })
                 .collect();
-            data.latency.insert((label.to_string(), rep), points);
+            data.latency
+                .insert(PhaseKey::new(*label, None, rep), points);
         }
     }
     data
@@ -652,4 +655,110 @@ fn html_is_self_contained_with_one_overlay_per_transport() {
         let svg = format!("<svg{}</svg>", &chunk[..end]);
         roxmltree::Document::parse(&svg).unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sweeps: a transport at each point is its own group.
+
+/// `run`, with every phase repeated at each of `points` clients.
+fn sweep_run(points: &[f64], jitter: &[f64]) -> RunData {
+    let plain = run("sweep", &TRANSPORTS, 1.0, jitter);
+    let mut data = RunData {
+        summary: Vec::new(),
+        latency: BTreeMap::new(),
+        ..plain.clone()
+    };
+    for &value in points {
+        let at = Some(pushbench_loadgen::SweepPoint {
+            dimension: pushbench_loadgen::SweepDimension::Clients,
+            value,
+        });
+        for r in &plain.summary {
+            data.summary.push(SummaryRow {
+                sweep: at,
+                ..r.clone()
+            });
+        }
+        for (k, v) in &plain.latency {
+            let key = PhaseKey::new(k.transport.clone(), at, k.repetition);
+            data.latency.insert(key, v.clone());
+        }
+    }
+    data
+}
+
+#[test]
+fn a_sweep_is_compared_point_by_point() {
+    let base = sweep_run(&[100.0, 1000.0], &BASE_JITTER);
+    let c = compare(&base, &base, &default_opts()).unwrap();
+    assert_eq!(
+        c.transports,
+        [
+            "sse clients=100",
+            "sse clients=1000",
+            "websocket clients=100",
+            "websocket clients=1000"
+        ]
+    );
+    assert_eq!(c.results.len(), 4 * Metric::ALL.len());
+    assert!(c.regressions().is_empty());
+    // Every group was judged from its own 4 repetitions, not from 8 pooled over points.
+    assert!(c.results.iter().all(|r| r.baseline.values.len() == 4));
+
+    // p99 50% worse at 1,000 clients only: a regression there, named with its point.
+    let mut new = sweep_run(&[100.0, 1000.0], &NEW_JITTER);
+    for r in &mut new.summary {
+        if r.sweep.is_some_and(|p| p.value == 1000.0) {
+            let p99 = r.get("latency_p99_us");
+            r.values.insert("latency_p99_us".into(), p99 * 1.5);
+        }
+    }
+    let c = compare(&base, &new, &default_opts()).unwrap();
+    let regressed: Vec<String> = c
+        .regressions()
+        .iter()
+        .map(|r| format!("{} {}", r.group(), r.metric.key()))
+        .collect();
+    assert_eq!(
+        regressed,
+        [
+            "sse clients=1000 latency_p99_us",
+            "websocket clients=1000 latency_p99_us"
+        ]
+    );
+    assert!(c.markdown().contains("sse clients=1000"));
+    let json: serde_json::Value = serde_json::from_str(&c.json()).unwrap();
+    let first = &json["results"][0];
+    assert_eq!(first["sweep"]["dimension"], "clients");
+    assert_eq!(first["sweep"]["value"], 100.0);
+    let page = c.html(&base, &new);
+    assert!(
+        page.contains("id=\"sse-clients1000\""),
+        "one section per group"
+    );
+
+    // A point only one run has is a different set of transports.
+    let more = sweep_run(&[100.0, 1000.0, 5000.0], &NEW_JITTER);
+    match compare(&base, &more, &default_opts()) {
+        Err(e @ CompareError::DifferentTransports { .. }) => {
+            assert!(e.to_string().contains("sse clients=5000"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let opts = CompareOptions {
+        allow_different: true,
+        ..default_opts()
+    };
+    let c = compare(&base, &more, &opts).unwrap();
+    assert_eq!(c.transports.len(), 4);
+    assert_eq!(c.skipped.len(), 2);
+}
+
+#[test]
+fn without_a_sweep_json_has_no_sweep_key() {
+    let base = run("ci", &TRANSPORTS, 1.0, &BASE_JITTER);
+    let c = compare(&base, &base, &default_opts()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&c.json()).unwrap();
+    assert!(json["results"][0].get("sweep").is_none());
+    assert_eq!(c.transports, ["sse", "websocket"]);
 }
