@@ -122,6 +122,21 @@ fn run_writes_the_five_files_with_the_documented_columns() {
             r[col("server_peak_rss_bytes")].parse::<u64>().unwrap() > 0,
             "{r:?}"
         );
+        // Request round trips exist exactly for the transports that make requests.
+        let rtt = |c: &str| r[col(c)].parse::<u64>().unwrap();
+        let requests = rtt("requests");
+        if requests > 0 {
+            assert!(rtt("request_p50_us") > 0, "{r:?}");
+            assert!(rtt("request_p50_us") <= rtt("request_p90_us"), "{r:?}");
+            assert!(rtt("request_p99_us") <= rtt("request_max_us"), "{r:?}");
+        } else {
+            assert_eq!(rtt("request_max_us"), 0, "{r:?}");
+        }
+        assert_eq!(
+            requests > 0,
+            matches!(r[0].as_str(), "poll" | "long-poll"),
+            "{r:?}"
+        );
     }
 
     // Every per-phase file ends with the phase's sweep point, empty without a sweep.

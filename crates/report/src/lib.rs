@@ -288,7 +288,7 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
     for k in ErrorKind::ALL {
         let _ = write!(out, ",errors_{}", k.name());
     }
-    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes,server_rss_per_connection_bytes,loadgen_rss_per_connection_bytes,sweep_dimension,sweep_value\n");
+    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes,server_rss_per_connection_bytes,loadgen_rss_per_connection_bytes,request_p50_us,request_p90_us,request_p99_us,request_max_us,sweep_dimension,sweep_value\n");
     for p in phases {
         let c = &p.counters;
         let l = &p.latency;
@@ -339,13 +339,17 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
         }
         let _ = writeln!(
             out,
-            ",{},{},{:.3},{},{},{},{}",
+            ",{},{},{:.3},{},{},{},{},{},{},{},{}",
             pct(&p.connect_latency, 50.0),
             pct(&p.connect_latency, 99.0),
             p.loadgen_cpu_share,
             p.control_bytes,
             p.server.rss_per_connection(p.connections),
             p.loadgen.rss_per_connection(p.connections),
+            pct(&p.request_latency, 50.0),
+            pct(&p.request_latency, 90.0),
+            pct(&p.request_latency, 99.0),
+            p.request_latency.max(),
             sweep_cells(p)
         );
     }
