@@ -24,11 +24,8 @@ out=${1:-results/bench-$(date -u +%Y%m%dT%H%M%SZ)}
 tables=scripts/bench_tables.py
 mkdir -p "$out"
 
-if ! command -v wrk >/dev/null; then
-  echo "bench: installing wrk (apt-get)" >&2
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
-fi
+source scripts/common.sh
+need wrk wrk
 cargo build --release -q -p pushbench
 bin=target/release/pushbench
 
@@ -42,13 +39,7 @@ fi
 "$bin" serve --addr 127.0.0.1:0 --cpus "$server_cpus" >"$out/server.log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 100); do
-  addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$out/server.log" || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "bench: the server did not start" >&2; exit 1; }
+addr=$(server_addr "$out/server.log")
 
 scenario="$out/bench-poll.toml"
 sed -e "s/^duration = .*/duration = \"${duration}s\"/" scenarios/bench-poll.toml >"$scenario"

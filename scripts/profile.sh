@@ -14,11 +14,8 @@ cd "$(dirname "$0")/.."
 scenario=${1:-scenarios/bench-ws-10k.toml}
 out=${2:-results/profile-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
-if ! command -v perf >/dev/null; then
-  echo "profile: installing perf (apt-get)" >&2
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq linux-perf >/dev/null
-fi
+source scripts/common.sh
+need perf linux-perf
 cargo build --release -q -p pushbench
 bin=target/release/pushbench
 if [ "$(nproc)" -ge 2 ]; then server_cpus=0 loadgen_cpus=1; else server_cpus=0 loadgen_cpus=0; fi
@@ -26,13 +23,7 @@ if [ "$(nproc)" -ge 2 ]; then server_cpus=0 loadgen_cpus=1; else server_cpus=0 l
 perf record -q -e cpu-clock -F 499 -o "$out/server.perf.data" -- \
   "$bin" serve --addr 127.0.0.1:0 --cpus "$server_cpus" >"$out/server.log" 2>&1 &
 recorder=$!
-addr=""
-for _ in $(seq 100); do
-  addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$out/server.log" || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "profile: the server did not start" >&2; kill "$recorder"; exit 1; }
+addr=$(server_addr "$out/server.log") || { kill "$recorder"; exit 1; }
 
 perf record -q -e cpu-clock -F 499 -o "$out/loadgen.perf.data" -- \
   "$bin" run "$scenario" --server "http://$addr" --pin ":$loadgen_cpus" --quiet --out "$out/run"

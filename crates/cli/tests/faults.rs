@@ -75,6 +75,24 @@ fn meta(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("meta.json")).unwrap()).unwrap()
 }
 
+/// The process exited with `code` and said why in one line naming `says`.
+fn assert_failed(output: &std::process::Output, code: i32, says: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+}
+
+/// meta.json says the run did not complete, for a reason naming `why`.
+fn assert_incomplete(out: &Path, why: &str) {
+    let m = meta(out);
+    assert_eq!(m["completed"], false);
+    assert!(
+        m["incomplete_reason"].as_str().unwrap().contains(why),
+        "{m}"
+    );
+}
+
 fn summary_rows(out: &Path) -> usize {
     std::fs::read_to_string(out.join("summary.csv"))
         .unwrap()
@@ -102,10 +120,7 @@ fn an_unreachable_server_is_bad_input_and_nothing_is_written() {
         .args(["--server", &format!("http://127.0.0.1:{port}")])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(&port.to_string()), "{stderr}");
+    assert_failed(&out, 2, &port.to_string());
     assert!(!dir.join("out").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -128,15 +143,7 @@ fn ctrl_c_keeps_what_was_measured_and_exits_130() {
     wait_for(&out.join("summary.csv"));
     signal(&child, libc::SIGINT);
     assert_eq!(exit_code(&mut child), Some(130));
-    let m = meta(&out);
-    assert_eq!(m["completed"], false);
-    assert!(
-        m["incomplete_reason"]
-            .as_str()
-            .unwrap()
-            .contains("interrupted"),
-        "{m}"
-    );
+    assert_incomplete(&out, "interrupted");
     let rows = summary_rows(&out);
     assert!(
         (1..=2).contains(&rows),
@@ -196,16 +203,8 @@ fn a_server_that_dies_mid_run_fails_the_run_and_keeps_earlier_phases() {
     server.kill().unwrap();
     server.wait().unwrap();
     let output = run.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(&addr), "{stderr}");
-    let m = meta(&out);
-    assert_eq!(m["completed"], false);
-    assert!(
-        m["incomplete_reason"].as_str().unwrap().contains(&addr),
-        "{m}"
-    );
+    assert_failed(&output, 1, &addr);
+    assert_incomplete(&out, &addr);
     assert_eq!(summary_rows(&out), 1, "the first phase's results are kept");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -226,19 +225,8 @@ fn a_server_restarted_mid_phase_is_noticed_and_the_run_fails() {
     let output = run.wait_with_output().unwrap();
     second.kill().unwrap();
     second.wait().unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("restarted during phase"), "{stderr}");
-    let m = meta(&out);
-    assert_eq!(m["completed"], false);
-    assert!(
-        m["incomplete_reason"]
-            .as_str()
-            .unwrap()
-            .contains("restarted"),
-        "{m}"
-    );
+    assert_failed(&output, 1, "restarted during phase");
+    assert_incomplete(&out, "restarted");
     assert_eq!(summary_rows(&out), 1, "the first phase's results are kept");
     std::fs::remove_dir_all(&dir).unwrap();
 }
