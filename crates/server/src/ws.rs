@@ -19,7 +19,7 @@
 //! - its automatic close answer echoes whatever the client sent, even a reason too long for
 //!   a control frame; the server answers close frames itself (auto-close off).
 
-use crate::body::{BATCH, lag};
+use crate::body::{BATCH, Batch, lag, release_idle};
 use crate::failure::Failure;
 use crate::hub::Topic;
 use crate::state::{AppState, ConnSlot};
@@ -175,7 +175,7 @@ impl Writer<'_> {
     /// the connection.
     async fn run(mut self) -> WriterEnd {
         let lag_floor = self.cursor;
-        let mut batch: Vec<(u64, Bytes)> = Vec::with_capacity(BATCH);
+        let mut batch = Batch::new();
         loop {
             // Between batches, without waiting: answers and shutdown must not queue behind a
             // backlog of messages.
@@ -192,7 +192,7 @@ impl Writer<'_> {
             }
             if self.cursor < self.topic.head() {
                 self.topic.read_some(self.cursor, BATCH, |m| {
-                    batch.push((m.seq(), m.line().clone()));
+                    batch.push_back((m.seq(), m.line().clone()));
                 });
                 for (seq, line) in batch.drain(..) {
                     let behind = lag(&self.topic, self.cursor, lag_floor);
@@ -216,6 +216,7 @@ impl Writer<'_> {
                 }
                 continue;
             }
+            release_idle(&mut batch);
             tokio::select! {
                 biased;
                 _ = self.state.shutdown.cancelled() => {}
