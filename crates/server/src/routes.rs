@@ -478,6 +478,7 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
     stop_publisher(current.take()).await;
     // Bounded by validate(): at most 100,000.
     let topics = state.replace_topics(w.topics as usize);
+    crate::state::release_free_memory();
     pushbench_wire::process::reset_peak_rss();
     if w.rate > 0.0 {
         let stop = state.shutdown.child_token();
