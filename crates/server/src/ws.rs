@@ -123,7 +123,10 @@ impl WsSession {
             return;
         };
         let (read, mut write_half) = parts.io.into_inner().into_split();
-        let mut reading = Reading::Idle(read, parts.read_buf);
+        // A copy: even empty, the slice hyper hands over keeps its whole 8 KiB read buffer.
+        let early = Bytes::copy_from_slice(&parts.read_buf);
+        drop(parts.read_buf);
+        let mut reading = Reading::Idle(read, early);
         if reading.has_early_bytes() {
             reading.start(&topic, &state);
         }
