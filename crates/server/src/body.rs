@@ -127,6 +127,20 @@ async fn wait_for_news(
 /// lock, few enough that a connection far behind holds little.
 pub(crate) const BATCH: usize = 64;
 
+/// The batch a push connection read from the ring: messages not yet sent, with their seqs.
+pub(crate) type Batch = VecDeque<(u64, Bytes)>;
+
+/// Lets go of a drained batch's buffer when it is larger than a connection that keeps up
+/// needs (one message at a time fits in the smallest allocation), so that an idle
+/// connection does not hold a full batch's worth of slots for good after one burst.
+pub(crate) fn release_idle(batch: &mut Batch) {
+    const KEEP: usize = 4;
+    debug_assert!(batch.is_empty());
+    if batch.capacity() > KEEP {
+        *batch = Batch::new();
+    }
+}
+
 /// How far a push body has got, shared with the connection task's stall watchdog.
 pub(crate) struct PushProgress {
     topic: Arc<Topic>,
@@ -160,9 +174,8 @@ pub(crate) struct PushBody {
     lag_floor: u64,
     progress: Arc<PushProgress>,
     state: Arc<AppState>,
-    /// Messages read from the ring but not yet handed to hyper, with their seqs; at most
-    /// [`BATCH`].
-    pending: VecDeque<(u64, Bytes)>,
+    /// Messages read from the ring but not yet handed to hyper; at most [`BATCH`].
+    pending: Batch,
     heartbeat_due: bool,
     done: bool,
     wait: ReusableBoxFuture<'static, Waited>,
@@ -192,7 +205,7 @@ impl PushBody {
             cursor,
             progress,
             state,
-            pending: VecDeque::with_capacity(BATCH),
+            pending: Batch::new(),
             heartbeat_due: false,
             done: false,
             wait,
@@ -253,6 +266,7 @@ impl PushBody {
                 self.fill();
                 continue;
             }
+            release_idle(&mut self.pending);
             let (head, shutdown, wake) = std::task::ready!(self.wait.poll(cx));
             match wake {
                 Wake::Published => self.fill(),
@@ -275,6 +289,26 @@ pub(crate) fn chunk_cost(n: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drained_batch_keeps_only_a_small_buffer() {
+        let mut burst = Batch::with_capacity(BATCH);
+        release_idle(&mut burst);
+        assert_eq!(burst.capacity(), 0);
+        let mut steady = Batch::new();
+        steady.push_back((1, Bytes::from_static(b"m")));
+        steady.pop_front();
+        let kept = steady.capacity();
+        assert!(kept > 0);
+        release_idle(&mut steady);
+        assert_eq!(
+            steady.capacity(),
+            kept,
+            "one message at a time reallocates nothing"
+        );
+    }
+
     #[test]
     fn chunk_cost_matches_the_formula() {
         for n in [1usize, 15, 16, 255, 256, 4095, 4096, 70_000] {

@@ -9,12 +9,18 @@ use crate::ws::WsSession;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
 use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -24,16 +30,45 @@ const MAX_BODY: usize = PUBLISH_HEADER_LEN + publisher::MAX_PAYLOAD as usize;
 type Resp = Response<Body>;
 
 /// Answers one request; every failure is an HTTP answer, never an error for hyper.
-pub(crate) async fn handle(
-    state: Arc<AppState>,
-    slot: Arc<ConnSlot>,
-    req: Request<Incoming>,
-) -> Result<Resp, std::convert::Infallible> {
+pub(crate) fn handle(state: Arc<AppState>, slot: Arc<ConnSlot>, req: Request<Incoming>) -> Handled {
     let route_of = Route::of(req.uri().path());
     slot.classify(route_of.map_or(ConnKind::Other, Route::conn_kind));
-    Ok(route(state, slot, route_of, req)
-        .await
-        .unwrap_or_else(Rejection::into_response))
+    route(state, slot, route_of, req).unwrap_or_else(|r| Handled::now(r.into_response()))
+}
+
+/// The answer to a request as hyper polls it: ready at once for most requests, a boxed
+/// future for those that wait (a held long poll, a request body being read, a workload
+/// change). hyper keeps one slot the size of this type for as long as the connection
+/// lives, so the state of a waiting request is allocated only while it waits: an `async`
+/// handler would make every connection, even an idle stream, hold room for the largest.
+pub(crate) enum Handled {
+    Now(Option<Resp>),
+    Later(Pin<Box<dyn Future<Output = Resp> + Send>>),
+}
+
+impl Handled {
+    fn now(resp: Resp) -> Self {
+        Handled::Now(Some(resp))
+    }
+
+    fn later(answer: impl Future<Output = Result<Resp, Rejection>> + Send + 'static) -> Self {
+        Handled::Later(Box::pin(async move {
+            answer.await.unwrap_or_else(Rejection::into_response)
+        }))
+    }
+}
+
+impl Future for Handled {
+    type Output = Result<Resp, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Handled::Now(resp) => Poll::Ready(Ok(resp
+                .take()
+                .expect("hyper polls a request's answer only until it is ready"))),
+            Handled::Later(answer) => answer.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// A request the server refuses, with the one-line reason it gives.
@@ -60,8 +95,12 @@ impl Rejection {
 fn text_response(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // hyper keeps a response's header map for the connection's next request, and a map
+    // left to grow on its own reserves room for six: sized for this content type and SSE's
+    // cache-control, it holds a third of that on every streaming connection.
+    let mut headers = HeaderMap::with_capacity(2);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    *resp.headers_mut() = headers;
     resp
 }
 
@@ -119,12 +158,14 @@ impl Route {
     }
 }
 
-async fn route(
+/// Checks the request and starts its answer. Synchronous, so that the request (which holds
+/// on to hyper's read buffer) is dropped before anything waits.
+fn route(
     state: Arc<AppState>,
     slot: Arc<ConnSlot>,
     route: Option<Route>,
     req: Request<Incoming>,
-) -> Result<Resp, Rejection> {
+) -> Result<Handled, Rejection> {
     let Some(route) = route else {
         let reason = format!("no such path: {}", req.uri().path());
         return Err(Rejection(StatusCode::NOT_FOUND, reason));
@@ -145,15 +186,15 @@ async fn route(
     }
     let q = Query::parse(req.uri().query().unwrap_or(""))?;
     match route {
-        Route::Poll => poll(&state, &q),
-        Route::LongPoll => longpoll(&state, &q).await,
-        Route::Stream => stream(state, &slot, &q),
-        Route::Sse => sse(state, &slot, &q, &req),
-        Route::WebSocket => websocket(state, slot, &q, req),
-        Route::Publish => publish(&state, &q, req).await,
-        Route::Workload => workload(state, req).await,
-        Route::Stop => stop(&state).await,
-        Route::Stats => Ok(json_response(&state.stats_doc())),
+        Route::Poll => poll(&state, &q).map(Handled::now),
+        Route::LongPoll => longpoll(state, &q),
+        Route::Stream => stream(state, &slot, &q).map(Handled::now),
+        Route::Sse => sse(state, &slot, &q, &req).map(Handled::now),
+        Route::WebSocket => websocket(state, slot, &q, req).map(Handled::now),
+        Route::Publish => Ok(Handled::later(publish(state, q, req))),
+        Route::Workload => Ok(Handled::later(workload(state, req))),
+        Route::Stop => Ok(Handled::later(stop(state))),
+        Route::Stats => Ok(Handled::now(json_response(&state.stats_doc()))),
     }
 }
 
@@ -186,7 +227,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The query parameters the endpoints use; others are ignored.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Query {
     topic: Option<u64>,
     cursor: Option<u64>,
@@ -269,21 +310,33 @@ fn poll(state: &AppState, q: &Query) -> Result<Resp, Rejection> {
     Ok(batch(state, &topic, cursor).1)
 }
 
-async fn longpoll(state: &AppState, q: &Query) -> Result<Resp, Rejection> {
-    let topic = topic(state, q)?;
+fn longpoll(state: Arc<AppState>, q: &Query) -> Result<Handled, Rejection> {
+    let topic = topic(&state, q)?;
     let Some(cursor) = q.cursor else {
-        return Ok(batch(state, &topic, topic.head()).1);
+        return Ok(Handled::now(batch(&state, &topic, topic.head()).1));
     };
     let cursor = check_cursor(&topic, cursor)?;
     let timeout = q
         .timeout_ms
         .map_or(state.config.longpoll_timeout, Duration::from_millis);
     // Subscribe before the first read so a publish in between still wakes us.
-    let mut head = topic.subscribe();
-    let (n, resp) = batch(state, &topic, cursor);
+    let head = topic.subscribe();
+    let (n, resp) = batch(&state, &topic, cursor);
     if n > 0 {
-        return Ok(resp);
+        return Ok(Handled::now(resp));
     }
+    Ok(Handled::later(hold(state, topic, head, cursor, timeout)))
+}
+
+/// Holds a long poll until a message after `cursor` is published, `timeout` passes or the
+/// server shuts down, and answers with what there is then.
+async fn hold(
+    state: Arc<AppState>,
+    topic: Arc<Topic>,
+    mut head: watch::Receiver<u64>,
+    cursor: u64,
+    timeout: Duration,
+) -> Result<Resp, Rejection> {
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     loop {
@@ -295,14 +348,14 @@ async fn longpoll(state: &AppState, q: &Query) -> Result<Resp, Rejection> {
                 if changed.is_err() {
                     break;
                 }
-                let (n, resp) = batch(state, &topic, cursor);
+                let (n, resp) = batch(&state, &topic, cursor);
                 if n > 0 {
                     return Ok(resp);
                 }
             }
         }
     }
-    Ok(batch(state, &topic, cursor).1)
+    Ok(batch(&state, &topic, cursor).1)
 }
 
 /// The cursor a push transport starts from, and a receiver subscribed before it was read.
@@ -397,8 +450,12 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Reject
         })
 }
 
-async fn publish(state: &AppState, q: &Query, req: Request<Incoming>) -> Result<Resp, Rejection> {
-    let topic = topic(state, q)?;
+async fn publish(
+    state: Arc<AppState>,
+    q: Query,
+    req: Request<Incoming>,
+) -> Result<Resp, Rejection> {
+    let topic = topic(&state, &q)?;
     // The topic's payload limit keeps its ring within the server's memory budget.
     let limit = MAX_BODY.min(PUBLISH_HEADER_LEN.saturating_add(topic.max_payload()));
     let body = read_body(req, limit).await?;
@@ -421,6 +478,7 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
     stop_publisher(current.take()).await;
     // Bounded by validate(): at most 100,000.
     let topics = state.replace_topics(w.topics as usize);
+    crate::state::release_free_memory();
     pushbench_wire::process::reset_peak_rss();
     if w.rate > 0.0 {
         let stop = state.shutdown.child_token();
@@ -439,7 +497,7 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
     Ok(json_response(&w))
 }
 
-async fn stop(state: &AppState) -> Result<Resp, Rejection> {
+async fn stop(state: Arc<AppState>) -> Result<Resp, Rejection> {
     let mut current = state.publisher.lock().await;
     stop_publisher(current.take()).await;
     Ok(text_response(

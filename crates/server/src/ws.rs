@@ -7,6 +7,11 @@
 //! writer waits on that channel, the topic and the shutdown token, all of which are
 //! cancel-safe, and is the only one that writes.
 //!
+//! The reader task (with fastwebsockets' 8 KiB read buffer and its own large future) is
+//! started only once the client sends something: until then the writer waits for the
+//! socket to become readable, which is cancel-safe too. A broadcast subscriber usually
+//! sends nothing but its close frame, so an idle WebSocket costs one small task.
+//!
 //! What fastwebsockets 0.10 checks on its own, and what this module adds:
 //! - reserved bits, reserved opcodes, fragmented or oversized (> 125 bytes) pings, and
 //!   frames of `max_message_size` bytes or more are errors of `read_frame`; they are mapped
@@ -19,7 +24,7 @@
 //! - its automatic close answer echoes whatever the client sent, even a reason too long for
 //!   a control frame; the server answers close frames itself (auto-close off).
 
-use crate::body::{BATCH, lag};
+use crate::body::{BATCH, Batch, lag, release_idle};
 use crate::failure::Failure;
 use crate::hub::Topic;
 use crate::state::{AppState, ConnSlot};
@@ -28,21 +33,25 @@ use fastwebsockets::{
     CloseCode, Frame, OpCode, Payload, Role, WebSocketError, WebSocketRead, WebSocketWrite,
     after_handshake_split, upgrade::UpgradeFut,
 };
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use pushbench_wire::{PUBLISH_HEADER_LEN, parse_publish};
 use std::future::Future;
-use std::io;
+use std::io::{self, Cursor};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Chain, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-type Io = TokioIo<Upgraded>;
+/// What the reader reads: what the client sent along with its handshake (which hyper had
+/// already read), then the socket.
+type ClientBytes = Chain<Cursor<Bytes>, OwnedReadHalf>;
 
 /// Close code for a server going away (RFC 6455 §7.4.1).
 const GOING_AWAY: u16 = 1001;
@@ -103,42 +112,145 @@ impl WsSession {
             slot,
         } = self;
         let Ok(ws) = upgrade.await else { return };
-        let (read, mut write_half) = tokio::io::split(ws.into_inner());
-        let (reply_tx, reply_rx) = mpsc::channel(REPLY_QUEUE);
-        let mut reader = tokio::spawn(read_loop(read, topic.clone(), state.clone(), reply_tx));
-        // Each half gets its own fastwebsockets state over a borrowed socket half (the
-        // unused halves are placeholders): fastwebsockets never gives a stream back, and
-        // both halves are needed again to end the connection properly.
+        // lib.rs serves every connection over a `TokioIo<TcpStream>`, so that is what the
+        // upgrade gives back. Owning the socket itself (rather than hyper's boxed stream)
+        // is what lets the session wait for the client to send without reading.
+        let Ok(parts) = ws
+            .into_inner()
+            .into_inner()
+            .downcast::<TokioIo<TcpStream>>()
+        else {
+            return;
+        };
+        let (read, mut write_half) = parts.io.into_inner().into_split();
+        // A copy: even empty, the slice hyper hands over keeps its whole 8 KiB read buffer.
+        let early = Bytes::copy_from_slice(&parts.read_buf);
+        drop(parts.read_buf);
+        let mut reading = Reading::Idle(read, early);
+        if reading.has_early_bytes() {
+            reading.start(&topic, &state);
+        }
+        // fastwebsockets never gives a stream back, and the write half is needed again to
+        // end the connection properly, so it writes through a borrow (the read side is a
+        // placeholder: the reader task makes its own).
         let (_, write) = after_handshake_split(tokio::io::empty(), &mut write_half, Role::Server);
-        let writer = Writer {
+        let mut writer = Writer {
             write,
             topic,
             head,
             cursor,
             state: &state,
-            replies: reply_rx,
+            reading,
         };
+        let end = writer.run().await;
+        let Writer { topic, reading, .. } = writer;
         let grace = state.config.ws_close_timeout;
-        match writer.run().await {
-            WriterEnd::ServerClosed => {
+        let answer_due = matches!(end, WriterEnd::ServerClosed | WriterEnd::Failed);
+        let mut reader = reading.into_task(answer_due, &topic, &state);
+        match (end, reader.as_mut()) {
+            (WriterEnd::ServerClosed, Some(reader)) => {
                 // Give the client a moment to answer our close frame, then drop it anyway.
-                let _ = tokio::time::timeout(grace, &mut reader).await;
+                let _ = tokio::time::timeout(grace, reader).await;
             }
-            WriterEnd::Failed => {
+            (WriterEnd::Failed, Some(reader)) => {
                 // No handshake, but end our side with a FIN and let the reader drain the
                 // client's input until it closes too: closing a socket with unread input
                 // sends a reset, which can destroy the close frame before it is read.
                 let _ = tokio::time::timeout(grace, async {
                     let _ = write_half.shutdown().await;
-                    let _ = (&mut reader).await;
+                    let _ = reader.await;
                 })
                 .await;
             }
-            WriterEnd::Done | WriterEnd::Stalled => {}
+            _ => {}
         }
         // Dropping both halves closes the socket; a reader left running would keep it open.
-        reader.abort();
+        if let Some(reader) = reader {
+            reader.abort();
+        }
         drop(slot);
+    }
+}
+
+/// The reading side of a session.
+enum Reading {
+    /// The client has sent nothing since its handshake but these bytes (usually none).
+    Idle(OwnedReadHalf, Bytes),
+    /// The reader task runs and asks the writer for answers over the channel.
+    Running(JoinHandle<()>, mpsc::Receiver<Reply>),
+    /// Only while switching from `Idle` to `Running`.
+    Starting,
+}
+
+fn spawn_reader(
+    read: OwnedReadHalf,
+    early: Bytes,
+    topic: &Arc<Topic>,
+    state: &Arc<AppState>,
+) -> (JoinHandle<()>, mpsc::Receiver<Reply>) {
+    let bytes = Cursor::new(early).chain(read);
+    let (reply_tx, reply_rx) = mpsc::channel(REPLY_QUEUE);
+    let task = tokio::spawn(read_loop(bytes, topic.clone(), state.clone(), reply_tx));
+    (task, reply_rx)
+}
+
+/// What the client did, as the writer sees it.
+enum ClientEvent {
+    /// It sent its first bytes (or closed, or its socket failed): time to read.
+    Sent,
+    /// The reader's next request; None once the reader has ended.
+    Reply(Option<Reply>),
+}
+
+impl Reading {
+    fn has_early_bytes(&self) -> bool {
+        matches!(self, Reading::Idle(_, early) if !early.is_empty())
+    }
+
+    /// Starts the reader task if it is not running yet.
+    fn start(&mut self, topic: &Arc<Topic>, state: &Arc<AppState>) {
+        if let Reading::Idle(read, early) = std::mem::replace(self, Reading::Starting) {
+            let (task, replies) = spawn_reader(read, early, topic, state);
+            *self = Reading::Running(task, replies);
+        }
+    }
+
+    /// The reader task once the writer is done, started now if the session still has the
+    /// client's `answer_due`; its requests go unanswered from now on.
+    fn into_task(
+        self,
+        answer_due: bool,
+        topic: &Arc<Topic>,
+        state: &Arc<AppState>,
+    ) -> Option<JoinHandle<()>> {
+        match self {
+            Reading::Running(task, _) => Some(task),
+            Reading::Idle(read, early) if answer_due => {
+                Some(spawn_reader(read, early, topic, state).0)
+            }
+            Reading::Idle(..) | Reading::Starting => None,
+        }
+    }
+
+    /// A request the reader has already made, without waiting.
+    fn try_reply(&mut self) -> Result<Reply, TryRecvError> {
+        match self {
+            Reading::Running(_, replies) => replies.try_recv(),
+            Reading::Idle(..) | Reading::Starting => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Waits for the client to do something. Cancel-safe.
+    async fn next(&mut self) -> ClientEvent {
+        match self {
+            // An error is seen again by the reader, which knows what to make of it.
+            Reading::Idle(read, _) => {
+                let _ = read.readable().await;
+                ClientEvent::Sent
+            }
+            Reading::Running(_, replies) => ClientEvent::Reply(replies.recv().await),
+            Reading::Starting => std::future::pending().await,
+        }
     }
 }
 
@@ -155,13 +267,13 @@ async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
 
 /// The writing half of a session.
 struct Writer<'a> {
-    write: WebSocketWrite<&'a mut WriteHalf<Io>>,
+    write: WebSocketWrite<&'a mut OwnedWriteHalf>,
     topic: Arc<Topic>,
     head: watch::Receiver<u64>,
     /// The seq of the last message sent.
     cursor: u64,
-    state: &'a AppState,
-    replies: mpsc::Receiver<Reply>,
+    state: &'a Arc<AppState>,
+    reading: Reading,
 }
 
 /// Why a frame could not be sent.
@@ -173,15 +285,15 @@ enum SendError {
 impl Writer<'_> {
     /// Sends every message after `cursor` until the client, the reader or the server ends
     /// the connection.
-    async fn run(mut self) -> WriterEnd {
+    async fn run(&mut self) -> WriterEnd {
         // Lag counts from the head at the start, as for streams: a client resuming from an
         // old cursor asked for that replay, and must not be cut off as a slow consumer for it.
         let lag_floor = self.topic.head();
-        let mut batch: Vec<(u64, Bytes)> = Vec::with_capacity(BATCH);
+        let mut batch = Batch::new();
         loop {
             // Between batches, without waiting: answers and shutdown must not queue behind a
             // backlog of messages.
-            match self.replies.try_recv() {
+            match self.reading.try_reply() {
                 Ok(reply) => match self.answer(reply).await {
                     Some(end) => return end,
                     None => continue,
@@ -194,7 +306,7 @@ impl Writer<'_> {
             }
             if self.cursor < self.topic.head() {
                 self.topic.read_some(self.cursor, BATCH, |m| {
-                    batch.push((m.seq(), m.line().clone()));
+                    batch.push_back((m.seq(), m.line().clone()));
                 });
                 for (seq, line) in batch.drain(..) {
                     let behind = lag(&self.topic, self.cursor, lag_floor);
@@ -218,17 +330,19 @@ impl Writer<'_> {
                 }
                 continue;
             }
+            release_idle(&mut batch);
             tokio::select! {
                 biased;
                 _ = self.state.shutdown.cancelled() => {}
-                reply = self.replies.recv() => match reply {
-                    Some(reply) => {
+                event = self.reading.next() => match event {
+                    ClientEvent::Sent => self.reading.start(&self.topic, self.state),
+                    ClientEvent::Reply(Some(reply)) => {
                         if let Some(end) = self.answer(reply).await {
                             return end;
                         }
                     }
                     // The reader ended without a close frame: the client is gone.
-                    None => return WriterEnd::Done,
+                    ClientEvent::Reply(None) => return WriterEnd::Done,
                 },
                 changed = self.head.changed() => if changed.is_err() { return WriterEnd::Done },
             }
@@ -297,7 +411,7 @@ impl Writer<'_> {
 /// writer to close with the matching code and then drains the socket until the client
 /// closes it (the session bounds how long).
 async fn read_loop(
-    read: ReadHalf<Io>,
+    read: ClientBytes,
     topic: Arc<Topic>,
     state: Arc<AppState>,
     replies: mpsc::Sender<Reply>,
@@ -320,7 +434,7 @@ async fn read_loop(
     while matches!(raw.read(&mut sink).await, Ok(n) if n > 0) {}
 }
 
-type WsRead<'a> = WebSocketRead<&'a mut MaskCheck<ReadHalf<Io>>>;
+type WsRead<'a> = WebSocketRead<&'a mut MaskCheck<ClientBytes>>;
 
 /// Publishes the client's messages and answers its close frame; Err is the rule the client
 /// broke.

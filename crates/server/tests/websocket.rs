@@ -114,7 +114,12 @@ async fn websocket_counts_while_open_and_rejects_bad_publish() {
     assert_eq!(first, 0x88);
     assert_eq!(&payload[..2], &1008u16.to_be_bytes());
     ws.expect_eof().await;
+    await_no_websockets(&server).await;
+    server.shutdown().await;
+}
 
+/// Waits until the server counts no open WebSocket.
+async fn await_no_websockets(server: &Server) {
     let deadline = std::time::Instant::now() + pushbench_testkit::WAIT;
     while server.stats().await["connections"]["websocket"] != 0 {
         assert!(
@@ -123,6 +128,35 @@ async fn websocket_counts_while_open_and_rejects_bad_publish() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_just_disconnects_is_let_go() {
+    // It never sent a frame, so the server was not reading it: the end of its socket
+    // must still be noticed.
+    let server = Server::start().await;
+    let ws = open(&server, 0).await;
+    assert_eq!(server.stats().await["connections"]["websocket"], 1);
+    drop(ws);
+    await_no_websockets(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_sent_along_with_the_handshake_is_answered() {
+    // Written together with the upgrade request, the ping reaches the server in the same
+    // read as the request head: hyper hands it over with the upgraded socket.
+    let server = Server::start().await;
+    let mut conn = server.connect().await;
+    let mut bytes = format!(
+        "GET /ws?topic=0 HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.extend(client_frame(0x9, b"early"));
+    conn.write(&bytes).await;
+    assert_eq!(conn.read_head().await.0, 101);
+    assert_eq!(read_frame(&mut conn).await, (0x8a, b"early".to_vec()));
     server.shutdown().await;
 }
 
