@@ -31,19 +31,23 @@ perf record -q -e cpu-clock -F 499 -o "$out/loadgen.perf.data" -- \
 pkill -TERM -P "$recorder" || true
 wait "$recorder" || true
 
-# perf's table, without comments, blank lines and the empty columns it pads lines with.
-table() { grep -v -e '^#' -e '^$' | sed -e 's/[[:space:]-]*$//' | head -"$1"; }
+# The first $3 rows of perf's table for $1 sorted by $2, without comments, blank lines and
+# the empty columns it pads lines with (head closing the pipe early is no failure).
+table() {
+  perf report -i "$out/$1.perf.data" --stdio --no-children --sort "$2" 2>/dev/null |
+    grep -v -e '^#' -e '^$' | sed -e 's/[[:space:]-]*$//' | head -"$3" || true
+}
 for side in server loadgen; do
   echo "## $side: CPU samples by binary"
   echo
   echo '```'
-  perf report -i "$out/$side.perf.data" --stdio --no-children --sort dso 2>/dev/null | table 6
+  table "$side" dso 6
   echo '```'
   echo
   echo "## $side: self time by symbol (top 25)"
   echo
   echo '```'
-  perf report -i "$out/$side.perf.data" --stdio --no-children --sort dso,symbol 2>/dev/null | table 25
+  table "$side" dso,symbol 25
   echo '```'
   echo
 done | tee "$out/profile.md"

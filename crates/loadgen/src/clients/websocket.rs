@@ -9,6 +9,7 @@ use crate::http::read_head;
 use crate::scenario::Pattern;
 use crate::stats::SeqState;
 use bytes::Buf;
+use pushbench_wire::clock::instant_at;
 use pushbench_wire::{now_ns, parse_header};
 
 const OP_TEXT: u8 = 0x1;
@@ -64,6 +65,11 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     let window = client.meter.window();
     let close_at = window.end + (window.close - window.end) / 2;
     let mut closing = false;
+    // Both timers live across iterations: one made per message would register and remove a
+    // timer entry for every frame received.
+    let close_timer = sleep_until_ns(close_at);
+    let echo_timer = tokio::time::sleep_until(instant_at(client.start_ns).into());
+    tokio::pin!(close_timer, echo_timer);
     loop {
         while let Some(frame) = next_frame(&conn.buf)? {
             let payload = &conn.buf[frame.payload.clone()];
@@ -102,14 +108,16 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
             .saturating_add(tick.saturating_mul(period_ns));
         tokio::select! {
             r = conn.fill() => t = r?,
-            _ = sleep_until_ns(close_at), if !closing => {
+            _ = &mut close_timer, if !closing => {
                 closing = true;
                 out.clear();
                 encode_client_frame(OP_CLOSE, &1000u16.to_be_bytes(), rng.next() as u32, &mut out);
                 conn.send(&out, false).await?;
             }
-            _ = sleep_until_ns(due), if echo && due < window.end => {
+            _ = &mut echo_timer, if echo && due < window.end => {
                 tick += 1;
+                let next = client.start_ns.saturating_add(tick.saturating_mul(period_ns));
+                echo_timer.as_mut().reset(instant_at(next).into());
                 body.clear();
                 pushbench_wire::encode_publish(due, &plan.payload, &mut body);
                 out.clear();
