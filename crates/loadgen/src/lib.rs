@@ -28,5 +28,5 @@ pub mod parsers {
 }
 pub use live::{Progress, ProgressSnapshot};
 pub use phase::{PhaseSpec, RssBaseline, run_phase};
-pub use scenario::{Pattern, Scenario, TransportKind, TransportPlan, Workload};
+pub use scenario::{Pattern, Scenario, ServerRuntimeKind, TransportKind, TransportPlan, Workload};
 pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};
