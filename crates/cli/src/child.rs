@@ -34,6 +34,9 @@ impl ServerChild {
         if let Some(t) = scenario.server_threads {
             cmd.arg("--threads").arg(t.to_string());
         }
+        if let Some(r) = scenario.server_runtime {
+            cmd.args(["--runtime", r.name()]);
+        }
         if let Some(cpus) = cpus {
             cmd.arg("--cpus").arg(cpus);
         }

@@ -11,6 +11,7 @@ mod progress;
 
 use pushbench_loadgen::{LoadgenError, PhaseResult, PhaseSpec, Progress, Scenario, run_phase};
 use pushbench_report::{CpuPinning, HostInfo, ReportError, RunDir, RunMeta, summary_table};
+use pushbench_server::ServerRuntime;
 use pushbench_wire::process;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -192,6 +193,36 @@ pub struct ServeOptions {
     pub ring_capacity: usize,
     /// Bearer token `/control/*` requires; mandatory on a non-loopback address.
     pub control_token: Option<String>,
+    /// Which threads serve connections.
+    pub runtime: ServerRuntime,
+}
+
+/// `pushbench serve --runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeMode {
+    /// One multi-thread runtime serves every connection.
+    Shared,
+    /// One single-threaded runtime per thread; connections dealt round robin.
+    PerCore,
+}
+
+impl RuntimeMode {
+    /// The threads of the runtime `serve` must be called on (`None`: one per core) and the
+    /// server's own runtime setting, for `threads` serving threads (`None`: one per core).
+    pub fn threads(self, threads: Option<usize>) -> (Option<usize>, ServerRuntime) {
+        match self {
+            RuntimeMode::Shared => (threads, ServerRuntime::Shared),
+            // The caller's runtime only accepts connections and waits for signals.
+            RuntimeMode::PerCore => (
+                Some(1),
+                ServerRuntime::PerCore {
+                    threads: threads.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                },
+            ),
+        }
+    }
 }
 
 /// Pending connections the kernel queues before `accept`: a ramp-up of thousands of clients
@@ -226,6 +257,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), CliError> {
     let config = pushbench_server::ServerConfig {
         ring_capacity: opts.ring_capacity,
         control_token: opts.control_token,
+        runtime: opts.runtime,
         ..Default::default()
     };
     pushbench_server::serve_with(listener, config, shutdown_signal()).await?;

@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use pushbench::{CliError, CompareOptions, RunOptions, ServeOptions};
+use pushbench::{CliError, CompareOptions, RunOptions, RuntimeMode, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,9 +67,13 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        /// Runtime worker threads (default: one per core).
+        /// Threads serving connections (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// `shared`: one multi-thread runtime; `per-core`: one single-threaded runtime per
+        /// thread, connections dealt round robin (see docs/runtime.md).
+        #[arg(long, value_enum, default_value_t = RuntimeMode::Shared)]
+        runtime: RuntimeMode,
         /// Messages retained per topic.
         #[arg(long, default_value_t = 4096)]
         ring_capacity: usize,
@@ -133,18 +137,22 @@ fn main() -> ExitCode {
         Command::Serve {
             addr,
             threads,
+            runtime: mode,
             ring_capacity,
             control_token,
             cpus,
-        } => pushbench::pin_cpus(cpus.as_deref())
-            .and_then(|()| runtime(threads))
-            .and_then(|rt| {
+        } => pushbench::pin_cpus(cpus.as_deref()).and_then(|()| {
+            // After pinning, so that "one per core" counts the CPUs left.
+            let (own_threads, server_runtime) = mode.threads(threads);
+            runtime(own_threads).and_then(|rt| {
                 rt.block_on(pushbench::serve(ServeOptions {
                     addr,
                     ring_capacity,
                     control_token,
+                    runtime: server_runtime,
                 }))
-            }),
+            })
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

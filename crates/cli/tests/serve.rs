@@ -1,5 +1,5 @@
-//! `pushbench serve` shuts down cleanly on SIGTERM: the real binary on a free loopback
-//! port, a held long poll and a WebSocket open when the signal arrives.
+//! `pushbench serve` shuts down cleanly on SIGTERM, with either runtime: the real binary on
+//! a free loopback port, a held long poll and a WebSocket open when the signal arrives.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -56,8 +56,25 @@ fn stats(addr: SocketAddr) -> serde_json::Value {
 
 #[test]
 fn sigterm_answers_long_polls_closes_websockets_and_exits_zero() {
+    sigterm_ends_everything("shared");
+}
+
+#[test]
+fn sigterm_ends_everything_on_the_per_core_runtime_too() {
+    sigterm_ends_everything("per-core");
+}
+
+fn sigterm_ends_everything(runtime: &str) {
     let child = Command::new(env!("CARGO_BIN_EXE_pushbench"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--threads",
+            "2",
+            "--runtime",
+            runtime,
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start pushbench serve");

@@ -29,7 +29,7 @@ pub mod parsers {
 pub use live::{Progress, ProgressSnapshot};
 pub use phase::{PhaseSpec, RssBaseline, run_phase};
 pub use scenario::{
-    Pattern, PointPlan, Scenario, SweepDimension, SweepPoint, TransportKind, TransportPlan,
-    Workload,
+    Pattern, PointPlan, Scenario, ServerRuntimeKind, SweepDimension, SweepPoint, TransportKind,
+    TransportPlan, Workload,
 };
 pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};

@@ -85,6 +85,27 @@ pub enum PollSchedule {
     FixedDelay,
 }
 
+/// How a server `pushbench run` starts spreads its connections over threads
+/// (`pushbench serve --runtime`; docs/runtime.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerRuntimeKind {
+    /// One multi-thread runtime; idle threads steal work.
+    Shared,
+    /// One single-threaded runtime per thread, connections dealt round robin.
+    PerCore,
+}
+
+impl ServerRuntimeKind {
+    /// The name in scenario files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerRuntimeKind::Shared => "shared",
+            ServerRuntimeKind::PerCore => "per-core",
+        }
+    }
+}
+
 /// A duration written as in `"500ms"`, `"10s"` or `"1m 30s"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -182,6 +203,9 @@ pub struct ServerFile {
     /// Messages retained per topic.
     #[serde(default)]
     pub ring_capacity: Option<Spanned<u32>>,
+    /// `shared` or `per-core`.
+    #[serde(default)]
+    pub runtime: Option<Spanned<ServerRuntimeKind>>,
 }
 
 /// One `[[transports]]` entry as written.
@@ -236,6 +260,10 @@ pub struct Scenario {
     pub reconnect_backoff: Duration,
     /// Runtime threads of a server started by `pushbench run` (`None`: one per core).
     pub server_threads: Option<usize>,
+    /// Runtime layout of a server started by `pushbench run` (`None`: the server's default).
+    /// Left out of `meta.json` when unset, as in runs made before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_runtime: Option<ServerRuntimeKind>,
     /// Messages retained per topic by a server started by `pushbench run`.
     pub ring_capacity: usize,
     /// One phase per entry, in this order.
@@ -538,6 +566,11 @@ impl Checking<'_> {
                 .and_then(|l| l.reconnect_backoff.as_ref())
                 .map_or(Duration::from_millis(100), |d| d.get_ref().0),
             server_threads,
+            server_runtime: f
+                .server
+                .as_ref()
+                .and_then(|s| s.runtime.as_ref())
+                .map(|r| *r.get_ref()),
             ring_capacity,
             transports,
             sweep,

@@ -18,7 +18,7 @@ use pushbench_loadgen::parsers::{
     parse_header,
 };
 use pushbench_loadgen::scenario::PollSchedule;
-use pushbench_loadgen::{LoadgenError, Pattern, Scenario, TransportKind};
+use pushbench_loadgen::{LoadgenError, Pattern, Scenario, ServerRuntimeKind, TransportKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -548,7 +548,7 @@ struct ScenarioGen {
     payload_bytes: u64,
     topics: Option<u32>,
     loadgen: Option<(Option<u32>, Option<Dur>)>,
-    server: Option<(Option<u32>, Option<u32>)>,
+    server: Option<(Option<u32>, Option<u32>, Option<ServerRuntimeKind>)>,
     transports: Vec<TransportGen>,
 }
 
@@ -597,7 +597,7 @@ impl ScenarioGen {
                 l.push(format!("reconnect_backoff = {}", q(&b.text)));
             }
         }
-        if let Some((threads, ring)) = &self.server {
+        if let Some((threads, ring, runtime)) = &self.server {
             l.push(String::new());
             l.push("[server]".into());
             if let Some(t) = threads {
@@ -605,6 +605,9 @@ impl ScenarioGen {
             }
             if let Some(r) = ring {
                 l.push(format!("ring_capacity = {r}"));
+            }
+            if let Some(r) = runtime {
+                l.push(format!("runtime = {}", q(r.name())));
             }
         }
         let mut clients_lines = Vec::new();
@@ -698,6 +701,10 @@ fn scenario() -> impl Strategy<Value = ScenarioGen> {
             prop::option::of((
                 prop::option::of(1u32..=1024),
                 prop::option::of(1u32..=1_000_000),
+                prop::option::of(prop_oneof![
+                    Just(ServerRuntimeKind::Shared),
+                    Just(ServerRuntimeKind::PerCore)
+                ]),
             )),
         );
         let transports = prop::collection::vec(transport(duration.value), 1..6);
@@ -755,7 +762,7 @@ const TABLES: &[(&str, &[&str])] = &[
         &["pattern", "rate", "payload_bytes", "topics"],
     ),
     ("[loadgen]", &["threads", "reconnect_backoff"]),
-    ("[server]", &["threads", "ring_capacity"]),
+    ("[server]", &["threads", "ring_capacity", "runtime"]),
     (
         "[[transports]]",
         &[
@@ -815,6 +822,7 @@ proptest! {
         prop_assert_eq!(got.reconnect_backoff, or(&backoff, Duration::from_millis(100)));
         prop_assert_eq!(got.server_threads, s.server.and_then(|v| v.0).map(|t| t as usize));
         prop_assert_eq!(got.ring_capacity, s.server.and_then(|v| v.1).map_or(4096, |r| r as usize));
+        prop_assert_eq!(got.server_runtime, s.server.and_then(|v| v.2));
 
         prop_assert_eq!(got.transports.len(), s.transports.len());
         for (i, (g, t)) in got.transports.iter().zip(&s.transports).enumerate() {

@@ -14,12 +14,15 @@ mod failure;
 mod hub;
 mod publisher;
 mod routes;
+mod runtime;
 mod state;
 mod ws;
 
 use failure::Failure;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+pub use runtime::ServerRuntime;
+use runtime::Spawner;
 use state::{AppState, ConnSlot};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -75,6 +78,8 @@ pub struct ServerConfig {
     /// How long shutdown may take, from the shutdown future completing to `serve_with`
     /// returning (default 5 s); connections still open then are abandoned.
     pub shutdown_timeout: Duration,
+    /// Which threads serve connections (default [`ServerRuntime::Shared`]).
+    pub runtime: ServerRuntime,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +98,7 @@ impl Default for ServerConfig {
             control_token: None,
             max_retained_bytes: 2 << 30,
             shutdown_timeout: Duration::from_secs(5),
+            runtime: ServerRuntime::default(),
         }
     }
 }
@@ -117,6 +123,7 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("max_retained_bytes", &self.max_retained_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("runtime", &self.runtime)
             .finish()
     }
 }
@@ -159,6 +166,10 @@ impl ServerConfig {
                 "control_token must not be empty",
             ),
             (
+                self.runtime == ServerRuntime::PerCore { threads: 0 },
+                "a per-core runtime needs at least 1 thread",
+            ),
+            (
                 state::payload_budget(self, 1).is_none(),
                 "max_retained_bytes cannot hold even one topic's ring",
             ),
@@ -186,6 +197,9 @@ pub enum ServerError {
     /// The listener's address could not be read.
     #[error("cannot read the listener's address: {0}")]
     Listener(#[source] std::io::Error),
+    /// The threads of a per-core runtime could not be started.
+    #[error("cannot start the server's runtime threads: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Refuses an address other hosts can reach unless a control token is set. Pure, so the
@@ -225,6 +239,9 @@ pub async fn serve(
 /// Refuses to start when `config` is invalid, or when the listener is not on a loopback
 /// address and no `control_token` is set ([`check_exposure`]).
 ///
+/// Connections are served on the caller's runtime, or on threads `serve_with` starts and
+/// stops itself ([`ServerConfig::runtime`]); the accept loop always runs on the caller's.
+///
 /// On shutdown it stops accepting, stops the publisher, ends streaming responses, closes
 /// WebSockets with status 1001, answers held long polls, waits (up to
 /// `shutdown_timeout`) for connections to finish, and returns.
@@ -236,6 +253,7 @@ pub async fn serve_with(
     config.validate()?;
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     check_exposure(addr, config.control_token.as_deref())?;
+    let mut spawner = Spawner::start(config.runtime).map_err(ServerError::Runtime)?;
     let token = CancellationToken::new();
     // If the caller drops this future instead of completing `shutdown`, connections and
     // the publisher still stop rather than run on detached.
@@ -261,7 +279,7 @@ pub async fn serve_with(
                     // Latency benchmark: never let Nagle hold a small message back.
                     let _ = stream.set_nodelay(true);
                     let slot = Arc::new(ConnSlot::new(state.clone(), alive.clone()));
-                    tokio::spawn(connection(state.clone(), slot, stream));
+                    spawner.spawn(state.clone(), slot, stream);
                 }
                 Err(_) => {
                     state.stats.accept_errors.fetch_add(1, Relaxed);
@@ -282,6 +300,7 @@ pub async fn serve_with(
         all_closed.recv().await;
     })
     .await;
+    spawner.stop().await;
     Ok(())
 }
 
@@ -402,6 +421,10 @@ mod tests {
             },
             ServerConfig {
                 max_connections: 0,
+                ..ServerConfig::default()
+            },
+            ServerConfig {
+                runtime: ServerRuntime::PerCore { threads: 0 },
                 ..ServerConfig::default()
             },
         ];

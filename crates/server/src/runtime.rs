@@ -1,0 +1,134 @@
+//! Where connection tasks run: on the runtime `serve_with` is called on, or on threads of
+//! the server's own, each with a single-threaded runtime. docs/runtime.md has the
+//! measurements behind the default.
+
+use crate::state::{AppState, ConnSlot};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How the server spreads connections over threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServerRuntime {
+    /// Every connection is a task of the runtime `serve_with` runs on (the default;
+    /// `pushbench serve` builds a multi-thread runtime): an idle thread steals work from a
+    /// busy one.
+    #[default]
+    Shared,
+    /// `threads` threads of the server's own, each running a single-threaded runtime. The
+    /// accept loop (on the caller's runtime) deals accepted connections round robin, and a
+    /// connection and the tasks it spawns stay on their thread for life: no work stealing,
+    /// and no wake-ups across threads inside a connection.
+    PerCore {
+        /// Worker threads (at least 1).
+        threads: usize,
+    },
+}
+
+/// How long a worker runtime waits, once stopped, for its blocking tasks (the publisher,
+/// which sees the stop within 20 ms) before it is left behind.
+const WORKER_STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Starts connection tasks where [`ServerRuntime`] says.
+pub(crate) enum Spawner {
+    Shared,
+    PerCore(Workers),
+}
+
+/// The threads of [`ServerRuntime::PerCore`]; they stop when this is stopped or dropped.
+pub(crate) struct Workers {
+    handles: Vec<Handle>,
+    next: usize,
+    stop: CancellationToken,
+    /// Every worker thread holds a sender until its runtime is gone; `recv` then returns
+    /// None (like `alive` for connections).
+    all_stopped: mpsc::Receiver<()>,
+}
+
+impl Spawner {
+    /// Starts the worker threads `runtime` asks for.
+    pub(crate) fn start(runtime: ServerRuntime) -> std::io::Result<Spawner> {
+        let threads = match runtime {
+            ServerRuntime::Shared => return Ok(Spawner::Shared),
+            ServerRuntime::PerCore { threads } => threads,
+        };
+        let stop = CancellationToken::new();
+        let (running, all_stopped) = mpsc::channel::<()>(1);
+        let mut handles = Vec::with_capacity(threads);
+        // Dropped on an early return, so the threads already started end.
+        let stop_on_error = stop.clone().drop_guard();
+        for i in 0..threads {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(rt.handle().clone());
+            let (stop, running) = (stop.clone(), running.clone());
+            std::thread::Builder::new()
+                .name(format!("pushbench-srv-{i}"))
+                .spawn(move || {
+                    rt.block_on(stop.cancelled());
+                    // Drops the connections still open (abandoned after the shutdown
+                    // timeout), which closes their sockets.
+                    rt.shutdown_timeout(WORKER_STOP_GRACE);
+                    drop(running);
+                })?;
+        }
+        stop_on_error.disarm();
+        Ok(Spawner::PerCore(Workers {
+            handles,
+            next: 0,
+            stop,
+            all_stopped,
+        }))
+    }
+
+    /// Serves an accepted connection.
+    pub(crate) fn spawn(&mut self, state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream) {
+        let workers = match self {
+            Spawner::Shared => {
+                tokio::spawn(crate::connection(state, slot, stream));
+                return;
+            }
+            Spawner::PerCore(w) => w,
+        };
+        // The socket leaves the accepting runtime's reactor here and joins the worker's in
+        // `from_std`, which must run on the worker. A socket lost on the way is counted
+        // with the failed accepts: the client sees its connection closed unanswered.
+        let lost = |state: &AppState| state.stats.accept_errors.fetch_add(1, Relaxed);
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(_) => {
+                lost(&state);
+                return;
+            }
+        };
+        let worker = &workers.handles[workers.next % workers.handles.len()];
+        workers.next = workers.next.wrapping_add(1);
+        worker.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => crate::connection(state, slot, stream).await,
+                Err(_) => {
+                    lost(&state);
+                }
+            }
+        });
+    }
+
+    /// Stops the worker threads and waits until their runtimes are gone.
+    pub(crate) async fn stop(self) {
+        if let Spawner::PerCore(mut w) = self {
+            w.stop.cancel();
+            w.all_stopped.recv().await;
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
