@@ -71,7 +71,7 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
         /// `shared`: one multi-thread runtime; `per-core`: one single-threaded runtime per
-        /// thread, connections dealt round robin (see docs/runtime.md).
+        /// thread, connections dealt round robin (see docs/benchmarks.md).
         #[arg(long, value_enum, default_value_t = RuntimeMode::Shared)]
         runtime: RuntimeMode,
         /// Messages retained per topic.

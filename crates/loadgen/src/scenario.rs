@@ -86,7 +86,7 @@ pub enum PollSchedule {
 }
 
 /// How a server `pushbench run` starts spreads its connections over threads
-/// (`pushbench serve --runtime`; docs/runtime.md).
+/// (`pushbench serve --runtime`; docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServerRuntimeKind {

@@ -1,5 +1,5 @@
 //! Where connection tasks run: on the runtime `serve_with` is called on, or on threads of
-//! the server's own, each with a single-threaded runtime. docs/runtime.md has the
+//! the server's own, each with a single-threaded runtime. docs/benchmarks.md has the
 //! measurements behind the default.
 
 use crate::state::{AppState, ConnSlot};
