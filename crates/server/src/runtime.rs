@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How the server spreads connections over threads.
@@ -44,9 +43,9 @@ pub(crate) struct Workers {
     handles: Vec<Handle>,
     next: usize,
     stop: CancellationToken,
-    /// Every worker thread holds a sender until its runtime is gone; `recv` then returns
-    /// None (like `alive` for connections).
-    all_stopped: mpsc::Receiver<()>,
+    /// Joined by [`Spawner::stop`]: a thread that has dropped its runtime still runs its
+    /// thread-local destructors, so only a join says it has ended.
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Spawner {
@@ -57,8 +56,8 @@ impl Spawner {
             ServerRuntime::PerCore { threads } => threads,
         };
         let stop = CancellationToken::new();
-        let (running, all_stopped) = mpsc::channel::<()>(1);
         let mut handles = Vec::with_capacity(threads);
+        let mut joins = Vec::with_capacity(threads);
         // Dropped on an early return, so the threads already started end.
         let stop_on_error = stop.clone().drop_guard();
         for i in 0..threads {
@@ -66,23 +65,23 @@ impl Spawner {
                 .enable_all()
                 .build()?;
             handles.push(rt.handle().clone());
-            let (stop, running) = (stop.clone(), running.clone());
-            std::thread::Builder::new()
+            let stop = stop.clone();
+            let thread = std::thread::Builder::new()
                 .name(format!("pushbench-srv-{i}"))
                 .spawn(move || {
                     rt.block_on(stop.cancelled());
                     // Drops the connections still open (abandoned after the shutdown
                     // timeout), which closes their sockets.
                     rt.shutdown_timeout(WORKER_STOP_GRACE);
-                    drop(running);
                 })?;
+            joins.push(thread);
         }
         stop_on_error.disarm();
         Ok(Spawner::PerCore(Workers {
             handles,
             next: 0,
             stop,
-            all_stopped,
+            threads: joins,
         }))
     }
 
@@ -118,11 +117,19 @@ impl Spawner {
         });
     }
 
-    /// Stops the worker threads and waits until their runtimes are gone.
+    /// Stops the worker threads and waits until they have ended (joined, off the async
+    /// threads: a worker may take up to [`WORKER_STOP_GRACE`]).
     pub(crate) async fn stop(self) {
         if let Spawner::PerCore(mut w) = self {
             w.stop.cancel();
-            w.all_stopped.recv().await;
+            let threads = std::mem::take(&mut w.threads);
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in threads {
+                    // A worker that panicked has ended too; the panic was printed.
+                    let _ = t.join();
+                }
+            })
+            .await;
         }
     }
 }

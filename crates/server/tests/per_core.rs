@@ -15,8 +15,14 @@ use std::time::{Duration, Instant};
 const THREADS: usize = 3;
 const MAX_CONNECTIONS: usize = 8;
 
-/// Bytes each of the server's worker threads has written with system calls so far (Linux
-/// keeps the first 15 bytes of a thread's name).
+/// `PF_EXITING` in a thread's `/proc/.../stat` flags (include/linux/sched.h): set when the
+/// thread enters the kernel's exit path, before a `join` of it can return. A joined thread
+/// can stay listed in `/proc/self/task` a little longer (until the kernel unhashes it), so
+/// it is told apart by this flag, not by waiting a guessed time.
+const PF_EXITING: u64 = 0x4;
+
+/// Bytes each of the server's worker threads that has not begun to exit has written with
+/// system calls so far (Linux keeps the first 15 bytes of a thread's name).
 fn worker_writes() -> Vec<u64> {
     std::fs::read_dir("/proc/self/task")
         .expect("/proc/self/task")
@@ -24,6 +30,14 @@ fn worker_writes() -> Vec<u64> {
             let dir = e.ok()?.path();
             let name = std::fs::read_to_string(dir.join("comm")).ok()?;
             if !name.starts_with("pushbench-srv") {
+                return None;
+            }
+            // The fields after the name, which is in parentheses and may hold anything;
+            // `flags` is the 9th field of the line, the 7th after the name.
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            let flags: u64 = after_name.split_whitespace().nth(6)?.parse().ok()?;
+            if flags & PF_EXITING != 0 {
                 return None;
             }
             let io = std::fs::read_to_string(dir.join("io")).ok()?;
