@@ -3,6 +3,7 @@
 
 use crate::error::{ClientError, LoadgenError};
 use crate::http::parse_head;
+use crate::scenario::Field;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,13 +11,17 @@ use tokio::net::TcpStream;
 
 /// The body of `POST /control/workload`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct WorkloadRequest {
+pub struct WorkloadRequest<'a> {
     /// Topics to create.
     pub topics: u32,
     /// Messages per second per topic; 0 for none.
     pub rate: f64,
     /// Payload bytes per message.
     pub payload_bytes: usize,
+    /// Extra fields of every answer of a push endpoint, as `[name, value]` pairs. Left out
+    /// when empty, so that a server that predates them is driven as before.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub response_headers: &'a [Field],
 }
 
 /// The parts of `GET /stats` the load generator uses.
@@ -62,7 +67,7 @@ impl Control {
     }
 
     /// Replaces the server's topics and starts its publisher.
-    pub async fn workload(&mut self, w: &WorkloadRequest) -> Result<(), LoadgenError> {
+    pub async fn workload(&mut self, w: &WorkloadRequest<'_>) -> Result<(), LoadgenError> {
         let body = serde_json::to_vec(w).expect("plain struct serializes");
         self.call("POST /control/workload", &body).await.map(drop)
     }
