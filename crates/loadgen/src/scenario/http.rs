@@ -423,6 +423,135 @@ mod tests {
         check_fields(Direction::Response, response).unwrap();
     }
 
+    const BASE: &str = "name = \"t\"\nduration = \"2s\"\n[workload]\nrate = 1\npayload_bytes = 1\n[[transports]]\nkind = \"poll\"\nclients = 1\n";
+
+    fn parse(http: &str) -> Result<crate::Scenario, LoadgenError> {
+        crate::Scenario::parse(std::path::Path::new("h.toml"), &format!("{BASE}{http}"))
+    }
+
+    /// `(line, key, message)` of the error `http` causes; BASE has 8 lines, so `[http]`
+    /// written first is line 9.
+    fn err(http: &str) -> (usize, String, String) {
+        match parse(http).unwrap_err() {
+            LoadgenError::Scenario {
+                line, key, message, ..
+            } => (line, key, message),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn http_table_parses_in_file_order_with_profiles_by_name() {
+        let s = parse(
+            "[http]\nprofile = \"browser\"\nresponse_profile = \"browser\"\n[http.request_headers]\nX-B = \"2\"\nX-A = \"1\"\n[http.response_headers]\nVia = \"1.1 proxy\"\n",
+        )
+        .unwrap();
+        let f = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(s.http.request_headers, [f("X-B", "2"), f("X-A", "1")]);
+        assert_eq!(s.http.requests.fetch.len(), browser::FETCH.len() + 2);
+        assert_eq!(
+            s.http.requests.fetch[browser::FETCH.len()..],
+            [f("X-B", "2"), f("X-A", "1")]
+        );
+        assert_eq!(s.http.responses.len(), browser::RESPONSE.len() + 1);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["http"]["profile"], "browser");
+        assert_eq!(
+            json["http"]["requests"]["websocket"][0],
+            serde_json::json!(["Pragma", "no-cache"])
+        );
+        assert_eq!(
+            json["http"]["responses"][9],
+            serde_json::json!(["Via", "1.1 proxy"])
+        );
+        // Without [http]: minimal, and nothing in meta.json.
+        let plain = parse("").unwrap();
+        assert!(plain.http.is_default());
+        assert!(serde_json::to_value(&plain).unwrap().get("http").is_none());
+    }
+
+    #[test]
+    fn http_errors_name_the_line_and_key() {
+        let cases = [
+            (
+                "[http]\nprofile = \"firefox\"",
+                10,
+                "http.profile",
+                "unknown variant",
+            ),
+            ("[http]\nbogus = 1", 10, "bogus", "unknown field"),
+            (
+                "[http.request_headers]\nHost = \"x\"",
+                10,
+                "http.request_headers.Host",
+                "server's address",
+            ),
+            (
+                "[http.request_headers]\nX-A = \"1\"\nContent-Length = \"9\"",
+                11,
+                "http.request_headers.Content-Length",
+                "framing",
+            ),
+            (
+                "[http.request_headers]\nSec-WebSocket-Key = \"k\"",
+                10,
+                "http.request_headers.Sec-WebSocket-Key",
+                "handshake",
+            ),
+            (
+                "[http.request_headers]\nX-A = 5",
+                10,
+                "http.request_headers.X-A",
+                "string",
+            ),
+            (
+                "[http.request_headers]\n\"X A\" = \"1\"",
+                10,
+                "http.request_headers.X A",
+                "not a token",
+            ),
+            (
+                "[http.request_headers]\nX-A = \" 1\"",
+                10,
+                "http.request_headers.X-A",
+                "visible ASCII",
+            ),
+            (
+                "[http.request_headers]\nX-A = \"1\"\nx-a = \"2\"",
+                11,
+                "http.request_headers.x-a",
+                "twice",
+            ),
+            (
+                "[http.response_headers]\nDate = \"x\"",
+                10,
+                "http.response_headers.Date",
+                "current date",
+            ),
+            (
+                "[http.response_headers]\nContent-Type = \"x\"",
+                10,
+                "http.response_headers.Content-Type",
+                "its own",
+            ),
+            (
+                "[http]\nrequest_headers = { A = \"1\", B = \"\" , Upgrade = \"h2c\" }",
+                10,
+                "http.request_headers.Upgrade",
+                "framing",
+            ),
+        ];
+        for (http, line, key, says) in cases {
+            let (l, k, m) = err(http);
+            assert_eq!((l, k.as_str()), (line, key), "{http}: {m}");
+            assert!(m.contains(says), "{http}: {m}");
+        }
+        let big = format!("[http.request_headers]\nX-A = \"{}\"", "v".repeat(8200));
+        let (l, k, m) = err(&big);
+        assert_eq!((l, k.as_str()), (10, "http.request_headers"), "{m}");
+        assert!(m.contains("at most 8192"), "{m}");
+    }
+
     #[test]
     fn extra_fields_replace_same_named_profile_fields_in_place() {
         let extra = vec![
