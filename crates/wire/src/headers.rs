@@ -28,7 +28,7 @@ pub enum Direction {
 pub enum FieldError {
     /// The name is not an HTTP token.
     #[error(
-        "header name {0:?} is not a token (RFC 9110 section 5.6.2: letters, digits and !#$%&'*+-.^_`|~)"
+        "header name {0:?} is not a token (RFC 9110 §5.6.2: letters, digits and !#$%&'*+-.^_`|~)"
     )]
     BadName(String),
     /// The value holds something other than visible ASCII and inner spaces.

@@ -133,14 +133,22 @@ impl HttpPlan {
     }
 }
 
+/// Each extra field replaces at most one profile field, and never another extra field, so
+/// that repeated Set-Cookie fields of an answer all go out.
 fn merge(profile: &[(&str, &str)], extra: &[Field]) -> Vec<Field> {
     let mut out: Vec<Field> = profile
         .iter()
         .map(|&(n, v)| (n.to_string(), v.to_string()))
         .collect();
+    let mut replaced = vec![false; profile.len()];
     for (name, value) in extra {
-        match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some(field) => *field = (name.clone(), value.clone()),
+        let same =
+            (0..profile.len()).find(|&i| !replaced[i] && out[i].0.eq_ignore_ascii_case(name));
+        match same {
+            Some(i) => {
+                out[i] = (name.clone(), value.clone());
+                replaced[i] = true;
+            }
             None => out.push((name.clone(), value.clone())),
         }
     }
@@ -562,6 +570,22 @@ mod tests {
         assert_eq!(plan.requests.event_source, extra);
         assert_eq!(plan.requests.fetch, extra);
         assert_eq!(plan.requests.publish[0].0, "content-type");
+        let cookies = vec![
+            ("Set-Cookie".to_string(), "a=1".to_string()),
+            ("set-cookie".to_string(), "b=2".to_string()),
+        ];
+        let plan = HttpPlan::new(
+            HeaderProfile::Minimal,
+            &[],
+            HeaderProfile::Browser,
+            &cookies,
+        );
+        assert_eq!(plan.responses.len(), browser::RESPONSE.len() + 1);
+        assert_eq!(
+            plan.responses[8], cookies[0],
+            "the profile's cookie, replaced"
+        );
+        assert_eq!(plan.responses[9], cookies[1], "the second one added");
         assert!(HttpPlan::default().is_default());
         assert!(!plan.is_default());
     }
