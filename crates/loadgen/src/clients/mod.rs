@@ -39,7 +39,10 @@ pub(crate) struct ClientPlan {
 /// bytes and allocates nothing.
 #[derive(Debug)]
 pub(crate) struct RequestHeads {
-    blocks: [Box<[u8]>; RequestKind::ALL.len()],
+    fetch: Box<[u8]>,
+    publish: Box<[u8]>,
+    event_source: Box<[u8]>,
+    websocket: Box<[u8]>,
 }
 
 impl RequestHeads {
@@ -54,14 +57,21 @@ impl RequestHeads {
             out.into_boxed_slice()
         };
         RequestHeads {
-            blocks: RequestKind::ALL.map(block),
+            fetch: block(RequestKind::Fetch),
+            publish: block(RequestKind::Publish),
+            event_source: block(RequestKind::EventSource),
+            websocket: block(RequestKind::WebSocket),
         }
     }
 
     /// The block of one request kind.
     pub(crate) fn get(&self, kind: RequestKind) -> &[u8] {
-        let i = RequestKind::ALL.iter().position(|&k| k == kind);
-        &self.blocks[i.expect("every kind has a block")]
+        match kind {
+            RequestKind::Fetch => &self.fetch,
+            RequestKind::Publish => &self.publish,
+            RequestKind::EventSource => &self.event_source,
+            RequestKind::WebSocket => &self.websocket,
+        }
     }
 }
 
