@@ -3,6 +3,7 @@
 
 use crate::error::{ClientError, LoadgenError};
 use crate::http::parse_head;
+use crate::scenario::Field;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,13 +11,17 @@ use tokio::net::TcpStream;
 
 /// The body of `POST /control/workload`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct WorkloadRequest {
+pub struct WorkloadRequest<'a> {
     /// Topics to create.
     pub topics: u32,
     /// Messages per second per topic; 0 for none.
     pub rate: f64,
     /// Payload bytes per message.
     pub payload_bytes: usize,
+    /// Extra fields of every answer of a push endpoint, as `[name, value]` pairs. Left out
+    /// when empty, so that a server that predates them is driven as before.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub response_headers: &'a [Field],
 }
 
 /// The parts of `GET /stats` the load generator uses.
@@ -62,9 +67,32 @@ impl Control {
     }
 
     /// Replaces the server's topics and starts its publisher.
-    pub async fn workload(&mut self, w: &WorkloadRequest) -> Result<(), LoadgenError> {
+    ///
+    /// A server that predates `response_headers` would ignore them and answer without the
+    /// fields the scenario asked for, so their echo in the accepted workload is checked.
+    pub async fn workload(&mut self, w: &WorkloadRequest<'_>) -> Result<(), LoadgenError> {
+        let request = "POST /control/workload";
         let body = serde_json::to_vec(w).expect("plain struct serializes");
-        self.call("POST /control/workload", &body).await.map(drop)
+        let answer = self.call(request, &body).await?;
+        if w.response_headers.is_empty() {
+            return Ok(());
+        }
+        #[derive(Deserialize)]
+        struct Echo {
+            #[serde(default)]
+            response_headers: Vec<Field>,
+        }
+        let echo: Option<Echo> = serde_json::from_slice(&answer).ok();
+        if echo.is_some_and(|e| e.response_headers == w.response_headers) {
+            return Ok(());
+        }
+        Err(LoadgenError::Control {
+            addr: self.addr,
+            request,
+            source: ClientError::Protocol(
+                "the server accepted the workload without its response_headers (does it predate them?)".into(),
+            ),
+        })
     }
 
     /// Stops the server's publisher.
@@ -141,5 +169,57 @@ impl Control {
                 return Err(ClientError::Closed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A server that answers every request with `200` and `body`, once.
+    async fn answering(body: &'static str) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_server_that_drops_response_headers_is_an_error() {
+        let fields = [("Server".to_string(), "nginx".to_string())];
+        let w = WorkloadRequest {
+            topics: 1,
+            rate: 1.0,
+            payload_bytes: 8,
+            response_headers: &fields,
+        };
+        let old = answering(r#"{"topics":1,"rate":1.0,"payload_bytes":8}"#).await;
+        let e = Control::new(old)
+            .workload(&w)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("without its response_headers"), "{e}");
+        let new =
+            r#"{"topics":1,"rate":1.0,"payload_bytes":8,"response_headers":[["Server","nginx"]]}"#;
+        let addr = answering(new).await;
+        Control::new(addr).workload(&w).await.unwrap();
+        // Without fields, nothing is asked of the answer.
+        let plain = WorkloadRequest {
+            response_headers: &[],
+            ..w
+        };
+        let addr = answering(r#"{"topics":1,"rate":1.0,"payload_bytes":8}"#).await;
+        Control::new(addr).workload(&plain).await.unwrap();
     }
 }

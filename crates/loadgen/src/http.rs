@@ -19,7 +19,9 @@ pub struct Head {
     pub chunked: bool,
 }
 
-const MAX_HEADERS: usize = 32;
+/// Room for every field a workload's `response_headers` may add beside an endpoint's own
+/// (at most five, in a WebSocket 101 or an SSE head).
+const MAX_HEADERS: usize = pushbench_wire::headers::MAX_FIELDS + 16;
 
 /// Parses a response head at the start of `buf`; `None` until it is complete.
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ClientError> {
@@ -176,6 +178,17 @@ fn parse_hex(digits: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_may_carry_every_extra_field_a_workload_allows() {
+        let mut head = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n".to_vec();
+        for i in 0..pushbench_wire::headers::MAX_FIELDS {
+            head.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let h = parse_head(&head).unwrap().unwrap();
+        assert_eq!((h.status, h.len), (101, head.len()));
+    }
 
     #[test]
     fn head_with_length_and_chunked() {

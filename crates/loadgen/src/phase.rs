@@ -3,7 +3,7 @@
 //! worker's clients share its histograms without locks), reads the server's topic heads at
 //! both ends of the measured window, and merges what the workers recorded.
 
-use crate::clients::{Client, ClientPlan, sleep_until_ns};
+use crate::clients::{Client, ClientPlan, RequestHeads, sleep_until_ns};
 use crate::control::{Control, ServerStats, WorkloadRequest};
 use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
@@ -78,6 +78,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
             topics,
             rate: server_rate,
             payload_bytes: w.payload_bytes,
+            response_headers: &sc.http.responses,
         })
         .await?;
     let server_before = control.stats().await?;
@@ -101,6 +102,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     };
     let plan = ClientPlanSeed {
         addr: spec.server,
+        heads: Arc::new(RequestHeads::new(spec.server, &sc.http)),
         kind: tp.kind,
         interval: tp.interval,
         schedule: tp.schedule,
@@ -119,6 +121,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         let cancel = spec.cancel.clone();
         let progress = spec.progress.clone();
         let clients = tp.clients;
+        let plan = plan.clone();
         let handle = std::thread::Builder::new()
             .name(format!("pushbench-worker-{worker}"))
             .spawn(move || {
@@ -260,9 +263,10 @@ fn source_of(i: u32, server: SocketAddr, connections: u64) -> Option<std::net::I
 }
 
 /// The `Send` part of a client plan, turned into an `Rc<ClientPlan>` on each worker.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ClientPlanSeed {
     addr: SocketAddr,
+    heads: Arc<RequestHeads>,
     kind: crate::scenario::TransportKind,
     interval: Duration,
     schedule: crate::scenario::PollSchedule,
@@ -297,7 +301,7 @@ fn run_worker(
     });
     let plan = Rc::new(ClientPlan {
         addr: seed.addr,
-        host_line: format!("host: {}\r\n", seed.addr),
+        heads: seed.heads.clone(),
         kind: seed.kind,
         interval: seed.interval,
         schedule: seed.schedule,

@@ -3,8 +3,13 @@
 //!
 //! Every error names the file, the line and the key, so a typo is fixed in one look.
 
+mod http;
 mod sweep;
 
+pub use http::{
+    Field, HeaderProfile, HeaderTable, HttpFile, HttpPlan, RequestFields, RequestKind,
+    request_profile, response_profile_fields,
+};
 pub use sweep::{PointPlan, Sweep, SweepDimension, SweepFile, SweepPoint};
 
 use crate::LoadgenError;
@@ -157,6 +162,9 @@ pub struct ScenarioFile {
     /// One workload dimension to run every transport at several values of.
     #[serde(default)]
     pub sweep: Option<Spanned<SweepFile>>,
+    /// Header fields of requests and answers.
+    #[serde(default)]
+    pub http: Option<HttpFile>,
     /// The transports, one phase each, in this order.
     pub transports: Vec<TransportFile>,
 }
@@ -271,6 +279,10 @@ pub struct Scenario {
     /// The swept dimension and its values, when the scenario sweeps one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,
+    /// The header fields of every request and of every answer of a push endpoint. Left out
+    /// of `meta.json` without `[http]`, as in runs made before it existed.
+    #[serde(skip_serializing_if = "HttpPlan::is_default")]
+    pub http: HttpPlan,
 }
 
 /// The checked workload.
@@ -518,6 +530,7 @@ impl Checking<'_> {
                 "expected at least one [[transports]] entry",
             ));
         }
+        let http = self.http(f.http.as_ref())?;
         let mut transports = Vec::with_capacity(f.transports.len());
         for (i, t) in f.transports.iter().enumerate() {
             transports.push(self.check_transport(i, t, duration, sweep.as_ref())?);
@@ -574,6 +587,7 @@ impl Checking<'_> {
             ring_capacity,
             transports,
             sweep,
+            http,
         })
     }
 

@@ -4,6 +4,7 @@ use crate::ServerConfig;
 use crate::hub::{Topic, retained_bytes};
 use crate::state::{AppState, payload_budget};
 use bytes::Bytes;
+use pushbench_wire::headers::{Direction, check_fields};
 use pushbench_wire::{filler_payload, now_ns};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -12,11 +13,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The body of `POST /control/workload`, echoed back when accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub(crate) struct Workload {
     pub(crate) topics: u64,
     pub(crate) rate: f64,
     pub(crate) payload_bytes: u64,
+    /// Extra `[name, value]` fields for every answer of the push endpoints. Left out of the
+    /// echo when empty, so a workload without them is answered as before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) response_headers: Vec<(String, String)>,
 }
 
 pub(crate) const MAX_TOPICS: u64 = 100_000;
@@ -44,7 +49,12 @@ impl Workload {
                 self.payload_bytes
             ));
         }
-        Ok(())
+        let fields = self.response_headers.iter();
+        check_fields(
+            Direction::Response,
+            fields.map(|(n, v)| (n.as_str(), v.as_str())),
+        )
+        .map_err(|e| format!("response_headers: {e}"))
     }
 
     /// Checks that `topics` rings full of messages of `payload_bytes` stay within the
@@ -140,36 +150,48 @@ mod tests {
             topics: 1,
             rate: 0.0,
             payload_bytes: 0,
+            response_headers: Vec::new(),
         };
         assert!(ok.validate().is_ok());
         let max = Workload {
             topics: MAX_TOPICS,
             rate: MAX_RATE,
             payload_bytes: MAX_PAYLOAD,
+            response_headers: vec![("Set-Cookie".into(), "a=1".into()); 2],
         };
         assert!(max.validate().is_ok());
         for bad in [
-            Workload { topics: 0, ..ok },
+            Workload {
+                topics: 0,
+                ..ok.clone()
+            },
             Workload {
                 topics: MAX_TOPICS + 1,
-                ..ok
+                ..ok.clone()
             },
-            Workload { rate: -1.0, ..ok },
+            Workload {
+                rate: -1.0,
+                ..ok.clone()
+            },
             Workload {
                 rate: f64::NAN,
-                ..ok
+                ..ok.clone()
             },
             Workload {
                 rate: f64::INFINITY,
-                ..ok
+                ..ok.clone()
             },
             Workload {
                 rate: MAX_RATE * 2.0,
-                ..ok
+                ..ok.clone()
             },
             Workload {
                 payload_bytes: MAX_PAYLOAD + 1,
-                ..ok
+                ..ok.clone()
+            },
+            Workload {
+                response_headers: vec![("Content-Length".into(), "1".into())],
+                ..ok.clone()
             },
         ] {
             let reason = bad.validate().unwrap_err();
@@ -184,6 +206,7 @@ mod tests {
             topics,
             rate: 1.0,
             payload_bytes,
+            response_headers: Vec::new(),
         };
         assert!(w(1, MAX_PAYLOAD / 8).check_memory(&config).is_ok());
         assert!(w(100, 1024).check_memory(&config).is_ok());

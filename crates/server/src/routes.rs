@@ -10,7 +10,8 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
@@ -298,7 +299,9 @@ fn batch(state: &AppState, topic: &Topic, cursor: u64) -> (usize, Resp) {
         state.stats.wrote(messages as u64, bytes);
     }
     let body = Body::from_parts(parts);
-    (messages, text_response(StatusCode::OK, "text/plain", body))
+    let mut resp = text_response(StatusCode::OK, "text/plain", body);
+    state.add_response_headers(resp.headers_mut());
+    (messages, resp)
 }
 
 fn poll(state: &AppState, q: &Query) -> Result<Resp, Rejection> {
@@ -371,13 +374,11 @@ fn start(topic: &Topic, cursor: Option<u64>) -> Result<(watch::Receiver<u64>, u6
 fn stream(state: Arc<AppState>, slot: &ConnSlot, q: &Query) -> Result<Resp, Rejection> {
     let topic = topic(&state, q)?;
     let (head, cursor) = start(&topic, q.cursor)?;
-    let body = PushBody::new(PushKind::Stream, topic, head, cursor, state);
+    let body = PushBody::new(PushKind::Stream, topic, head, cursor, state.clone());
     slot.pushing(body.progress());
-    Ok(text_response(
-        StatusCode::OK,
-        "text/plain",
-        Body::Push(Box::new(body)),
-    ))
+    let mut resp = text_response(StatusCode::OK, "text/plain", Body::Push(Box::new(body)));
+    state.add_response_headers(resp.headers_mut());
+    Ok(resp)
 }
 
 fn sse(
@@ -395,7 +396,7 @@ fn sse(
         None => None,
     };
     let (head, cursor) = start(&topic, last_id)?;
-    let body = PushBody::new(PushKind::Sse, topic, head, cursor, state);
+    let body = PushBody::new(PushKind::Sse, topic, head, cursor, state.clone());
     slot.pushing(body.progress());
     let mut resp = text_response(
         StatusCode::OK,
@@ -404,6 +405,7 @@ fn sse(
     );
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    state.add_response_headers(resp.headers_mut());
     Ok(resp)
 }
 
@@ -423,6 +425,8 @@ fn websocket(
         .map_err(|e| Rejection::bad(format!("bad WebSocket handshake: {e}")))?;
     // Like /stream, a reconnecting client may name the last message it saw.
     let (head, cursor) = start(&topic, q.cursor)?;
+    let mut resp = resp.map(|_| Body::empty());
+    state.add_response_headers(resp.headers_mut());
     let session = WsSession {
         upgrade,
         topic,
@@ -432,7 +436,7 @@ fn websocket(
         slot,
     };
     tokio::spawn(session.run());
-    Ok(resp.map(|_| Body::empty()))
+    Ok(resp)
 }
 
 async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Rejection> {
@@ -465,6 +469,7 @@ async fn publish(
     state.stats.messages_published.fetch_add(1, Relaxed);
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
+    state.add_response_headers(resp.headers_mut());
     Ok(resp)
 }
 
@@ -474,10 +479,12 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
         .map_err(|e| Rejection::bad(format!("bad workload JSON: {e}")))?;
     w.validate().map_err(Rejection::bad)?;
     w.check_memory(&state.config).map_err(Rejection::bad)?;
+    let headers = header_map(&w.response_headers)?;
     let mut current = state.publisher.lock().await;
     stop_publisher(current.take()).await;
     // Bounded by validate(): at most 100,000.
     let topics = state.replace_topics(w.topics as usize);
+    state.set_response_headers(Some(headers));
     crate::state::release_free_memory();
     pushbench_wire::process::reset_peak_rss();
     if w.rate > 0.0 {
@@ -495,6 +502,21 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
         *current = Some(Publisher { stop, task });
     }
     Ok(json_response(&w))
+}
+
+/// The workload's extra answer fields as hyper writes them; names and values were checked
+/// by `Workload::validate`, so a conversion failure is only a defence.
+fn header_map(fields: &[(String, String)]) -> Result<HeaderMap, Rejection> {
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for (name, value) in fields {
+        let bad = |_| Rejection::bad(format!("response_headers: cannot send header {name}"));
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(bad)?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Rejection::bad(format!("response_headers: cannot send the value of {name}"))
+        })?;
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 async fn stop(state: Arc<AppState>) -> Result<Resp, Rejection> {

@@ -4,11 +4,12 @@ use crate::ServerConfig;
 use crate::body::PushProgress;
 use crate::failure::{Counter, Failure};
 use crate::hub::{Topic, retained_bytes};
+use hyper::header::HeaderMap;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use serde::Serialize;
 use serde::ser::SerializeMap;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{SetOnce, mpsc};
@@ -129,6 +130,12 @@ pub(crate) struct AppState {
     pub(crate) publisher: tokio::sync::Mutex<Option<Publisher>>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) stats: Stats,
+    /// The workload's extra answer fields, built once when the workload is set; answers
+    /// take a reference-counted clone of each name and value.
+    response_headers: RwLock<Option<Arc<HeaderMap>>>,
+    /// Whether `response_headers` holds any, so that answers of a workload without them do
+    /// not even take the lock.
+    has_response_headers: AtomicBool,
 }
 
 impl AppState {
@@ -156,6 +163,42 @@ impl AppState {
             publisher: tokio::sync::Mutex::new(None),
             shutdown,
             stats: Stats::default(),
+            response_headers: RwLock::new(None),
+            has_response_headers: AtomicBool::new(false),
+        }
+    }
+
+    /// Sets the fields every answer of a push endpoint gets from now on (none: `None` or
+    /// an empty map).
+    pub(crate) fn set_response_headers(&self, headers: Option<HeaderMap>) {
+        let headers = headers.filter(|h| !h.is_empty()).map(Arc::new);
+        let some = headers.is_some();
+        *self
+            .response_headers
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = headers;
+        self.has_response_headers.store(some, Relaxed);
+    }
+
+    /// Adds the workload's extra fields to an answer's head. A configured field replaces
+    /// the endpoint's own field of that name (SSE's Cache-Control is the only one that can
+    /// meet one: Content-Type and the handshake's fields are refused by `check_fields`).
+    pub(crate) fn add_response_headers(&self, headers: &mut HeaderMap) {
+        if !self.has_response_headers.load(Relaxed) {
+            return;
+        }
+        let extra = self
+            .response_headers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(extra) = extra else { return };
+        headers.reserve(extra.len());
+        for name in extra.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in extra.iter() {
+            headers.append(name.clone(), value.clone());
         }
     }
 

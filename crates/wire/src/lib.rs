@@ -9,6 +9,7 @@
 
 pub mod clock;
 mod envelope;
+pub mod headers;
 pub mod process;
 pub mod sse;
 

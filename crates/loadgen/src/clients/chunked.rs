@@ -5,7 +5,7 @@ use super::{Client, push_decimal};
 use crate::conn::Conn;
 use crate::error::ClientError;
 use crate::http::{Chunked, read_head};
-use crate::scenario::TransportKind;
+use crate::scenario::{RequestKind, TransportKind};
 use crate::stats::SeqState;
 use bytes::{Buf, BytesMut};
 use pushbench_wire::{now_ns, parse_header, sse};
@@ -15,7 +15,13 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     let is_sse = plan.kind == TransportKind::Sse;
     let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
 
-    let mut req = Vec::with_capacity(160);
+    let kind = if is_sse {
+        RequestKind::EventSource
+    } else {
+        RequestKind::Fetch
+    };
+    let block = plan.heads.get(kind);
+    let mut req = Vec::with_capacity(block.len() + 96);
     req.extend_from_slice(if is_sse {
         b"GET /sse?topic="
     } else {
@@ -29,14 +35,12 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         push_decimal(&mut req, c);
     }
     req.extend_from_slice(b" HTTP/1.1\r\n");
-    req.extend_from_slice(plan.host_line.as_bytes());
-    if is_sse {
-        req.extend_from_slice(b"accept: text/event-stream\r\n");
-        if let Some(c) = seq.cursor {
-            req.extend_from_slice(b"last-event-id: ");
-            push_decimal(&mut req, c);
-            req.extend_from_slice(b"\r\n");
-        }
+    // For SSE the block holds the Accept: text/event-stream an EventSource sends.
+    req.extend_from_slice(block);
+    if let (Some(c), true) = (seq.cursor, is_sse) {
+        req.extend_from_slice(b"last-event-id: ");
+        push_decimal(&mut req, c);
+        req.extend_from_slice(b"\r\n");
     }
     req.extend_from_slice(b"\r\n");
     conn.send(&req, true).await?;

@@ -8,18 +8,19 @@ mod publisher;
 pub(crate) mod websocket;
 
 use crate::error::ClientError;
-use crate::scenario::{Pattern, PollSchedule, TransportKind};
+use crate::scenario::{HttpPlan, Pattern, PollSchedule, RequestKind, TransportKind};
 use crate::stats::{Meter, SeqState};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What every client of a phase shares.
 pub(crate) struct ClientPlan {
     pub(crate) addr: SocketAddr,
-    /// `host: <addr>\r\n`, written into every request.
-    pub(crate) host_line: String,
+    /// The header block of every request, by kind.
+    pub(crate) heads: Arc<RequestHeads>,
     pub(crate) kind: TransportKind,
     pub(crate) interval: Duration,
     pub(crate) schedule: PollSchedule,
@@ -29,6 +30,49 @@ pub(crate) struct ClientPlan {
     pub(crate) rate: f64,
     pub(crate) payload: Bytes,
     pub(crate) backoff: Duration,
+}
+
+/// The header block of each request kind, encoded once per phase and shared by every
+/// client: `host: <addr>\r\n` and then each `[http]` field as `Name: value\r\n`. A request
+/// is its request line, this block, the fields the client writes itself (Content-Length,
+/// Last-Event-ID, the WebSocket handshake's) and the blank line, so building one copies
+/// bytes and allocates nothing.
+#[derive(Debug)]
+pub(crate) struct RequestHeads {
+    fetch: Box<[u8]>,
+    publish: Box<[u8]>,
+    event_source: Box<[u8]>,
+    websocket: Box<[u8]>,
+}
+
+impl RequestHeads {
+    pub(crate) fn new(addr: SocketAddr, http: &HttpPlan) -> Self {
+        let block = |kind| {
+            let mut out = format!("host: {addr}\r\n").into_bytes();
+            for (name, value) in http.requests.get(kind) {
+                for part in [name.as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+                    out.extend_from_slice(part);
+                }
+            }
+            out.into_boxed_slice()
+        };
+        RequestHeads {
+            fetch: block(RequestKind::Fetch),
+            publish: block(RequestKind::Publish),
+            event_source: block(RequestKind::EventSource),
+            websocket: block(RequestKind::WebSocket),
+        }
+    }
+
+    /// The block of one request kind.
+    pub(crate) fn get(&self, kind: RequestKind) -> &[u8] {
+        match kind {
+            RequestKind::Fetch => &self.fetch,
+            RequestKind::Publish => &self.publish,
+            RequestKind::EventSource => &self.event_source,
+            RequestKind::WebSocket => &self.websocket,
+        }
+    }
 }
 
 /// One client.

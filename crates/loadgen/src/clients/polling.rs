@@ -5,7 +5,7 @@ use super::{Client, idle, push_decimal, sleep_until_ns};
 use crate::conn::Conn;
 use crate::error::ClientError;
 use crate::http::read_response;
-use crate::scenario::{PollSchedule, TransportKind};
+use crate::scenario::{PollSchedule, RequestKind, TransportKind};
 use crate::stats::SeqState;
 use bytes::Buf;
 use pushbench_wire::{now_ns, parse_batch, parse_header};
@@ -21,7 +21,12 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         _ => ("/poll", String::new()),
     };
     let prefix = format!("GET {path}?topic={}", client.topic);
-    let tail = format!(" HTTP/1.1\r\n{}\r\n", plan.host_line);
+    let tail = [
+        &b" HTTP/1.1\r\n"[..],
+        plan.heads.get(RequestKind::Fetch),
+        b"\r\n",
+    ]
+    .concat();
     let mut req = Vec::with_capacity(prefix.len() + tail.len() + 64);
 
     // Whether this connection has answered before, so may have been closed while idle.
@@ -29,7 +34,8 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     if seq.cursor.is_none() {
         // Without a cursor the server answers at once with the head: start from there, so
         // only messages published after this client subscribed are expected.
-        req.extend_from_slice(format!("GET /poll?topic={}{tail}", client.topic).as_bytes());
+        req.extend_from_slice(format!("GET /poll?topic={}", client.topic).as_bytes());
+        req.extend_from_slice(&tail);
         ask(&mut conn, client, seq, &req, true).await?;
         answered = true;
     }
@@ -54,7 +60,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         req.extend_from_slice(b"&cursor=");
         push_decimal(&mut req, seq.cursor.unwrap_or(0));
         req.extend_from_slice(suffix.as_bytes());
-        req.extend_from_slice(tail.as_bytes());
+        req.extend_from_slice(&tail);
         match ask(&mut conn, client, seq, &req, false).await {
             // A server may close a keep-alive connection that sat idle (a poll interval
             // longer than its idle timeout), and RFC 9112 §9.3.1 lets a client send an

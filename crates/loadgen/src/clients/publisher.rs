@@ -5,6 +5,7 @@ use super::{Backoff, Client, idle, sleep_until_ns};
 use crate::conn::Conn;
 use crate::error::ClientError;
 use crate::http::read_response;
+use crate::scenario::RequestKind;
 use bytes::Buf;
 
 pub(crate) async fn run(client: &Client) {
@@ -25,10 +26,13 @@ async fn session(client: &Client, period_ns: u64, tick: &mut u64) -> Result<(), 
     let plan = &*client.plan;
     let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
     let body_len = pushbench_wire::PUBLISH_HEADER_LEN + plan.payload.len();
-    let head = format!(
-        "POST /publish?topic={} HTTP/1.1\r\n{}content-type: text/plain\r\ncontent-length: {body_len}\r\n\r\n",
-        client.topic, plan.host_line
-    );
+    // The block holds the Content-Type of the body (text/plain).
+    let head = [
+        format!("POST /publish?topic={} HTTP/1.1\r\n", client.topic).as_bytes(),
+        plan.heads.get(RequestKind::Publish),
+        format!("content-length: {body_len}\r\n\r\n").as_bytes(),
+    ]
+    .concat();
     let mut req = bytes::BytesMut::with_capacity(head.len() + body_len);
     loop {
         // Message k is due at start + k * period and carries that time, so a publisher that
@@ -40,7 +44,7 @@ async fn session(client: &Client, period_ns: u64, tick: &mut u64) -> Result<(), 
             return idle().await;
         }
         req.clear();
-        req.extend_from_slice(head.as_bytes());
+        req.extend_from_slice(&head);
         pushbench_wire::encode_publish(due, &plan.payload, &mut req);
         let t = conn.send(&req, false).await?;
         client.meter.request(t);

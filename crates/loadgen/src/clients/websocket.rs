@@ -6,7 +6,7 @@ use super::{Client, push_decimal, sleep_until_ns};
 use crate::conn::Conn;
 use crate::error::ClientError;
 use crate::http::read_head;
-use crate::scenario::Pattern;
+use crate::scenario::{Pattern, RequestKind};
 use crate::stats::SeqState;
 use bytes::Buf;
 use pushbench_wire::clock::instant_at;
@@ -23,7 +23,8 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
     let mut rng = XorShift(u64::from(client.index) << 32 ^ now_ns() | 1);
 
-    let mut req = Vec::with_capacity(256);
+    let block = plan.heads.get(RequestKind::WebSocket);
+    let mut req = Vec::with_capacity(block.len() + 192);
     req.extend_from_slice(b"GET /ws?topic=");
     push_decimal(&mut req, u64::from(client.topic));
     // After a reconnect, resume after the last message seen; what the ring no longer holds
@@ -33,7 +34,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         push_decimal(&mut req, c);
     }
     req.extend_from_slice(b" HTTP/1.1\r\n");
-    req.extend_from_slice(plan.host_line.as_bytes());
+    req.extend_from_slice(block);
     req.extend_from_slice(b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: ");
     let mut nonce = [0u8; 16];
     nonce[..8].copy_from_slice(&rng.next().to_le_bytes());
