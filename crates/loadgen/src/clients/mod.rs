@@ -8,7 +8,7 @@ mod publisher;
 pub(crate) mod websocket;
 
 use crate::error::ClientError;
-use crate::scenario::{Pattern, PollSchedule, TransportKind};
+use crate::scenario::{NetworkPlan, Pattern, PollSchedule, TransportKind};
 use crate::stats::{Meter, SeqState};
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -29,6 +29,8 @@ pub(crate) struct ClientPlan {
     pub(crate) rate: f64,
     pub(crate) payload: Bytes,
     pub(crate) backoff: Duration,
+    /// The link every connection goes through (`None`: straight to the socket).
+    pub(crate) network: Option<NetworkPlan>,
 }
 
 /// One client.

@@ -23,7 +23,7 @@ pub(crate) async fn run(client: &Client) {
 
 async fn session(client: &Client, period_ns: u64, tick: &mut u64) -> Result<(), ClientError> {
     let plan = &*client.plan;
-    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
+    let mut conn = Conn::connect(client, false).await?;
     let body_len = pushbench_wire::PUBLISH_HEADER_LEN + plan.payload.len();
     let head = format!(
         "POST /publish?topic={} HTTP/1.1\r\n{}content-type: text/plain\r\ncontent-length: {body_len}\r\n\r\n",
