@@ -114,7 +114,10 @@ fn assert_near(what: &str, measured: f64, expected: f64, tolerance: f64) {
     );
 }
 
-/// The push transports: 10 clients each, 50 messages/s, 64-byte payloads.
+/// The push transports: 2 clients each, 200 messages/s, 64-byte payloads. Many messages
+/// and few clients: p99 of the 800 samples is then made of 4 messages, and a single
+/// hiccup of the machine, which delays every client of a thread at once, moves it less
+/// than with many clients and few messages.
 const PUSH: &str = r#"
     name = "push"
     duration = "2s"
@@ -123,24 +126,26 @@ const PUSH: &str = r#"
     [loadgen]
     threads = 1
     [workload]
-    rate = 50
+    rate = 200
     payload_bytes = 64
     [[transports]]
     kind = "websocket"
-    clients = 10
+    clients = 2
     [[transports]]
     kind = "sse"
-    clients = 10
+    clients = 2
     [[transports]]
     kind = "stream"
-    clients = 10
+    clients = 2
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_latency_rises_by_the_one_way_delay_and_a_websocket_connects_in_two_round_trips() {
     let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     // A push transport's message crosses the link once, server to client: latency rises by
-    // d = rtt / 2, at every percentile, since the link adds the same to every message.
+    // d = rtt / 2, at every percentile, since the link adds the same to every message. The
+    // run without emulation goes on at the same time (against its own server), so both
+    // see the same load on the machine.
     let rtt = 200.0 * MS;
     let d = rtt / 2.0;
     let tolerance = (0.02 * d).max(1.0 * MS);
@@ -149,9 +154,8 @@ async fn push_latency_rises_by_the_one_way_delay_and_a_websocket_connects_in_two
     for (without, with) in run_side_by_side(&plain, &emulated).await {
         assert_clean(&without);
         assert_clean(&with);
-        // 10 clients × 50/s × 2 s = 1,000 deliveries each: p99 is the 10th largest.
         assert!(
-            with.counters.messages_delivered >= 900,
+            with.counters.messages_delivered >= 700,
             "{:?}",
             with.counters
         );
@@ -192,7 +196,7 @@ async fn push_latency_rises_by_the_one_way_delay_and_a_websocket_connects_in_two
             "{} connect p50 {connect} µs",
             with.label
         );
-        assert_eq!(with.connect_latency.len(), 10, "one sample per connection");
+        assert_eq!(with.connect_latency.len(), 2, "one sample per connection");
     }
 }
 
@@ -279,24 +283,20 @@ fn long_poll(rate: f64, rtt_ms: u64, duration_s: u64) -> Scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sparse_long_polling_costs_one_transit() {
     let _one_at_a_time = ONE_AT_A_TIME.lock().await;
-    // Δ = 500 ms between messages, rtt = 200 ms: the next request reaches the server rtt
+    // Δ = 250 ms between messages, rtt = 100 ms: the next request reaches the server rtt
     // after the previous answer left it, long before the next message, which is then
     // answered at once and crosses the link once: latency d (RFC 6202 §2.2, "close to one
-    // network transit"). 10 clients × 2/s × 4 s = 80 samples, each d plus a few ms of
-    // wake-ups at most; the 10 ms tolerance is not a sampling question.
-    let r = &run_all(&long_poll(2.0, 200, 4)).await[0];
-    eprintln!(
-        "measured: long-poll Δ≫rtt distribution ms: {} requests {} delivered {}",
-        dist(r),
-        r.counters.requests,
-        r.counters.messages_delivered
-    );
+    // network transit"). 10 clients × 16 messages: every sample is d plus wake-ups, so
+    // the 5 ms tolerance is not a sampling question; the mean is exposed to a stall of the
+    // machine only through the 1/16 of the samples one message makes.
+    let r = &run_all(&long_poll(4.0, 100, 4)).await[0];
     assert_clean(r);
-    let d = 100.0 * MS;
+    let d = 50.0 * MS;
     assert_near("long-poll Δ≫rtt mean", r.latency.mean(), d, 0.1 * d);
+    assert_near("long-poll Δ≫rtt p50", p(r, 0.5), d, 0.1 * d);
     let connect = r.connect_latency.value_at_quantile(0.5) as f64;
     eprintln!(
-        "measured: long-poll connect p50 {:.2} ms, expected >= 200 ms",
+        "measured: long-poll connect p50 {:.2} ms, expected >= 100 ms",
         connect / MS
     );
     assert!(
@@ -327,12 +327,16 @@ async fn dense_long_polling_answers_once_per_round_trip_with_up_to_three_transit
         2.0 * d,
         0.1 * 2.0 * d,
     );
-    assert_near(
-        "long-poll Δ≪rtt max",
-        r.latency.max() as f64,
-        3.0 * d,
-        0.1 * 3.0 * d,
+    // The latest message of an answer waited almost a whole cycle: the maximum is 3d (it
+    // cannot be less; a stall of the machine adds to it, so the upper side is checked on
+    // p99, which the uniform spread puts at d + 0.99 × 2d = 2.98d, 0.7% below 3d).
+    let max = r.latency.max() as f64;
+    eprintln!(
+        "measured: long-poll Δ≪rtt max {:.2} ms, expected 300 ms",
+        max / MS
     );
+    assert!(max >= 0.9 * 3.0 * d, "max {max} µs");
+    assert_near("long-poll Δ≪rtt p99", p(r, 0.99), 3.0 * d, 0.1 * 3.0 * d);
     let c = &r.counters;
     let per_message = c.requests as f64 / c.messages_delivered as f64;
     let expected = 10.0 / 200.0;

@@ -200,9 +200,7 @@ impl Checking<'_> {
                     return Err(self.fail(
                         v,
                         &format!("network.{key}"),
-                        &format!(
-                            "`rtt` already gives half of the round trip each way; give either `rtt` or `delay_up`/`delay_down`, not both"
-                        ),
+                        "`rtt` already gives half of the round trip each way; give either `rtt` or `delay_up`/`delay_down`, not both",
                     ));
                 }
             }
