@@ -264,6 +264,10 @@ impl Link {
     /// before the client may send.
     pub(crate) async fn handshake(&mut self) {
         let wait = self.handshake_ns + self.jitter() + self.jitter();
+        if wait == 0 {
+            // A link without delay: no timer tick to wait for.
+            return;
+        }
         self.arm(Some(now_ns() + wait));
         (&mut self.timer).await;
         self.armed = None;
