@@ -179,11 +179,11 @@ async fn push_latency_rises_by_the_one_way_delay_and_a_websocket_connects_in_two
             d,
             tolerance,
         );
-        // p99 holds the stated tolerance on a quiet machine (10 runs: 99.89 to 100.50 ms),
-        // not under two busy loops on the 2 cores: there the p99 of two simultaneous runs
-        // differ by up to 3.3 ms (measured: rises from 96.7 to 103.3 ms), the tails of two
-        // independent runs under preemption, and the emulated side wakes twice per message
-        // (the read and the release). So p99 is held to 5 ms, and the 2 ms is reported.
+        // p99 is held to 5 ms, not 2: the p99 of two simultaneous runs differ by their
+        // independent tails, and the emulated side wakes twice per message (the read and
+        // the release). Measured p99 rises: this workload, 100.59 to 102.74 ms in 10 quiet
+        // runs and 99.16 to 100.98 ms in 5 runs with both cores busy; 2 clients at 200/s,
+        // 99.89 to 100.50 ms quiet but 96.68 to 103.26 ms busy (4 of 5 runs outside 2 ms).
         assert_near(
             &format!("{} p99 rise", with.label),
             p(&with, 0.99) - p(&without, 0.99),
