@@ -11,6 +11,7 @@ mod conn;
 pub mod control;
 mod error;
 mod http;
+mod link;
 mod live;
 pub mod phase;
 pub mod scenario;
@@ -29,7 +30,7 @@ pub mod parsers {
 pub use live::{Progress, ProgressSnapshot};
 pub use phase::{PhaseSpec, RssBaseline, run_phase};
 pub use scenario::{
-    Pattern, PointPlan, Scenario, ServerRuntimeKind, SweepDimension, SweepPoint, TransportKind,
-    TransportPlan, Workload,
+    NetworkPlan, Pattern, PointPlan, Scenario, ServerRuntimeKind, SweepDimension, SweepPoint,
+    TransportKind, TransportPlan, Workload,
 };
 pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};

@@ -58,6 +58,12 @@ const LEAD: Duration = Duration::from_millis(50);
 /// for messages and answers in flight to arrive, so that every byte sent is counted.
 const DRAIN: Duration = Duration::from_millis(300);
 
+/// [`DRAIN`], plus what an emulated link needs for the bytes it still holds to arrive
+/// ([`crate::scenario::NetworkPlan::extra_drain`]).
+fn drain(sc: &Scenario) -> Duration {
+    DRAIN + sc.network.map_or(Duration::ZERO, |n| n.extra_drain())
+}
+
 /// Runs one phase and returns what it measured. Cancelling `spec.cancel` ends it early;
 /// the result then covers the part of the window that ran.
 pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError> {
@@ -98,7 +104,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         phase_start,
         start: window_start,
         end: window_end,
-        close: window_end + DRAIN.as_nanos() as u64,
+        close: window_end + drain(sc).as_nanos() as u64,
     };
     let plan = ClientPlanSeed {
         addr: spec.server,
@@ -112,6 +118,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         payload_bytes: w.payload_bytes,
         backoff: sc.reconnect_backoff,
         connections: sc.connections(tp),
+        network: sc.network,
     };
     let threads = sc.loadgen_threads.min(tp.clients as usize).max(1);
     let ramp_ns = sc.ramp_up.as_nanos() as u64;
@@ -277,6 +284,7 @@ struct ClientPlanSeed {
     backoff: Duration,
     /// Connections the whole phase opens at once.
     connections: u64,
+    network: Option<crate::scenario::NetworkPlan>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -310,6 +318,7 @@ fn run_worker(
         rate: seed.rate,
         payload: pushbench_wire::filler_payload(seed.payload_bytes),
         backoff: seed.backoff,
+        network: seed.network,
     });
     let local = tokio::task::LocalSet::new();
     let step = ramp_ns / u64::from(clients);

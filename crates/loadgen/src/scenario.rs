@@ -4,12 +4,14 @@
 //! Every error names the file, the line and the key, so a typo is fixed in one look.
 
 mod http;
+mod network;
 mod sweep;
 
 pub use http::{
     Field, HeaderProfile, HeaderTable, HttpFile, HttpPlan, RequestFields, RequestKind,
     request_profile, response_profile_fields,
 };
+pub use network::{DEFAULT_QUEUE_BYTES, NetworkFile, NetworkPlan, parse_rate};
 pub use sweep::{PointPlan, Sweep, SweepDimension, SweepFile, SweepPoint};
 
 use crate::LoadgenError;
@@ -165,6 +167,9 @@ pub struct ScenarioFile {
     /// Header fields of requests and answers.
     #[serde(default)]
     pub http: Option<HttpFile>,
+    /// The link the load generator emulates for every client connection.
+    #[serde(default)]
+    pub network: Option<Spanned<NetworkFile>>,
     /// The transports, one phase each, in this order.
     pub transports: Vec<TransportFile>,
 }
@@ -283,6 +288,10 @@ pub struct Scenario {
     /// of `meta.json` without `[http]`, as in runs made before it existed.
     #[serde(skip_serializing_if = "HttpPlan::is_default")]
     pub http: HttpPlan,
+    /// The link emulated between every client connection and the server (`None`: none,
+    /// the clients' bytes go straight to their sockets). Left out of `meta.json` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkPlan>,
 }
 
 /// The checked workload.
@@ -447,6 +456,7 @@ impl Checking<'_> {
             return Err(self.fail(f.repeat.as_ref().unwrap(), "repeat", "expected at least 1"));
         }
         let sweep = f.sweep.as_ref().map(|s| self.sweep(s)).transpose()?;
+        let network = f.network.as_ref().map(|n| self.network(n)).transpose()?;
         let swept = |d: SweepDimension| {
             sweep
                 .as_ref()
@@ -588,6 +598,7 @@ impl Checking<'_> {
             transports,
             sweep,
             http,
+            network,
         })
     }
 
@@ -1060,6 +1071,126 @@ clients = 2
     fn a_type_error_in_a_table_is_named_with_the_table() {
         let (line, key, _) = err(&GOOD.replace("rate = 10", "rate = \"fast\""));
         assert_eq!((line, key.as_str()), (5, "workload.rate"));
+    }
+
+    /// GOOD with a `[network]` table appended; its first key is on line 15.
+    fn with_network(keys: &str) -> String {
+        format!("{GOOD}[network]\n{keys}\n")
+    }
+
+    #[test]
+    fn network_table_gives_a_checked_link() {
+        assert!(
+            Scenario::parse(Path::new("x.toml"), GOOD)
+                .unwrap()
+                .network
+                .is_none()
+        );
+        let s = Scenario::parse(
+            Path::new("x.toml"),
+            &with_network(
+                "rtt = \"100ms\"\njitter = \"5ms\"\nbandwidth_down = \"10mbit\"\nbandwidth_up = \"125kbps\"\nqueue = 32768",
+            ),
+        )
+        .unwrap();
+        let n = s.network.unwrap();
+        assert_eq!(
+            n,
+            NetworkPlan {
+                delay_up: Duration::from_millis(50),
+                delay_down: Duration::from_millis(50),
+                jitter: Duration::from_millis(5),
+                bandwidth_up_bps: Some(1_000_000),
+                bandwidth_down_bps: Some(10_000_000),
+                queue_bytes: 32768,
+            }
+        );
+        assert_eq!(n.rtt(), Duration::from_millis(100));
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["network"],
+            serde_json::json!({
+                "delay_up": "50ms", "delay_down": "50ms", "jitter": "5ms",
+                "bandwidth_up_bps": 1_000_000, "bandwidth_down_bps": 10_000_000,
+                "queue_bytes": 32768
+            })
+        );
+        let s = Scenario::parse(
+            Path::new("x.toml"),
+            &with_network("delay_up = \"10ms\"\ndelay_down = \"30ms\""),
+        )
+        .unwrap();
+        let n = s.network.unwrap();
+        assert_eq!(
+            (n.delay_up, n.delay_down),
+            (Duration::from_millis(10), Duration::from_millis(30))
+        );
+        assert_eq!(
+            (n.bandwidth_down_bps, n.queue_bytes),
+            (None, DEFAULT_QUEUE_BYTES)
+        );
+        let plain = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("network")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn network_errors_name_the_line_and_key() {
+        let cases = [
+            (
+                "rtt = \"100ms\"\ndelay_up = \"5ms\"",
+                16,
+                "network.delay_up",
+                "not both",
+            ),
+            (
+                "delay_down = \"5ms\"\nrtt = \"1s\"",
+                15,
+                "network.delay_down",
+                "not both",
+            ),
+            ("rtt = \"11s\"", 15, "network.rtt", "at most 10s"),
+            (
+                "jitter = \"fast\"",
+                15,
+                "network.jitter",
+                "expected a duration",
+            ),
+            (
+                "bandwidth_down = \"10mb\"",
+                15,
+                "network.bandwidth_down",
+                "unknown rate unit",
+            ),
+            (
+                "bandwidth_up = \"1000\"",
+                15,
+                "network.bandwidth_up",
+                "no unit",
+            ),
+            (
+                "bandwidth_up = 1000",
+                15,
+                "network.bandwidth_up",
+                "as a string",
+            ),
+            (
+                "bandwidth_down = \"500bit\"",
+                15,
+                "network.bandwidth_down",
+                "1kbit to 100gbit",
+            ),
+            ("queue = 10", 15, "network.queue", "1024 to"),
+            ("latency = \"5ms\"", 15, "latency", "unknown field"),
+        ];
+        for (keys, line, key, says) in cases {
+            let (l, k, m) = err(&with_network(keys));
+            assert_eq!((l, k.as_str()), (line, key), "{keys}: {m}");
+            assert!(m.contains(says), "{keys}: {m}");
+        }
     }
 
     #[test]

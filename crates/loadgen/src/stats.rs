@@ -458,20 +458,24 @@ impl Meter {
         }
     }
 
-    pub(crate) fn connected(&self, connect_ns: u64) {
+    pub(crate) fn connected(&self) {
         self.with(|s| {
             s.counters.connections_opened += 1;
             s.open_connections += 1;
-            s.connect_latency
-                .record(connect_ns / 1000)
-                .expect("auto-resizing histogram");
         });
+    }
+
+    /// A connection without a handshake was ready `connect_ns` after connecting started.
+    pub(crate) fn connect_time(&self, connect_ns: u64) {
+        self.handshake_done(connect_ns);
     }
 
     pub(crate) fn disconnected(&self) {
         self.with(|s| s.open_connections -= 1);
     }
 
+    /// A connection's handshake was done `handshake_ns` after connecting started: one
+    /// time-to-connect sample per connection, TCP connect included.
     pub(crate) fn handshake_done(&self, handshake_ns: u64) {
         self.with(|s| {
             s.connect_latency

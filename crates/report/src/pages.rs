@@ -433,6 +433,9 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
             values.join(", ")
         ));
     }
+    if s["network"].is_object() {
+        out.push(network_line(&s["network"]));
+    }
     for t in s["transports"].as_array().into_iter().flatten() {
         let extra = match t["kind"].as_str() {
             Some("poll") => format!(
@@ -454,6 +457,26 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
         });
     }
     out
+}
+
+/// The emulated link of `[network]` (docs/network.md), as `meta.json` records it.
+fn network_line(n: &serde_json::Value) -> String {
+    let rate = |v: &serde_json::Value| match v.as_f64() {
+        None => "unlimited".to_string(),
+        Some(b) if b >= 1e9 => format!("{} Gbit/s", b / 1e9),
+        Some(b) if b >= 1e6 => format!("{} Mbit/s", b / 1e6),
+        Some(b) => format!("{} kbit/s", b / 1e3),
+    };
+    let text = |k: &str| n[k].as_str().unwrap_or("").to_string();
+    format!(
+        "emulated network link per connection: delay {} up, {} down, jitter {}, bandwidth {} down, {} up, queue {} bytes per direction",
+        text("delay_up"),
+        text("delay_down"),
+        text("jitter"),
+        rate(&n["bandwidth_down_bps"]),
+        rate(&n["bandwidth_up_bps"]),
+        n["queue_bytes"]
+    )
 }
 
 fn host_line(run: &RunData) -> String {
@@ -623,4 +646,20 @@ pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
         );
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_network_line_reads_meta_json() {
+        let n = serde_json::json!({
+            "delay_up": "50ms", "delay_down": "50ms", "jitter": "0s",
+            "bandwidth_up_bps": null, "bandwidth_down_bps": 1_500_000,
+            "queue_bytes": 65536
+        });
+        assert_eq!(
+            super::network_line(&n),
+            "emulated network link per connection: delay 50ms up, 50ms down, jitter 0s, bandwidth 1.5 Mbit/s down, unlimited up, queue 65536 bytes per direction"
+        );
+    }
 }

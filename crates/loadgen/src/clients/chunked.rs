@@ -8,12 +8,12 @@ use crate::http::{Chunked, read_head};
 use crate::scenario::{RequestKind, TransportKind};
 use crate::stats::SeqState;
 use bytes::{Buf, BytesMut};
-use pushbench_wire::{now_ns, parse_header, sse};
+use pushbench_wire::{parse_header, sse};
 
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
     let plan = &*client.plan;
     let is_sse = plan.kind == TransportKind::Sse;
-    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
+    let mut conn = Conn::connect(client, true).await?;
 
     let kind = if is_sse {
         RequestKind::EventSource
@@ -53,7 +53,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         return Err(ClientError::Protocol("expected a chunked response".into()));
     }
     client.meter.down_was_setup(head.len, t);
-    client.meter.handshake_done(now_ns() - conn.opened_ns);
+    client.meter.handshake_done(t - conn.started_ns);
     conn.buf.advance(head.len);
 
     let mut state = Chunked::default();

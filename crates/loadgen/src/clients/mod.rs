@@ -8,7 +8,7 @@ mod publisher;
 pub(crate) mod websocket;
 
 use crate::error::ClientError;
-use crate::scenario::{HttpPlan, Pattern, PollSchedule, RequestKind, TransportKind};
+use crate::scenario::{HttpPlan, NetworkPlan, Pattern, PollSchedule, RequestKind, TransportKind};
 use crate::stats::{Meter, SeqState};
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -30,6 +30,8 @@ pub(crate) struct ClientPlan {
     pub(crate) rate: f64,
     pub(crate) payload: Bytes,
     pub(crate) backoff: Duration,
+    /// The link every connection goes through (`None`: straight to the socket).
+    pub(crate) network: Option<NetworkPlan>,
 }
 
 /// The header block of each request kind, encoded once per phase and shared by every

@@ -12,7 +12,7 @@ use pushbench_wire::{now_ns, parse_batch, parse_header};
 
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
     let plan = &*client.plan;
-    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
+    let mut conn = Conn::connect(client, false).await?;
     let (path, suffix) = match plan.kind {
         TransportKind::LongPoll => (
             "/longpoll",
@@ -69,7 +69,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
             // reconnect (and its bytes), but it is no failure.
             Err(e) if answered && conn.buf.is_empty() && closed_before_answer(&e) => {
                 client.meter.reconnect();
-                conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
+                conn = Conn::connect(client, false).await?;
                 ask(&mut conn, client, seq, &req, false).await?;
             }
             r => r?,

@@ -24,7 +24,7 @@ pub(crate) async fn run(client: &Client) {
 
 async fn session(client: &Client, period_ns: u64, tick: &mut u64) -> Result<(), ClientError> {
     let plan = &*client.plan;
-    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
+    let mut conn = Conn::connect(client, false).await?;
     let body_len = pushbench_wire::PUBLISH_HEADER_LEN + plan.payload.len();
     // The block holds the Content-Type of the body (text/plain).
     let head = [

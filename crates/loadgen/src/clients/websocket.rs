@@ -20,7 +20,7 @@ const OP_PONG: u8 = 0xA;
 
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
     let plan = &*client.plan;
-    let mut conn = Conn::connect(plan.addr, client.source, &client.meter).await?;
+    let mut conn = Conn::connect(client, true).await?;
     let mut rng = XorShift(u64::from(client.index) << 32 ^ now_ns() | 1);
 
     let block = plan.heads.get(RequestKind::WebSocket);
@@ -48,7 +48,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         return Err(ClientError::Status(head.status));
     }
     client.meter.down_was_setup(head.len, t);
-    client.meter.handshake_done(now_ns() - conn.opened_ns);
+    client.meter.handshake_done(t - conn.started_ns);
     conn.buf.advance(head.len);
 
     let echo = plan.pattern == Pattern::Echo;
