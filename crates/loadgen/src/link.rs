@@ -35,12 +35,6 @@ const IN_FLIGHT_LIMIT: u64 = 4 << 20;
 /// Each held chunk is stored as its length (u32) and release time (u64), then its bytes.
 const RECORD: usize = 12;
 
-/// How late tokio's timer fires by construction: it rounds a deadline up to its next 1 ms
-/// tick, and the driver's epoll wait is rounded up to whole milliseconds once more, so a
-/// timer on an idle thread fires 0 to 2 ms after its deadline (measured on a 2-core
-/// machine: p50 1.1 ms, p90 1.8 ms).
-const TIMER_GRANULARITY_NS: u64 = 2_000_000;
-
 /// One direction of a link: which bytes it holds and when each chunk is released. No I/O
 /// and no clock: every time is an argument, so it can be tested with hand-computed times.
 #[derive(Debug)]
@@ -117,19 +111,15 @@ impl Pipe {
         self.held.is_empty()
     }
 
-    /// Appends every chunk due at `now` to `out`; returns the bytes moved and the release
-    /// time of the last of them.
-    pub(crate) fn release_due(&mut self, now: u64, out: &mut BytesMut) -> Option<(usize, u64)> {
-        let (mut moved, mut last) = (0, 0);
-        while let Some((len, release)) = self.front().filter(|&(_, r)| r <= now) {
-            out.extend_from_slice(&self.held[RECORD..RECORD + len]);
-            self.held.advance(RECORD + len);
-            moved += len;
-            last = release;
-        }
-        self.held_bytes -= moved as u64;
+    /// Appends the oldest chunk to `out` if it is due at `now`; returns its length and
+    /// release time.
+    pub(crate) fn release_front(&mut self, now: u64, out: &mut BytesMut) -> Option<(usize, u64)> {
+        let (len, release) = self.front().filter(|&(_, r)| r <= now)?;
+        out.extend_from_slice(&self.held[RECORD..RECORD + len]);
+        self.held.advance(RECORD + len);
+        self.held_bytes -= len as u64;
         self.free_if_empty();
-        (moved > 0).then_some((moved, last))
+        Some((len, release))
     }
 
     /// The bytes of the oldest chunk, if it is due at `now`.
@@ -208,6 +198,9 @@ pub(crate) struct Link {
     eof: Option<u64>,
     /// Due upstream bytes the socket would not take: wait until it is writable.
     write_blocked: bool,
+    /// Set when [`Link::fill`] hands over one chunk while more were due: when the client
+    /// asked for them, and the time up to which chunks fell due while it was asking.
+    carry: Option<(u64, u64)>,
 }
 
 fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -235,6 +228,7 @@ impl Link {
             armed: None,
             eof: None,
             write_blocked: false,
+            carry: None,
         }
     }
 
@@ -327,30 +321,37 @@ impl Link {
     /// socket while the queue has room and writing upstream bytes as they fall due.
     /// Cancel-safe: every await is on readiness or the timer, and state changes only after.
     ///
-    /// Receive time: bytes already due when the client asked are stamped `now`, as without
-    /// emulation (the client was busy, and would have read them only now). Bytes that fell
-    /// due while the client waited here are stamped with their release time, unless the
-    /// wake-up came later than the timer's granularity allows: `max(release, now - 2 ms)`.
-    /// A real link would have handed them over at `release` to a client that was waiting;
-    /// up to [`TIMER_GRANULARITY_NS`] of lateness is the emulator's timer, not latency,
-    /// while anything beyond (a thread too busy to run the client) is kept, as it would be
-    /// without emulation.
+    /// Receive time: a real link hands bytes to a client that is waiting for them at their
+    /// release time, so each chunk is stamped `max(release, when the client asked)`. A chunk
+    /// that fell due while the client waited here gets its own release time, however late
+    /// the timer woke (tokio rounds deadlines up to its 1 ms tick, and the epoll wait once
+    /// more: that is the emulator, not the transport); a chunk that was due before the
+    /// client asked is received when it asked, as without emulation. The load generator's
+    /// own scheduling delay is still charged, once, as for a real client: a chunk's release
+    /// is computed from the moment this link read it off the socket, which is when a client
+    /// without emulation would have received it. One chunk is handed over per call, so that
+    /// chunks released by one wake-up keep their own times.
     pub(crate) async fn fill(
         &mut self,
         stream: &TcpStream,
         buf: &mut BytesMut,
         meter: &Meter,
     ) -> Result<u64, ClientError> {
-        let mut waited = false;
+        let called = now_ns();
+        // Left in place until a chunk is handed over, so a cancelled call loses nothing.
+        let carry = self.carry;
         loop {
             let now = now_ns();
             self.flush_up(stream, now)?;
-            if let Some((n, last)) = self.down.release_due(now, buf) {
-                let t = if waited {
-                    last.max(now.saturating_sub(TIMER_GRANULARITY_NS))
-                } else {
-                    now
+            if let Some((n, release)) = self.down.release_front(now, buf) {
+                // Chunks that fell due while an earlier call waited were asked for then.
+                let (asked, horizon) = match carry {
+                    Some((asked, horizon)) if release <= horizon => (asked, horizon),
+                    _ => (called, now),
                 };
+                let more = self.down.next_release().is_some_and(|r| r <= horizon);
+                self.carry = more.then_some((asked, horizon));
+                let t = release.max(asked);
                 meter.down(n, t);
                 return Ok(t);
             }
@@ -384,7 +385,6 @@ impl Link {
                     return Err(ClientError::Protocol("emulated link has nothing to wait for".into()));
                 }
             }
-            waited = true;
         }
     }
 
@@ -442,7 +442,15 @@ mod tests {
 
     /// Releases everything due at `now`; returns (bytes, last release).
     fn due(p: &mut Pipe, now: u64) -> Option<(usize, u64)> {
-        p.release_due(now, &mut BytesMut::new())
+        release_due(p, now, &mut BytesMut::new())
+    }
+
+    fn release_due(p: &mut Pipe, now: u64, out: &mut BytesMut) -> Option<(usize, u64)> {
+        let mut moved = None;
+        while let Some((n, r)) = p.release_front(now, out) {
+            moved = Some((moved.map_or(0, |(m, _)| m) + n, r));
+        }
+        moved
     }
 
     #[test]
@@ -453,9 +461,15 @@ mod tests {
         assert_eq!(p.next_release(), Some(1050 * MS));
         assert_eq!(due(&mut p, 1049 * MS), None);
         let mut out = BytesMut::new();
-        assert_eq!(p.release_due(1055 * MS, &mut out), Some((3, 1050 * MS)));
+        assert_eq!(
+            release_due(&mut p, 1055 * MS, &mut out),
+            Some((3, 1050 * MS))
+        );
         assert_eq!(&out[..], b"abc");
-        assert_eq!(p.release_due(1070 * MS, &mut out), Some((2, 1060 * MS)));
+        assert_eq!(
+            release_due(&mut p, 1070 * MS, &mut out),
+            Some((2, 1060 * MS))
+        );
         assert_eq!(&out[..], b"abcde");
         assert!(p.is_empty());
         assert_eq!(p.held.capacity(), 0, "an empty pipe holds no memory");
@@ -471,9 +485,9 @@ mod tests {
         // Chunk 3 at 50 ms with 2 ms: 62 ms, later than chunk 2, so its own time holds.
         assert_eq!(p.push(50 * MS, b"3", 2 * MS), 62 * MS);
         let mut out = BytesMut::new();
-        assert_eq!(p.release_due(40 * MS, &mut out), Some((2, 40 * MS)));
-        assert_eq!(p.release_due(61 * MS, &mut out), None);
-        assert_eq!(p.release_due(62 * MS, &mut out), Some((1, 62 * MS)));
+        assert_eq!(release_due(&mut p, 40 * MS, &mut out), Some((2, 40 * MS)));
+        assert_eq!(release_due(&mut p, 61 * MS, &mut out), None);
+        assert_eq!(release_due(&mut p, 62 * MS, &mut out), Some((1, 62 * MS)));
         assert_eq!(&out[..], b"123");
     }
 

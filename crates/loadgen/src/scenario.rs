@@ -457,6 +457,7 @@ impl Checking<'_> {
         }
         let sweep = f.sweep.as_ref().map(|s| self.sweep(s)).transpose()?;
         let network = f.network.as_ref().map(|n| self.network(n)).transpose()?;
+        let network = self.swept_network(f.network.as_ref(), network, sweep.as_ref())?;
         let swept = |d: SweepDimension| {
             sweep
                 .as_ref()
@@ -1027,6 +1028,73 @@ clients = 2
         let (_, k, m) = err(&(GOOD.to_string() + "[sweep]\npayload_bytes = [1048577]"));
         assert_eq!(k, "sweep.payload_bytes");
         assert!(m.contains("0 to 1048576"), "{m}");
+    }
+
+    #[test]
+    fn network_sweeps_set_the_link_of_each_point() {
+        // No [network]: each point gets a link adding only the swept round trip.
+        let text = GOOD.to_string() + "[sweep]\nrtt = [\"100ms\", \"0ms\", \"10.5ms\"]\n";
+        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let values: Vec<f64> = s.sweep.as_ref().unwrap().values.clone();
+        assert_eq!(values, [0.0, 10.5, 100.0], "milliseconds, ascending");
+        let links: Vec<(Duration, Duration)> = s
+            .points()
+            .iter()
+            .map(|p| {
+                let n = p.scenario.network.unwrap();
+                (n.delay_up, n.delay_down)
+            })
+            .collect();
+        let ms = |m: f64| Duration::from_secs_f64(m / 1000.0);
+        assert_eq!(
+            links,
+            [
+                (ms(0.0), ms(0.0)),
+                (ms(5.25), ms(5.25)),
+                (ms(50.0), ms(50.0))
+            ]
+        );
+        // The scenario itself holds the largest point, as for the other dimensions.
+        assert_eq!(s.network.unwrap().rtt(), ms(100.0));
+        assert_eq!(s.points()[1].point.unwrap().to_string(), "rtt=10.5");
+
+        // With [network]: its other keys hold at every point.
+        let text = GOOD.to_string()
+            + "[network]\njitter = \"2ms\"\nbandwidth_up = \"1mbit\"\n[sweep]\nbandwidth_down = [\"500kbit\", \"10mbit\"]\n";
+        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        assert_eq!(s.sweep.as_ref().unwrap().values, [0.5, 10.0], "Mbit/s");
+        for (p, bps) in s.points().iter().zip([500_000, 10_000_000]) {
+            let n = p.scenario.network.unwrap();
+            assert_eq!(n.bandwidth_down_bps, Some(bps));
+            assert_eq!(n.bandwidth_up_bps, Some(1_000_000));
+            assert_eq!(n.jitter, ms(2.0));
+        }
+    }
+
+    #[test]
+    fn network_sweep_errors_name_the_line_and_key() {
+        // GOOD ends on line 13: an appended table starts on line 14, its first key on 15.
+        let (l, k, m) = err(&(GOOD.to_string() + "[sweep]\nrtt = [\"10ms\", 100]\n"));
+        assert_eq!((l, k.as_str()), (15, "sweep.rtt"));
+        assert!(m.contains("round-trip times such as \"50ms\""), "{m}");
+        let (_, k, m) = err(&(GOOD.to_string() + "[sweep]\nrtt = [\"21s\"]\n"));
+        assert_eq!(k, "sweep.rtt");
+        assert!(m.contains("to \"20s\""), "{m}");
+        let (_, k, m) = err(&(GOOD.to_string() + "[sweep]\nbandwidth_down = [\"10\"]\n"));
+        assert_eq!(k, "sweep.bandwidth_down");
+        assert!(m.contains("no unit"), "{m}");
+        let (l, k, m) =
+            err(&(GOOD.to_string()
+                + "[network]\nrtt = \"10ms\"\n[sweep]\nrtt = [\"0ms\", \"10ms\"]\n"));
+        assert_eq!((l, k.as_str()), (15, "network.rtt"));
+        assert!(m.contains("`[sweep] rtt` gives the values"), "{m}");
+        let (l, k, _) =
+            err(&(GOOD.to_string()
+                + "[network]\ndelay_down = \"10ms\"\n[sweep]\nrtt = [\"0ms\"]\n"));
+        assert_eq!((l, k.as_str()), (15, "network.delay_down"));
+        let (l, k, _) = err(&(GOOD.to_string()
+            + "[network]\nbandwidth_down = \"1mbit\"\n[sweep]\nbandwidth_down = [\"2mbit\"]\n"));
+        assert_eq!((l, k.as_str()), (15, "network.bandwidth_down"));
     }
 
     #[test]

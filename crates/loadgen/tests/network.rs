@@ -179,17 +179,18 @@ async fn push_latency_rises_by_the_one_way_delay_and_a_websocket_connects_in_two
             d,
             tolerance,
         );
-        // p99 is held to 5 ms, not 2: the p99 of two simultaneous runs differ by their
-        // independent tails, the emulated side wakes twice per message (the read and the
-        // release), and messages 1 ms apart released by one wake-up share the later stamp
-        // (docs/network.md). Measured p99 rises: this workload, 100.59 to 102.74 ms in 10 quiet
-        // runs and 99.16 to 100.98 ms in 5 runs with both cores busy; 2 clients at 200/s,
-        // 99.89 to 100.50 ms quiet but 96.68 to 103.26 ms busy (4 of 5 runs outside 2 ms).
+        // The two runs' p99s are each the machine's own noise at its 99th percentile, drawn
+        // independently: on a quiet machine they differ by tens of µs, on a busy one by as
+        // much as the noise's tail is wide. So p99 is held to the tolerance plus the width
+        // of that tail, read off the run without emulation (p99 - p50: 0.04 ms quiet, ~18 ms
+        // with every core busy; measured). The emulation itself adding to the tail still
+        // fails: only the machine's noise is allowed for.
+        let noise = p(&without, 0.99) - p(&without, 0.5);
         assert_near(
             &format!("{} p99 rise", with.label),
             p(&with, 0.99) - p(&without, 0.99),
             d,
-            tolerance.max(5.0 * MS),
+            tolerance + noise,
         );
         // TCP handshake (one round trip), then the upgrade or the request and its response
         // head (another): two round trips before the first message.

@@ -52,11 +52,7 @@ fn sweep_findings(run: &RunData, m: Measure) -> String {
         Measure::BytesPerMessage => format!(
             "What the wire carried per delivered message, both directions, after connection set-up: a flat \
              line means the transport's overhead does not depend on {}. {from}: {}.",
-            match d {
-                SweepDimension::Clients => "the number of clients",
-                SweepDimension::Rate => "the rate",
-                SweepDimension::PayloadBytes => "the payload size",
-            },
+            d.subject(),
             span(
                 &|r| (r.get("messages_delivered") > 0.0).then(|| r.get("bytes_per_message")),
                 &fmt_bytes
@@ -376,11 +372,20 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
     let w = &s["workload"];
     let sweep = &s["sweep"];
     let swept = sweep["dimension"].as_str().unwrap_or("");
+    let unit = match swept {
+        "rtt" => " ms",
+        "bandwidth_down" => " Mbit/s",
+        _ => "",
+    };
     let values: Vec<String> = sweep["values"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|v| v.to_string())
+        .map(|v| match v.as_f64() {
+            // 10.0 reads as 10.
+            Some(f) => format!("{f}{unit}"),
+            None => v.to_string(),
+        })
         .collect();
     let transports = s["transports"].as_array().map_or(0, Vec::len);
     let phases = if values.is_empty() {
@@ -434,7 +439,7 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
         ));
     }
     if s["network"].is_object() {
-        out.push(network_line(&s["network"]));
+        out.push(network_line(&s["network"], swept));
     }
     for t in s["transports"].as_array().into_iter().flatten() {
         let extra = match t["kind"].as_str() {
@@ -459,8 +464,9 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
     out
 }
 
-/// The emulated link of `[network]` (docs/network.md), as `meta.json` records it.
-fn network_line(n: &serde_json::Value) -> String {
+/// The emulated link of `[network]` (docs/network.md), as `meta.json` records it; a swept
+/// setting (which `meta.json` holds at its largest value) is named as swept.
+fn network_line(n: &serde_json::Value, swept: &str) -> String {
     let rate = |v: &serde_json::Value| match v.as_f64() {
         None => "unlimited".to_string(),
         Some(b) if b >= 1e9 => format!("{} Gbit/s", b / 1e9),
@@ -468,12 +474,19 @@ fn network_line(n: &serde_json::Value) -> String {
         Some(b) => format!("{} kbit/s", b / 1e3),
     };
     let text = |k: &str| n[k].as_str().unwrap_or("").to_string();
+    let delay = if swept == "rtt" {
+        "round trip swept (half each way)".to_string()
+    } else {
+        format!("delay {} up, {} down", text("delay_up"), text("delay_down"))
+    };
+    let down = if swept == "bandwidth_down" {
+        "swept".to_string()
+    } else {
+        rate(&n["bandwidth_down_bps"])
+    };
     format!(
-        "emulated network link per connection: delay {} up, {} down, jitter {}, bandwidth {} down, {} up, queue {} bytes per direction",
-        text("delay_up"),
-        text("delay_down"),
+        "emulated network link per connection: {delay}, jitter {}, bandwidth {down} down, {} up, queue {} bytes per direction",
         text("jitter"),
-        rate(&n["bandwidth_down_bps"]),
         rate(&n["bandwidth_up_bps"]),
         n["queue_bytes"]
     )
@@ -658,7 +671,7 @@ mod tests {
             "queue_bytes": 65536
         });
         assert_eq!(
-            super::network_line(&n),
+            super::network_line(&n, ""),
             "emulated network link per connection: delay 50ms up, 50ms down, jitter 0s, bandwidth 1.5 Mbit/s down, unlimited up, queue 65536 bytes per direction"
         );
     }

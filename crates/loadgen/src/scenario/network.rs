@@ -62,7 +62,7 @@ pub struct NetworkPlan {
 pub const DEFAULT_QUEUE_BYTES: u64 = 64 * 1024;
 
 /// Longest one-way delay, round trip and jitter accepted.
-const MAX_DELAY: Duration = Duration::from_secs(10);
+pub(super) const MAX_DELAY: Duration = Duration::from_secs(10);
 /// Slowest and fastest bandwidth accepted, bits per second.
 const MIN_BPS: u64 = 1_000;
 const MAX_BPS: u64 = 100_000_000_000;

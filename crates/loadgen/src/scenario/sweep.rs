@@ -1,7 +1,11 @@
 //! `[sweep]`: one workload dimension (clients, rate or payload size) run at several values,
 //! every transport at every value, so cost can be drawn against load.
 
-use super::{Checking, MAX_CLIENTS, MAX_PAYLOAD, MAX_RATE, Scenario, line_of};
+use super::network::{MAX_DELAY, parse_rate};
+use super::{
+    Checking, MAX_CLIENTS, MAX_PAYLOAD, MAX_RATE, NetworkFile, NetworkPlan, Scenario, invalid,
+    line_of,
+};
 use crate::LoadgenError;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -24,6 +28,12 @@ pub struct SweepFile {
     /// Workload payload sizes.
     #[serde(default)]
     pub payload_bytes: Option<Values>,
+    /// Round-trip times of the emulated link (`[network] rtt`), as durations.
+    #[serde(default)]
+    pub rtt: Option<Values>,
+    /// Downstream bandwidths of the emulated link (`[network] bandwidth_down`), as rates.
+    #[serde(default)]
+    pub bandwidth_down: Option<Values>,
 }
 
 /// What a sweep varies.
@@ -36,14 +46,21 @@ pub enum SweepDimension {
     Rate,
     /// The workload's `payload_bytes`.
     PayloadBytes,
+    /// The emulated link's round-trip time, `[network] rtt`; values in milliseconds.
+    Rtt,
+    /// The emulated link's downstream bandwidth, `[network] bandwidth_down`; values in
+    /// Mbit/s.
+    BandwidthDown,
 }
 
 impl SweepDimension {
     /// Every dimension, in the order `[sweep]` lists them.
-    pub const ALL: [SweepDimension; 3] = [
+    pub const ALL: [SweepDimension; 5] = [
         SweepDimension::Clients,
         SweepDimension::Rate,
         SweepDimension::PayloadBytes,
+        SweepDimension::Rtt,
+        SweepDimension::BandwidthDown,
     ];
 
     /// The key in `[sweep]`, in result files and in chart names.
@@ -52,6 +69,8 @@ impl SweepDimension {
             SweepDimension::Clients => "clients",
             SweepDimension::Rate => "rate",
             SweepDimension::PayloadBytes => "payload_bytes",
+            SweepDimension::Rtt => "rtt",
+            SweepDimension::BandwidthDown => "bandwidth_down",
         }
     }
 
@@ -62,7 +81,12 @@ impl SweepDimension {
 
     /// Whether its values are whole numbers.
     pub fn integral(self) -> bool {
-        self != SweepDimension::Rate
+        matches!(self, SweepDimension::Clients | SweepDimension::PayloadBytes)
+    }
+
+    /// Whether it sets the emulated link (`[network]`) rather than the workload.
+    pub fn is_network(self) -> bool {
+        matches!(self, SweepDimension::Rtt | SweepDimension::BandwidthDown)
     }
 
     /// What one value means, for axis titles: `clients per transport`, …
@@ -71,6 +95,19 @@ impl SweepDimension {
             SweepDimension::Clients => "concurrent clients",
             SweepDimension::Rate => "workload rate (messages/s)",
             SweepDimension::PayloadBytes => "payload (bytes per message)",
+            SweepDimension::Rtt => "added round-trip time (ms)",
+            SweepDimension::BandwidthDown => "downstream bandwidth per connection (Mbit/s)",
+        }
+    }
+
+    /// What a sweep of it varies, in a sentence: "the number of clients".
+    pub fn subject(self) -> &'static str {
+        match self {
+            SweepDimension::Clients => "the number of clients",
+            SweepDimension::Rate => "the rate",
+            SweepDimension::PayloadBytes => "the payload size",
+            SweepDimension::Rtt => "the round-trip time",
+            SweepDimension::BandwidthDown => "the bandwidth",
         }
     }
 
@@ -100,6 +137,27 @@ impl SweepDimension {
                     found()
                 )),
             },
+            SweepDimension::Rtt => {
+                let max = 2 * MAX_DELAY;
+                let rtt = v
+                    .as_str()
+                    .and_then(|s| humantime::parse_duration(s).ok())
+                    .filter(|d| *d <= max);
+                rtt.map(|d| d.as_secs_f64() * 1000.0).ok_or_else(|| {
+                    format!(
+                        "expected round-trip times such as \"50ms\", from \"0ms\" to \"{}\", {}",
+                        humantime::format_duration(max),
+                        found()
+                    )
+                })
+            }
+            SweepDimension::BandwidthDown => match v.as_str() {
+                Some(s) => parse_rate(s).map(|bps| bps as f64 / 1e6),
+                None => Err(format!(
+                    "expected rates with their unit as strings, such as \"10mbit\", {}",
+                    found()
+                )),
+            },
         }
     }
 }
@@ -125,6 +183,22 @@ impl SweepPoint {
         // f64's Display writes whole numbers without a fraction and any other value in the
         // fewest digits that read back to it, so the text parses back to the same point.
         self.value.to_string()
+    }
+}
+
+impl SweepPoint {
+    /// Puts a network point's value in place on `link` (the other dimensions leave it).
+    fn set_link(&self, link: &mut NetworkPlan) {
+        // Whole nanoseconds and bits: the values came from a duration in ms and a rate.
+        match self.dimension {
+            SweepDimension::Rtt => link.set_rtt(std::time::Duration::from_nanos(
+                (self.value * 1e6).round() as u64,
+            )),
+            SweepDimension::BandwidthDown => {
+                link.bandwidth_down_bps = Some((self.value * 1e6).round() as u64);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -244,18 +318,72 @@ impl Scenario {
             }
             SweepDimension::Rate => s.workload.rate = point.value,
             SweepDimension::PayloadBytes => s.workload.payload_bytes = point.value as usize,
+            SweepDimension::Rtt | SweepDimension::BandwidthDown => {
+                point.set_link(s.network.get_or_insert_with(NetworkPlan::zero));
+            }
         }
         s
     }
 }
 
 impl Checking<'_> {
+    /// The link of a scenario that sweeps a network dimension: `[network]` as checked (or a
+    /// link that adds nothing) with the sweep's largest value in place, refusing the swept
+    /// key in `[network]` itself.
+    pub(super) fn swept_network(
+        &self,
+        file: Option<&Spanned<NetworkFile>>,
+        plan: Option<NetworkPlan>,
+        sweep: Option<&Sweep>,
+    ) -> Result<Option<NetworkPlan>, LoadgenError> {
+        let Some(s) = sweep.filter(|s| s.dimension.is_network()) else {
+            return Ok(plan);
+        };
+        if let Some(n) = file.map(Spanned::get_ref) {
+            let written = match s.dimension {
+                SweepDimension::Rtt => [
+                    ("rtt", n.rtt.as_ref().map(Spanned::span)),
+                    ("delay_up", n.delay_up.as_ref().map(Spanned::span)),
+                    ("delay_down", n.delay_down.as_ref().map(Spanned::span)),
+                ],
+                _ => [
+                    (
+                        "bandwidth_down",
+                        n.bandwidth_down.as_ref().map(Spanned::span),
+                    ),
+                    ("", None),
+                    ("", None),
+                ],
+            };
+            if let Some((key, Some(span))) = written.into_iter().find(|(_, at)| at.is_some()) {
+                return Err(invalid(
+                    self.path,
+                    self.text,
+                    span,
+                    &format!("network.{key}"),
+                    &format!(
+                        "`[sweep] {}` gives the values; remove `{key}` here",
+                        s.dimension
+                    ),
+                ));
+            }
+        }
+        let mut link = plan.unwrap_or_else(NetworkPlan::zero);
+        s.points()
+            .last()
+            .expect("a sweep has a point")
+            .set_link(&mut link);
+        Ok(Some(link))
+    }
+
     /// Checks `[sweep]`: exactly one key, a non-empty array of distinct valid values.
     pub(super) fn sweep(&self, f: &Spanned<SweepFile>) -> Result<Sweep, LoadgenError> {
         let given: Vec<(SweepDimension, &Values)> = [
             (SweepDimension::Clients, &f.get_ref().clients),
             (SweepDimension::Rate, &f.get_ref().rate),
             (SweepDimension::PayloadBytes, &f.get_ref().payload_bytes),
+            (SweepDimension::Rtt, &f.get_ref().rtt),
+            (SweepDimension::BandwidthDown, &f.get_ref().bandwidth_down),
         ]
         .into_iter()
         .filter_map(|(d, v)| Some((d, v.as_ref()?)))
@@ -266,7 +394,7 @@ impl Checking<'_> {
                 return Err(self.fail(
                     f,
                     "sweep",
-                    "expected exactly one of `clients`, `rate` or `payload_bytes`, e.g. clients = [100, 1000]",
+                    "expected exactly one of `clients`, `rate`, `payload_bytes`, `rtt` or `bandwidth_down`, e.g. clients = [100, 1000]",
                 ));
             }
             [first, second, ..] => {
@@ -274,7 +402,7 @@ impl Checking<'_> {
                     second.1,
                     &format!("sweep.{}", second.0),
                     &format!(
-                        "a sweep varies one dimension; `{}` is swept already (expected exactly one of `clients`, `rate` or `payload_bytes`)",
+                        "a sweep varies one dimension; `{}` is swept already (expected exactly one of `clients`, `rate`, `payload_bytes`, `rtt` or `bandwidth_down`)",
                         first.0
                     ),
                 ));

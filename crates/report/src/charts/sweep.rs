@@ -65,20 +65,41 @@ impl Measure {
         Measure::ServerCpu,
     ];
 
-    /// The chart's file stem for a sweep of `d`.
+    /// The chart's file stem for a sweep of `d`: `<measure>_vs_<dimension>`.
     pub fn name(self, d: SweepDimension) -> &'static str {
-        use SweepDimension::{Clients, PayloadBytes, Rate};
-        match (self, d) {
-            (Measure::Latency, Clients) => "latency_vs_clients",
-            (Measure::Latency, Rate) => "latency_vs_rate",
-            (Measure::Latency, PayloadBytes) => "latency_vs_payload_bytes",
-            (Measure::BytesPerMessage, Clients) => "bytes_per_message_vs_clients",
-            (Measure::BytesPerMessage, Rate) => "bytes_per_message_vs_rate",
-            (Measure::BytesPerMessage, PayloadBytes) => "bytes_per_message_vs_payload_bytes",
-            (Measure::ServerCpu, Clients) => "server_cpu_vs_clients",
-            (Measure::ServerCpu, Rate) => "server_cpu_vs_rate",
-            (Measure::ServerCpu, PayloadBytes) => "server_cpu_vs_payload_bytes",
-        }
+        // Rows in `Measure::ALL` order, columns in `SweepDimension::ALL` order.
+        const NAMES: [[&str; SweepDimension::ALL.len()]; Measure::ALL.len()] = [
+            [
+                "latency_vs_clients",
+                "latency_vs_rate",
+                "latency_vs_payload_bytes",
+                "latency_vs_rtt",
+                "latency_vs_bandwidth_down",
+            ],
+            [
+                "bytes_per_message_vs_clients",
+                "bytes_per_message_vs_rate",
+                "bytes_per_message_vs_payload_bytes",
+                "bytes_per_message_vs_rtt",
+                "bytes_per_message_vs_bandwidth_down",
+            ],
+            [
+                "server_cpu_vs_clients",
+                "server_cpu_vs_rate",
+                "server_cpu_vs_payload_bytes",
+                "server_cpu_vs_rtt",
+                "server_cpu_vs_bandwidth_down",
+            ],
+        ];
+        let m = Measure::ALL
+            .iter()
+            .position(|m| *m == self)
+            .expect("listed");
+        let i = SweepDimension::ALL
+            .iter()
+            .position(|x| *x == d)
+            .expect("listed");
+        NAMES[m][i]
     }
 
     /// The measure `name` draws, if it is a sweep chart.
