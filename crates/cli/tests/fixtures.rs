@@ -105,7 +105,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// The runs, each a directory as `pushbench run` left it minus what `report` makes.
-const RUNS: [&str; 7] = [
+const RUNS: [&str; 8] = [
     "smoke",
     "sweep",
     "sweep-rtt",
@@ -113,6 +113,7 @@ const RUNS: [&str; 7] = [
     "network",
     "ci-a",
     "ci-b",
+    "old-format",
 ];
 
 #[test]
@@ -169,7 +170,7 @@ fn report_reproduces_every_fixture() {
 }
 
 /// `pushbench compare` cases: name, baseline, candidate, extra arguments.
-const COMPARISONS: [(&str, &str, &str, &[&str]); 7] = [
+const COMPARISONS: [(&str, &str, &str, &[&str]); 8] = [
     ("ci-a-ci-b", "ci-a", "ci-b", &[]),
     ("ci-b-ci-a", "ci-b", "ci-a", &["--format", "json"]),
     ("ci-a-ci-b-strict", "ci-a", "ci-b", &["--threshold", "0%"]),
@@ -187,6 +188,7 @@ const COMPARISONS: [(&str, &str, &str, &[&str]); 7] = [
         ],
     ),
     ("sweep-sweep", "sweep", "sweep", &[]),
+    ("old-format-ci-a", "old-format", "ci-a", &[]),
     ("smoke-network", "smoke", "network", &[]),
     (
         "smoke-ci-a-allowed",
