@@ -1,0 +1,228 @@
+//! What a run writes, byte for byte: `summary.csv`, the percentile and time-series CSV
+//! files, the histogram logs and `meta.json` of a fixed set of phases, against the files
+//! the code wrote when this test was recorded (`tests/writer/`). Restructuring the writers
+//! must not change a byte of the run directory.
+//!
+//! `PUSHBENCH_BLESS=1 cargo test -p pushbench-report --test writer` records them again,
+//! for an intended change only.
+
+use hdrhistogram::Histogram;
+use pushbench_loadgen::stats::{Counters, ErrorCounts, PhaseResult, ProcessUsage, SecondStats};
+use pushbench_loadgen::{Scenario, TransportKind};
+use pushbench_report::{CpuPinning, HostInfo, RunDir, RunMeta};
+use pushbench_testkit::temp_dir;
+use std::path::Path;
+
+const SCENARIO: &str = r#"
+name = "writer"
+duration = "2s"
+warmup = "500ms"
+ramp_up = "500ms"
+repeat = 2
+
+[workload]
+rate = 20
+payload_bytes = 64
+
+[loadgen]
+threads = 2
+
+[sweep]
+clients = [3, 10]
+
+[network]
+jitter = "1ms"
+bandwidth_up = "2mbit"
+
+[http]
+profile = "browser"
+
+[http.response_headers]
+Via = "1.1 edge"
+
+[[transports]]
+kind = "poll"
+interval = "250ms"
+
+[[transports]]
+kind = "long-poll"
+label = "lp"
+
+[[transports]]
+kind = "websocket"
+"#;
+
+/// A histogram of `n` values spread from `low` by a fixed pseudo-random walk.
+fn histogram(n: u64, low: u64, seed: u64) -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 2, 3).unwrap();
+    h.auto(true);
+    let mut x = seed;
+    for _ in 0..n {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        h.record(low + (x >> 33) % (low * 3 + 7)).unwrap();
+    }
+    h
+}
+
+fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) -> PhaseResult {
+    // The WebSocket phase of the second repetition at the large point delivered nothing.
+    let delivered = if kind == TransportKind::WebSocket && rep == 2 && clients == 10 {
+        0
+    } else {
+        40 * u64::from(clients) + seed
+    };
+    let seconds = (0..4)
+        .map(|s| SecondStats {
+            second: s,
+            in_window: (1..3).contains(&s),
+            messages_delivered: delivered / 4 + u64::from(s),
+            bytes_up: 100 * u64::from(s) + seed,
+            bytes_down: 1700 * u64::from(s) + seed,
+            connections: u64::from(clients),
+            latency: if (1..3).contains(&s) {
+                histogram(delivered / 2, 200 + 10 * u64::from(s), seed + u64::from(s))
+            } else {
+                histogram(0, 1, 1)
+            },
+        })
+        .collect();
+    let mut latency = histogram(0, 1, 1);
+    let all: &Vec<SecondStats> = &seconds;
+    for s in all {
+        latency.add(&s.latency).unwrap();
+    }
+    PhaseResult {
+        label: label.to_string(),
+        transport: kind,
+        repetition: rep,
+        sweep: None,
+        clients,
+        connections: u64::from(clients),
+        duration_s: 2.0004 + seed as f64 / 1e4,
+        window_offset_s: 1.0,
+        counters: Counters {
+            messages_published: 40 * u64::from(clients),
+            messages_delivered: delivered,
+            messages_lost: seed % 3,
+            messages_duplicated: seed % 2,
+            messages_out_of_order: u64::from(seed % 5 == 0),
+            bytes_up: 17 * delivered + seed,
+            bytes_down: 101 * delivered + 3 * seed,
+            setup_bytes: 163 * u64::from(clients),
+            bytes_total: 130 * delivered + 500,
+            requests: if kind == TransportKind::WebSocket {
+                0
+            } else {
+                delivered + 7
+            },
+            empty_responses: seed % 4,
+            connections_opened: u64::from(clients) + seed % 2,
+            reconnects: seed % 2,
+        },
+        errors: ErrorCounts([seed % 2, 0, seed % 3, 0, u64::from(seed % 7 == 0)]),
+        latency,
+        connect_latency: histogram(u64::from(clients), 90, seed),
+        request_latency: if kind == TransportKind::WebSocket {
+            histogram(0, 1, 1)
+        } else {
+            histogram(delivered, 1000, seed + 9)
+        },
+        bandwidth: histogram(u64::from(clients), 5000, seed + 3),
+        seconds,
+        server: ProcessUsage {
+            cpu_s: 0.0123 * seed as f64 + 0.05,
+            peak_rss_bytes: 9_000_000 + 4096 * seed,
+            idle_rss_bytes: 8_000_000,
+        },
+        loadgen: ProcessUsage {
+            cpu_s: 0.0456 * seed as f64,
+            peak_rss_bytes: 11_000_000 + 8192 * seed,
+            idle_rss_bytes: 10_500_000,
+        },
+        loadgen_cpu_share: 0.0333 * seed as f64,
+        control_bytes: 700 + seed,
+        started_unix_s: 1_790_000_000.25 + seed as f64,
+    }
+}
+
+fn phases(scenario: &Scenario) -> Vec<PhaseResult> {
+    let mut out = Vec::new();
+    let mut seed = 1;
+    for rep in 1..=scenario.repeat {
+        for plan in scenario.points() {
+            for t in &plan.scenario.transports {
+                let mut p = phase(t.kind, &t.label, rep, t.clients, seed);
+                p.sweep = plan.point;
+                out.push(p);
+                seed += 1;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_directory_is_written_as_before() {
+    let scenario = Scenario::parse(Path::new("writer.toml"), SCENARIO).unwrap();
+    let phases = phases(&scenario);
+    let dir = temp_dir("writer").join("run");
+    let run = RunDir::create(&dir).unwrap();
+    run.write_results(&scenario, &phases).unwrap();
+    run.write_meta(&RunMeta {
+        scenario: &scenario,
+        scenario_path: "scenarios/writer.toml".into(),
+        pushbench_version: "0.1.0",
+        git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        host: HostInfo {
+            hostname: "host".into(),
+            cpu_model: "a CPU".into(),
+            cores: 2,
+            kernel: "6.0".into(),
+            memory_bytes: 8 << 30,
+        },
+        server: "started by pushbench on 127.0.0.1:1".into(),
+        started: "2026-01-01T00:00:00Z".into(),
+        ended: "2026-01-01T00:01:00Z".into(),
+        completed: false,
+        incomplete_reason: Some("interrupted by Ctrl-C".into()),
+        probe_control_bytes: 781,
+        cpu_pinning: Some(CpuPinning {
+            server: Some("0".into()),
+            loadgen: "1".into(),
+        }),
+    })
+    .unwrap();
+    let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/writer");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let bless = std::env::var_os("PUSHBENCH_BLESS").is_some_and(|v| v == "1");
+    if bless {
+        let _ = std::fs::remove_dir_all(&expected);
+        std::fs::create_dir_all(&expected).unwrap();
+    }
+    let mut want: Vec<String> = std::fs::read_dir(&expected)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    want.sort();
+    if !bless {
+        assert_eq!(names, want, "the files of the run directory");
+    }
+    for name in names {
+        let got = std::fs::read(dir.join(&name)).unwrap();
+        if bless {
+            std::fs::write(expected.join(&name), &got).unwrap();
+            continue;
+        }
+        let was = std::fs::read(expected.join(&name)).unwrap();
+        assert!(
+            got == was,
+            "{name} differs from tests/writer/{name}; the new one is {}",
+            dir.join(&name).display()
+        );
+    }
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
