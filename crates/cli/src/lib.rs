@@ -7,10 +7,13 @@
 #![warn(missing_docs)]
 
 mod child;
+mod host;
 mod progress;
 
-use pushbench_loadgen::{LoadgenError, PhaseResult, PhaseSpec, Progress, Scenario, run_phase};
-use pushbench_report::{CpuPinning, HostInfo, ReportError, RunDir, RunMeta, summary_table};
+use pushbench_loadgen::{LoadgenError, PhaseResult, PhaseSpec, Progress, run_phase};
+use pushbench_model::rows::Figures;
+use pushbench_model::run::{CpuPinning, RunMeta};
+use pushbench_report::{ReportError, RunDir, summary_table};
 use pushbench_server::ServerRuntime;
 use pushbench_wire::process;
 use std::net::SocketAddr;
@@ -354,10 +357,9 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
         }
         None => None,
     };
-    let scenario = Scenario::load(&opts.scenario).map_err(CliError::Input)?;
+    let scenario = pushbench_loadgen::scenario::load(&opts.scenario).map_err(CliError::Input)?;
     let open_files = pushbench_wire::process::raise_open_files_limit();
-    scenario
-        .check_descriptors(&opts.scenario, open_files)
+    pushbench_loadgen::scenario::check_descriptors(&scenario, &opts.scenario, open_files)
         .map_err(CliError::Input)?;
     let out = opts
         .out
@@ -393,11 +395,11 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     };
     let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
     let started = SystemTime::now();
-    let host = HostInfo::detect();
+    let host = host::detect();
     let meta = |completed: bool, reason: Option<String>| RunMeta {
-        scenario: &scenario,
+        scenario: scenario.clone(),
         scenario_path: opts.scenario.display().to_string(),
-        pushbench_version: env!("CARGO_PKG_VERSION"),
+        pushbench_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: Some(env!("PUSHBENCH_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
         host: host.clone(),
         server: match &opts.server {
@@ -481,7 +483,7 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
                             println!("{title}: {}", phase_line(&result));
                         }
                         phases.push(result);
-                        run_dir.write_results(&scenario, &phases)?;
+                        run_dir.write_results(&phases)?;
                     }
                     Err(e) => {
                         failure = Some(e);
@@ -542,7 +544,7 @@ fn phase_line(r: &PhaseResult) -> String {
         c.messages_published,
         c.messages_lost,
         p99 as f64 / 1000.0,
-        r.bytes_per_message(),
+        r.wire_bytes_per_message().unwrap_or(0.0),
         r.errors.total()
     )
 }

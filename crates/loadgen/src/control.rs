@@ -3,41 +3,30 @@
 
 use crate::error::{ClientError, LoadgenError};
 use crate::http::parse_head;
-use crate::scenario::Field;
-use serde::{Deserialize, Serialize};
+use pushbench_model::protocol::{StatsDoc, WorkloadDoc};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The body of `POST /control/workload`.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct WorkloadRequest<'a> {
-    /// Topics to create.
-    pub topics: u32,
-    /// Messages per second per topic; 0 for none.
-    pub rate: f64,
-    /// Payload bytes per message.
-    pub payload_bytes: usize,
-    /// Extra fields of every answer of a push endpoint, as `[name, value]` pairs. Left out
-    /// when empty, so that a server that predates them is driven as before.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub response_headers: &'a [Field],
+/// The control requests, each a method and a path of the contract.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    Workload,
+    Stop,
+    Stats,
 }
 
-/// The parts of `GET /stats` the load generator uses.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerStats {
-    /// Differs for every start of the server (0 from a server that does not say).
-    #[serde(default)]
-    pub instance: u64,
-    /// Head sequence number per topic.
-    pub topic_heads: Vec<u64>,
-    /// Server CPU seconds since it started.
-    pub cpu_seconds: f64,
-    /// Peak RSS since the last workload request.
-    pub peak_rss_bytes: u64,
-    /// RSS now.
-    pub rss_bytes: u64,
+impl Request {
+    /// The request line's method and path, as errors name the request too.
+    fn line(self) -> &'static str {
+        // Spelt out, since errors need a `&'static str`; the test below holds them to the
+        // contract's paths.
+        match self {
+            Request::Workload => "POST /control/workload",
+            Request::Stop => "POST /control/stop",
+            Request::Stats => "GET /stats",
+        }
+    }
 }
 
 /// A server's control endpoints.
@@ -70,25 +59,20 @@ impl Control {
     ///
     /// A server that predates `response_headers` would ignore them and answer without the
     /// fields the scenario asked for, so their echo in the accepted workload is checked.
-    pub async fn workload(&mut self, w: &WorkloadRequest<'_>) -> Result<(), LoadgenError> {
-        let request = "POST /control/workload";
+    pub async fn workload(&mut self, w: &WorkloadDoc) -> Result<(), LoadgenError> {
+        let request = Request::Workload;
         let body = serde_json::to_vec(w).expect("plain struct serializes");
         let answer = self.call(request, &body).await?;
         if w.response_headers.is_empty() {
             return Ok(());
         }
-        #[derive(Deserialize)]
-        struct Echo {
-            #[serde(default)]
-            response_headers: Vec<Field>,
-        }
-        let echo: Option<Echo> = serde_json::from_slice(&answer).ok();
+        let echo: Option<WorkloadDoc> = serde_json::from_slice(&answer).ok();
         if echo.is_some_and(|e| e.response_headers == w.response_headers) {
             return Ok(());
         }
         Err(LoadgenError::Control {
             addr: self.addr,
-            request,
+            request: request.line(),
             source: ClientError::Protocol(
                 "the server accepted the workload without its response_headers (does it predate them?)".into(),
             ),
@@ -97,25 +81,25 @@ impl Control {
 
     /// Stops the server's publisher.
     pub async fn stop(&mut self) -> Result<(), LoadgenError> {
-        self.call("POST /control/stop", b"").await.map(drop)
+        self.call(Request::Stop, b"").await.map(drop)
     }
 
     /// Reads the server's counters.
-    pub async fn stats(&mut self) -> Result<ServerStats, LoadgenError> {
-        let request = "GET /stats";
+    pub async fn stats(&mut self) -> Result<StatsDoc, LoadgenError> {
+        let request = Request::Stats;
         let body = self.call(request, b"").await?;
         serde_json::from_slice(&body).map_err(|e| LoadgenError::Control {
             addr: self.addr,
-            request,
+            request: request.line(),
             source: ClientError::Protocol(format!("bad /stats JSON: {e}")),
         })
     }
 
-    async fn call(&mut self, request: &'static str, body: &[u8]) -> Result<Vec<u8>, LoadgenError> {
+    async fn call(&mut self, request: Request, body: &[u8]) -> Result<Vec<u8>, LoadgenError> {
         let addr = self.addr;
         let wrap = |source| LoadgenError::Control {
             addr,
-            request,
+            request: request.line(),
             source,
         };
         let (status, answer) = tokio::time::timeout(
@@ -129,7 +113,7 @@ impl Control {
             let text = String::from_utf8_lossy(&answer);
             return Err(LoadgenError::ControlRejected {
                 addr,
-                request,
+                request: request.line(),
                 status,
                 body: text.lines().next().unwrap_or("").to_string(),
             });
@@ -139,14 +123,15 @@ impl Control {
 
     async fn exchange(
         &mut self,
-        request: &str,
+        request: Request,
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), ClientError> {
         let mut s = TcpStream::connect(self.addr)
             .await
             .map_err(ClientError::Connect)?;
         let mut req = format!(
-            "{request} HTTP/1.1\r\nhost: {}\r\n{}connection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{} HTTP/1.1\r\nhost: {}\r\n{}connection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            request.line(),
             self.addr,
             self.auth,
             body.len()
@@ -175,6 +160,7 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pushbench_model::protocol::{STATS_PATH, STOP_PATH, WORKLOAD_PATH};
     use tokio::net::TcpListener;
 
     /// A server that answers every request with `200` and `body`, once.
@@ -194,14 +180,25 @@ mod tests {
         addr
     }
 
+    #[test]
+    fn request_lines_name_the_contract_paths() {
+        for (r, path) in [
+            (Request::Workload, WORKLOAD_PATH),
+            (Request::Stop, STOP_PATH),
+            (Request::Stats, STATS_PATH),
+        ] {
+            assert!(r.line().ends_with(&format!(" {path}")), "{}", r.line());
+        }
+    }
+
     #[tokio::test]
     async fn a_server_that_drops_response_headers_is_an_error() {
         let fields = [("Server".to_string(), "nginx".to_string())];
-        let w = WorkloadRequest {
+        let w = WorkloadDoc {
             topics: 1,
             rate: 1.0,
             payload_bytes: 8,
-            response_headers: &fields,
+            response_headers: fields.to_vec(),
         };
         let old = answering(r#"{"topics":1,"rate":1.0,"payload_bytes":8}"#).await;
         let e = Control::new(old)
@@ -215,8 +212,8 @@ mod tests {
         let addr = answering(new).await;
         Control::new(addr).workload(&w).await.unwrap();
         // Without fields, nothing is asked of the answer.
-        let plain = WorkloadRequest {
-            response_headers: &[],
+        let plain = WorkloadDoc {
+            response_headers: Vec::new(),
             ..w
         };
         let addr = answering(r#"{"topics":1,"rate":1.0,"payload_bytes":8}"#).await;

@@ -1,3 +1,4 @@
+use pushbench_model::result::ErrorKind;
 use std::io;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -95,43 +96,6 @@ pub enum ClientError {
 impl From<pushbench_wire::WireError> for ClientError {
     fn from(e: pushbench_wire::WireError) -> Self {
         ClientError::Protocol(e.to_string())
-    }
-}
-
-/// The kinds failures are counted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// [`ClientError::Connect`].
-    Connect,
-    /// [`ClientError::Io`].
-    Io,
-    /// [`ClientError::Closed`].
-    Closed,
-    /// [`ClientError::Status`].
-    Status,
-    /// [`ClientError::Protocol`].
-    Protocol,
-}
-
-impl ErrorKind {
-    /// Every kind, in column order.
-    pub const ALL: [ErrorKind; 5] = [
-        ErrorKind::Connect,
-        ErrorKind::Io,
-        ErrorKind::Closed,
-        ErrorKind::Status,
-        ErrorKind::Protocol,
-    ];
-
-    /// Column-friendly name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Io => "io",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Status => "status",
-            ErrorKind::Protocol => "protocol",
-        }
     }
 }
 

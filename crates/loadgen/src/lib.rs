@@ -15,9 +15,9 @@ mod link;
 mod live;
 pub mod phase;
 pub mod scenario;
-pub mod stats;
+mod stats;
 
-pub use error::{ClientError, ErrorKind, LoadgenError};
+pub use error::{ClientError, LoadgenError};
 
 /// The parsers the load generator runs on server output, public so that property tests and
 /// the fuzz targets in `fuzz/` reach them; see `docs/testing.md`. Not a stable API.
@@ -29,8 +29,11 @@ pub mod parsers {
 }
 pub use live::{Progress, ProgressSnapshot};
 pub use phase::{PhaseSpec, RssBaseline, run_phase};
-pub use scenario::{
-    NetworkPlan, Pattern, PointPlan, Scenario, ServerRuntimeKind, SweepDimension, SweepPoint,
-    TransportKind, TransportPlan, Workload,
+pub use pushbench_model::result::{
+    Counters, ErrorCounts, ErrorKind, PhaseResult, ProcessUsage, SecondStats,
 };
-pub use stats::{Counters, PhaseResult, ProcessUsage, SecondStats};
+pub use pushbench_model::scenario::{
+    NetworkPlan, Pattern, PointPlan, Scenario, ServerRuntimeKind, SweepDimension, SweepPoint,
+    TransportPlan, Workload,
+};
+pub use pushbench_model::transport::TransportKind;

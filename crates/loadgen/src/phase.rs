@@ -4,11 +4,13 @@
 //! both ends of the measured window, and merges what the workers recorded.
 
 use crate::clients::{Client, ClientPlan, RequestHeads, sleep_until_ns};
-use crate::control::{Control, ServerStats, WorkloadRequest};
+use crate::control::Control;
 use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
-use crate::stats::{Meter, PhaseResult, ProcessUsage, Window, Worker, WorkerStats, merge_workers};
+use crate::stats::{Meter, Window, Worker, WorkerStats, merge_workers};
+use pushbench_model::protocol::{StatsDoc, WorkloadDoc};
+use pushbench_model::result::{PhaseResult, ProcessUsage};
 use pushbench_wire::{now_ns, process};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -80,11 +82,11 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         Pattern::Echo => 0.0,
     };
     control
-        .workload(&WorkloadRequest {
-            topics,
+        .workload(&WorkloadDoc {
+            topics: u64::from(topics),
             rate: server_rate,
-            payload_bytes: w.payload_bytes,
-            response_headers: &sc.http.responses,
+            payload_bytes: w.payload_bytes as u64,
+            response_headers: sc.http.responses.clone(),
         })
         .await?;
     let server_before = control.stats().await?;
@@ -203,6 +205,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         sweep: spec.sweep,
         clients: tp.clients,
         connections: sc.connections(tp),
+        message_bytes: w.message_bytes() as u64,
         duration_s,
         window_offset_s: (window.start - phase_start) as f64 / 1e9,
         counters: merged.counters,
@@ -241,7 +244,7 @@ fn topic_of(i: u32, topics: u32) -> u32 {
     i % topics
 }
 
-fn published_in_window(first: &ServerStats, last: &ServerStats, clients: u32, topics: u32) -> u64 {
+fn published_in_window(first: &StatsDoc, last: &StatsDoc, clients: u32, topics: u32) -> u64 {
     let per_topic = |t: usize| {
         let a = first.topic_heads.get(t).copied().unwrap_or(0);
         let b = last.topic_heads.get(t).copied().unwrap_or(0);

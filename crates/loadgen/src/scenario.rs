@@ -7,111 +7,24 @@ mod http;
 mod network;
 mod sweep;
 
-pub use http::{
-    Field, HeaderProfile, HeaderTable, HttpFile, HttpPlan, RequestFields, RequestKind,
-    request_profile, response_profile_fields,
+pub use http::{HeaderTable, HttpFile};
+pub use network::{NetworkFile, parse_rate};
+pub use pushbench_model::scenario::{
+    DEFAULT_QUEUE_BYTES, Field, HeaderProfile, HttpPlan, NetworkPlan, Pattern, PointPlan,
+    PollSchedule, RequestFields, RequestKind, Scenario, ServerRuntimeKind, Sweep, SweepDimension,
+    SweepPoint, TransportPlan, Workload, request_profile, response_profile_fields,
 };
-pub use network::{DEFAULT_QUEUE_BYTES, NetworkFile, NetworkPlan, parse_rate};
-pub use sweep::{PointPlan, Sweep, SweepDimension, SweepFile, SweepPoint};
+pub use pushbench_model::transport::{TransportKind, TransportOption};
+pub use sweep::SweepFile;
 
 use crate::LoadgenError;
+use pushbench_model::protocol::{
+    DEFAULT_LONGPOLL_TIMEOUT, DEFAULT_RING_CAPACITY, MAX_PAYLOAD, MAX_RATE, MAX_TOPICS,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
-
-/// The five client kinds, named as in scenario files and result tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum TransportKind {
-    /// Timed polling of `/poll`.
-    #[serde(rename = "poll")]
-    Poll,
-    /// HTTP long polling of `/longpoll`.
-    #[serde(rename = "long-poll")]
-    LongPoll,
-    /// HTTP/1.1 chunked streaming from `/stream`.
-    #[serde(rename = "stream")]
-    Stream,
-    /// Server-Sent Events from `/sse`.
-    #[serde(rename = "sse")]
-    Sse,
-    /// WebSocket frames from `/ws`.
-    #[serde(rename = "websocket")]
-    WebSocket,
-}
-
-impl TransportKind {
-    /// Every kind, in the order results list them.
-    pub const ALL: [TransportKind; 5] = [
-        TransportKind::Poll,
-        TransportKind::LongPoll,
-        TransportKind::Stream,
-        TransportKind::Sse,
-        TransportKind::WebSocket,
-    ];
-
-    /// The name used in scenario files and result tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::Poll => "poll",
-            TransportKind::LongPoll => "long-poll",
-            TransportKind::Stream => "stream",
-            TransportKind::Sse => "sse",
-            TransportKind::WebSocket => "websocket",
-        }
-    }
-}
-
-impl std::fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Who publishes: the server to every subscriber, or each client to itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Pattern {
-    /// The server publishes `rate` messages per second per topic; every client of a topic
-    /// receives every message.
-    #[default]
-    Broadcast,
-    /// Each client publishes `rate` messages per second into a topic of its own and measures
-    /// how long each takes to come back.
-    Echo,
-}
-
-/// How a timed-polling client spaces its requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PollSchedule {
-    /// Request `k` goes out at `start + k * interval`, whatever the answers took.
-    #[default]
-    FixedRate,
-    /// Each request goes out `interval` after the previous answer arrived.
-    FixedDelay,
-}
-
-/// How a server `pushbench run` starts spreads its connections over threads
-/// (`pushbench serve --runtime`; docs/benchmarks.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServerRuntimeKind {
-    /// One multi-thread runtime; idle threads steal work.
-    Shared,
-    /// One single-threaded runtime per thread, connections dealt round robin.
-    PerCore,
-}
-
-impl ServerRuntimeKind {
-    /// The name in scenario files and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            ServerRuntimeKind::Shared => "shared",
-            ServerRuntimeKind::PerCore => "per-core",
-        }
-    }
-}
 
 /// A duration written as in `"500ms"`, `"10s"` or `"1m 30s"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,183 +157,66 @@ pub struct TransportFile {
     pub timeout: Option<Spanned<HumanDuration>>,
 }
 
-/// The checked plan of a whole run.
-///
-/// With a sweep, the swept setting (`workload.rate`, `workload.payload_bytes` or every
-/// transport's `clients`) holds the sweep's largest value, and [`Scenario::points`] gives
-/// the plan of each point.
-#[derive(Debug, Clone, Serialize)]
-pub struct Scenario {
-    /// Name used for the run directory.
-    pub name: String,
-    /// Measured window per phase.
-    #[serde(with = "duration_str")]
-    pub duration: Duration,
-    /// Unmeasured time after the ramp-up.
-    #[serde(with = "duration_str")]
-    pub warmup: Duration,
-    /// Time over which clients start.
-    #[serde(with = "duration_str")]
-    pub ramp_up: Duration,
-    /// Repetitions of each phase.
-    pub repeat: u32,
-    /// What is published.
-    pub workload: Workload,
-    /// Load-generator worker threads.
-    pub loadgen_threads: usize,
-    /// Pause before a reconnect.
-    #[serde(with = "duration_str")]
-    pub reconnect_backoff: Duration,
-    /// Runtime threads of a server started by `pushbench run` (`None`: one per core).
-    pub server_threads: Option<usize>,
-    /// Runtime layout of a server started by `pushbench run` (`None`: the server's default).
-    /// Left out of `meta.json` when unset, as in runs made before it existed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_runtime: Option<ServerRuntimeKind>,
-    /// Messages retained per topic by a server started by `pushbench run`.
-    pub ring_capacity: usize,
-    /// One phase per entry, in this order.
-    pub transports: Vec<TransportPlan>,
-    /// The swept dimension and its values, when the scenario sweeps one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sweep: Option<Sweep>,
-    /// The header fields of every request and of every answer of a push endpoint. Left out
-    /// of `meta.json` without `[http]`, as in runs made before it existed.
-    #[serde(skip_serializing_if = "HttpPlan::is_default")]
-    pub http: HttpPlan,
-    /// The link emulated between every client connection and the server (`None`: none,
-    /// the clients' bytes go straight to their sockets). Left out of `meta.json` when unset.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network: Option<NetworkPlan>,
-}
-
-/// The checked workload.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Workload {
-    /// Who publishes.
-    pub pattern: Pattern,
-    /// Messages per second per topic (broadcast) or per client (echo).
-    pub rate: f64,
-    /// Payload bytes per message.
-    pub payload_bytes: usize,
-    /// Topics (broadcast); in echo every client has a topic of its own.
-    pub topics: u32,
-}
-
-impl Workload {
-    /// Bytes of one message: envelope header plus payload.
-    pub fn message_bytes(&self) -> usize {
-        pushbench_wire::HEADER_LEN + self.payload_bytes
-    }
-}
-
-/// One checked transport phase.
-#[derive(Debug, Clone, Serialize)]
-pub struct TransportPlan {
-    /// Client kind.
-    pub kind: TransportKind,
-    /// Label in results.
-    pub label: String,
-    /// Concurrent clients.
-    pub clients: u32,
-    /// `poll`: time between requests (zero: back to back).
-    #[serde(with = "duration_str")]
-    pub interval: Duration,
-    /// `poll`: how requests are spaced.
-    pub schedule: PollSchedule,
-    /// `long-poll`: how long the server may hold a request.
-    #[serde(with = "duration_str")]
-    pub timeout: Duration,
-    /// Where `clients` is written in the scenario file (or `[sweep] clients`), for later
-    /// errors about it.
-    #[serde(skip)]
-    pub clients_line: usize,
-}
-
-mod duration_str {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-}
-
-/// Upper bounds that keep a typo from asking for absurd amounts of work.
+/// Upper bound that keeps a typo from asking for absurd amounts of work; the workload's
+/// bounds are the server's (`pushbench_model::protocol`).
 const MAX_CLIENTS: u32 = 1_000_000;
-const MAX_RATE: f64 = 1_000_000.0;
-const MAX_PAYLOAD: u64 = 1 << 20;
-const MAX_TOPICS: u32 = 100_000;
 
 /// Descriptors a process needs besides its connections: standard streams, the listener or
 /// the control connections, files being written.
 pub const DESCRIPTOR_RESERVE: u64 = 64;
 
-impl Scenario {
-    /// Connections one phase of `t` holds at once: one per client, two for echo over HTTP
-    /// (where a second connection publishes).
-    pub fn connections(&self, t: &TransportPlan) -> u64 {
-        let per_client = match (self.workload.pattern, t.kind) {
-            (Pattern::Echo, TransportKind::WebSocket) | (Pattern::Broadcast, _) => 1,
-            (Pattern::Echo, _) => 2,
-        };
-        u64::from(t.clients) * per_client
-    }
-
-    /// Refuses, before anything runs, a scenario with a phase that needs more descriptors
-    /// than a process may hold (`limit`: the load generator's, which on one machine is the
-    /// server's too), saying how many clients fit.
-    /// With a sweep every point is checked, smallest first, so the error names the first
-    /// client count that does not fit.
-    pub fn check_descriptors(&self, path: &Path, limit: u64) -> Result<(), LoadgenError> {
-        for plan in self.points() {
-            let sc = &plan.scenario;
-            for (i, t) in sc.transports.iter().enumerate() {
-                let needed = sc.connections(t) + DESCRIPTOR_RESERVE;
-                if needed <= limit {
-                    continue;
-                }
-                let per_client = sc.connections(t) / u64::from(t.clients);
-                let fit = limit.saturating_sub(DESCRIPTOR_RESERVE) / per_client;
-                let (line, key) = match (&self.sweep, plan.point) {
-                    (Some(s), Some(p)) if p.dimension == SweepDimension::Clients => {
-                        (s.line_of(p.value), "sweep.clients".to_string())
-                    }
-                    _ => (t.clients_line, format!("transports[{i}].clients")),
-                };
-                return Err(LoadgenError::Scenario {
-                    path: path.to_owned(),
-                    line,
-                    key,
-                    message: format!(
-                        "{} clients need {} descriptors, but a process here may hold {limit} (RLIMIT_NOFILE); at most {fit} clients fit",
-                        t.clients, needed
-                    ),
-                });
+/// Refuses, before anything runs, a scenario with a phase that needs more descriptors than
+/// a process may hold (`limit`: the load generator's, which on one machine is the server's
+/// too), saying how many clients fit. With a sweep every point is checked, smallest first,
+/// so the error names the first client count that does not fit.
+pub fn check_descriptors(scenario: &Scenario, path: &Path, limit: u64) -> Result<(), LoadgenError> {
+    for plan in scenario.points() {
+        let sc = &plan.scenario;
+        for (i, t) in sc.transports.iter().enumerate() {
+            let needed = sc.connections(t) + DESCRIPTOR_RESERVE;
+            if needed <= limit {
+                continue;
             }
+            let per_client = sc.connections(t) / u64::from(t.clients);
+            let fit = limit.saturating_sub(DESCRIPTOR_RESERVE) / per_client;
+            let (line, key) = match (&scenario.sweep, plan.point) {
+                (Some(s), Some(p)) if p.dimension == SweepDimension::Clients => {
+                    (s.line_of(p.value), "sweep.clients".to_string())
+                }
+                _ => (t.clients_line, format!("transports[{i}].clients")),
+            };
+            return Err(LoadgenError::Scenario {
+                path: path.to_owned(),
+                line,
+                key,
+                message: format!(
+                    "{} clients need {} descriptors, but a process here may hold {limit} (RLIMIT_NOFILE); at most {fit} clients fit",
+                    t.clients, needed
+                ),
+            });
         }
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Reads and checks a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadgenError::ReadScenario {
-            path: path.to_owned(),
-            source,
-        })?;
-        Scenario::parse(path, &text)
-    }
+/// Reads and checks a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadgenError::ReadScenario {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text)
+}
 
-    /// Parses and checks scenario text; `path` is used in error messages only.
-    pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadgenError> {
-        let file: ScenarioFile = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().to_string();
-            let key = key_from_error(text, span.clone(), &message);
-            invalid(path, text, span, &key, &message)
-        })?;
-        Checking { path, text }.check(file)
-    }
+/// Parses and checks scenario text; `path` is used in error messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadgenError> {
+    let file: ScenarioFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        let key = key_from_error(text, span.clone(), &message);
+        invalid(path, text, span, &key, &message)
+    })?;
+    Checking { path, text }.check(file)
 }
 
 struct Checking<'a> {
@@ -497,7 +293,7 @@ impl Checking<'_> {
         }
         let topics = w.topics.as_ref().map_or(1, |t| *t.get_ref());
         if let Some(t) = &w.topics {
-            if topics == 0 || topics > MAX_TOPICS {
+            if topics == 0 || u64::from(topics) > MAX_TOPICS {
                 return Err(self.fail(
                     t,
                     "workload.topics",
@@ -530,7 +326,7 @@ impl Checking<'_> {
                 return Err(self.fail(r, "server.ring_capacity", "expected 1 to 1000000 messages"));
             }
             Some(r) => *r.get_ref() as usize,
-            None => 4096,
+            None => DEFAULT_RING_CAPACITY,
         };
         if f.transports.is_empty() {
             return Err(invalid(
@@ -658,26 +454,34 @@ impl Checking<'_> {
             (Some(c), _) => line_of(self.text, c.span().start),
             (None, s) => s.map_or(0, |s| s.line_of(s.largest())),
         };
-        if let (Some(v), false) = (&t.interval, kind == TransportKind::Poll) {
-            return Err(self.fail(
-                v,
-                &key("interval"),
-                &format!("`interval` applies to kind \"poll\" only, not {kind:?}"),
-            ));
-        }
-        if let (Some(v), false) = (&t.schedule, kind == TransportKind::Poll) {
-            return Err(self.fail(
-                v,
-                &key("schedule"),
-                &format!("`schedule` applies to kind \"poll\" only, not {kind:?}"),
-            ));
-        }
-        if let (Some(v), false) = (&t.timeout, kind == TransportKind::LongPoll) {
-            return Err(self.fail(
-                v,
-                &key("timeout"),
-                &format!("`timeout` applies to kind \"long-poll\" only, not {kind:?}"),
-            ));
+        let options = [
+            (
+                TransportOption::Interval,
+                t.interval.as_ref().map(Spanned::span),
+            ),
+            (
+                TransportOption::Schedule,
+                t.schedule.as_ref().map(Spanned::span),
+            ),
+            (
+                TransportOption::Timeout,
+                t.timeout.as_ref().map(Spanned::span),
+            ),
+        ];
+        for (option, given) in options {
+            if let (Some(span), false) = (given, kind.takes(option)) {
+                return Err(invalid(
+                    self.path,
+                    self.text,
+                    span,
+                    &key(option.key()),
+                    &format!(
+                        "`{}` applies to {} only, not {kind:?}",
+                        option.key(),
+                        kinds_taking(option)
+                    ),
+                ));
+            }
         }
         let interval = t
             .interval
@@ -695,7 +499,7 @@ impl Checking<'_> {
         let timeout = t
             .timeout
             .as_ref()
-            .map_or(Duration::from_secs(30), |d| d.get_ref().0);
+            .map_or(DEFAULT_LONGPOLL_TIMEOUT, |d| d.get_ref().0);
         if let Some(v) = &t.timeout
             && (timeout.is_zero() || timeout > Duration::from_secs(3600))
         {
@@ -734,6 +538,21 @@ impl Checking<'_> {
                 .map_or(PollSchedule::default(), |s| *s.get_ref()),
             timeout,
         })
+    }
+}
+
+/// The kinds that take `option`, as an error names them: `kind "poll"`, or
+/// `kinds "a" and "b"`.
+fn kinds_taking(option: TransportOption) -> String {
+    let names: Vec<String> = TransportKind::ALL
+        .into_iter()
+        .filter(|k| k.takes(option))
+        .map(|k| format!("{:?}", k.name()))
+        .collect();
+    match names.as_slice() {
+        [one] => format!("kind {one}"),
+        [rest @ .., last] => format!("kinds {} and {last}", rest.join(", ")),
+        [] => "no kind".to_string(),
     }
 }
 
@@ -816,7 +635,7 @@ clients = 2
 "#;
 
     fn err(text: &str) -> (usize, String, String) {
-        match Scenario::parse(Path::new("x.toml"), text).unwrap_err() {
+        match parse(Path::new("x.toml"), text).unwrap_err() {
             LoadgenError::Scenario {
                 line, key, message, ..
             } => (line, key, message),
@@ -826,7 +645,7 @@ clients = 2
 
     #[test]
     fn good_file_gives_defaults() {
-        let s = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        let s = parse(Path::new("x.toml"), GOOD).unwrap();
         assert_eq!(s.duration, Duration::from_secs(2));
         assert_eq!(s.repeat, 1);
         assert_eq!(s.workload.topics, 1);
@@ -840,7 +659,7 @@ clients = 2
         let text = GOOD.replace("clients = 2", "clients = 2\nbogus = 1");
         let (line, key, _) = err(&text);
         assert_eq!((line, key.as_str()), (14, "bogus"));
-        let full = Scenario::parse(Path::new("dir/x.toml"), &text)
+        let full = parse(Path::new("dir/x.toml"), &text)
             .unwrap_err()
             .to_string();
         assert!(full.starts_with("dir/x.toml:14: bogus:"), "{full}");
@@ -865,13 +684,10 @@ clients = 2
 
     #[test]
     fn phases_that_need_more_descriptors_than_allowed_are_refused() {
-        let s = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        let s = parse(Path::new("x.toml"), GOOD).unwrap();
         // 3 clients + the reserve fit in 67 descriptors, not in 66.
-        assert!(
-            s.check_descriptors(Path::new("x.toml"), 3 + DESCRIPTOR_RESERVE)
-                .is_ok()
-        );
-        match s.check_descriptors(Path::new("x.toml"), 2 + DESCRIPTOR_RESERVE) {
+        assert!(check_descriptors(&s, Path::new("x.toml"), 3 + DESCRIPTOR_RESERVE).is_ok());
+        match check_descriptors(&s, Path::new("x.toml"), 2 + DESCRIPTOR_RESERVE) {
             Err(LoadgenError::Scenario {
                 line, key, message, ..
             }) => {
@@ -881,7 +697,7 @@ clients = 2
             other => panic!("{other:?}"),
         }
         let echo = GOOD.replace("rate = 10", "pattern = \"echo\"\nrate = 10");
-        let s = Scenario::parse(Path::new("x.toml"), &echo).unwrap();
+        let s = parse(Path::new("x.toml"), &echo).unwrap();
         assert_eq!(
             s.connections(&s.transports[0]),
             6,
@@ -908,7 +724,7 @@ clients = 2
         // Line 13 of the text holds the sweep's values.
         let text = clients_sweep("clients = [1000, 10, 100]");
         assert_eq!(text.lines().nth(12), Some("clients = [1000, 10, 100]"));
-        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let s = parse(Path::new("x.toml"), &text).unwrap();
         let sweep = s.sweep.as_ref().unwrap();
         assert_eq!(sweep.dimension, SweepDimension::Clients);
         assert_eq!(sweep.values, [10.0, 100.0, 1000.0], "run smallest first");
@@ -940,7 +756,7 @@ clients = 2
             serde_json::json!({"dimension": "clients", "values": [10, 100, 1000]})
         );
         // Without a sweep: one plan, no point, and no `sweep` key in meta.json.
-        let plain = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        let plain = parse(Path::new("x.toml"), GOOD).unwrap();
         let plans = plain.points();
         assert_eq!(plans.len(), 1);
         assert!(plans[0].point.is_none());
@@ -950,7 +766,7 @@ clients = 2
     #[test]
     fn rate_and_payload_sweeps_replace_the_workload_value() {
         let text = GOOD.replace("rate = 10\n", "") + "[sweep]\nrate = [0.5, 2, 100]\n";
-        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let s = parse(Path::new("x.toml"), &text).unwrap();
         let rates: Vec<f64> = s
             .points()
             .iter()
@@ -966,7 +782,7 @@ clients = 2
 
         let text = GOOD.replace("payload_bytes = 16\n", "")
             + "[sweep]\npayload_bytes = [0, 1024, 65536]\n";
-        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let s = parse(Path::new("x.toml"), &text).unwrap();
         let sizes: Vec<usize> = s
             .points()
             .iter()
@@ -1034,7 +850,7 @@ clients = 2
     fn network_sweeps_set_the_link_of_each_point() {
         // No [network]: each point gets a link adding only the swept round trip.
         let text = GOOD.to_string() + "[sweep]\nrtt = [\"100ms\", \"0ms\", \"10.5ms\"]\n";
-        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let s = parse(Path::new("x.toml"), &text).unwrap();
         let values: Vec<f64> = s.sweep.as_ref().unwrap().values.clone();
         assert_eq!(values, [0.0, 10.5, 100.0], "milliseconds, ascending");
         let links: Vec<(Duration, Duration)> = s
@@ -1061,7 +877,7 @@ clients = 2
         // With [network]: its other keys hold at every point.
         let text = GOOD.to_string()
             + "[network]\njitter = \"2ms\"\nbandwidth_up = \"1mbit\"\n[sweep]\nbandwidth_down = [\"500kbit\", \"10mbit\"]\n";
-        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
+        let s = parse(Path::new("x.toml"), &text).unwrap();
         assert_eq!(s.sweep.as_ref().unwrap().values, [0.5, 10.0], "Mbit/s");
         for (p, bps) in s.points().iter().zip([500_000, 10_000_000]) {
             let n = p.scenario.network.unwrap();
@@ -1117,12 +933,9 @@ clients = 2
     #[test]
     fn descriptors_are_checked_at_every_point_of_a_clients_sweep() {
         let text = clients_sweep("clients = [\n  10,\n  500,\n  100,\n]");
-        let s = Scenario::parse(Path::new("x.toml"), &text).unwrap();
-        assert!(
-            s.check_descriptors(Path::new("x.toml"), 500 + DESCRIPTOR_RESERVE)
-                .is_ok()
-        );
-        match s.check_descriptors(Path::new("x.toml"), 499 + DESCRIPTOR_RESERVE) {
+        let s = parse(Path::new("x.toml"), &text).unwrap();
+        assert!(check_descriptors(&s, Path::new("x.toml"), 500 + DESCRIPTOR_RESERVE).is_ok());
+        match check_descriptors(&s, Path::new("x.toml"), 499 + DESCRIPTOR_RESERVE) {
             Err(LoadgenError::Scenario {
                 line, key, message, ..
             }) => {
@@ -1148,13 +961,8 @@ clients = 2
 
     #[test]
     fn network_table_gives_a_checked_link() {
-        assert!(
-            Scenario::parse(Path::new("x.toml"), GOOD)
-                .unwrap()
-                .network
-                .is_none()
-        );
-        let s = Scenario::parse(
+        assert!(parse(Path::new("x.toml"), GOOD).unwrap().network.is_none());
+        let s = parse(
             Path::new("x.toml"),
             &with_network(
                 "rtt = \"100ms\"\njitter = \"5ms\"\nbandwidth_down = \"10mbit\"\nbandwidth_up = \"125kbps\"\nqueue = 32768",
@@ -1182,7 +990,7 @@ clients = 2
                 "queue_bytes": 32768
             })
         );
-        let s = Scenario::parse(
+        let s = parse(
             Path::new("x.toml"),
             &with_network("delay_up = \"10ms\"\ndelay_down = \"30ms\""),
         )
@@ -1196,7 +1004,7 @@ clients = 2
             (n.bandwidth_down_bps, n.queue_bytes),
             (None, DEFAULT_QUEUE_BYTES)
         );
-        let plain = Scenario::parse(Path::new("x.toml"), GOOD).unwrap();
+        let plain = parse(Path::new("x.toml"), GOOD).unwrap();
         assert!(
             serde_json::to_value(&plain)
                 .unwrap()

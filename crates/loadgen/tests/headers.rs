@@ -7,7 +7,7 @@
 //! every request of a kind then has the same length, and every answer's length follows from
 //! whether it carries the one message. Counters are compared exactly; nothing is timed.
 
-use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, Scenario, run_phase};
+use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, run_phase};
 use pushbench_testkit::{TestServer, WAIT};
 use std::path::Path;
 use std::sync::Arc;
@@ -81,7 +81,8 @@ fn echo(http: &str) -> String {
 }
 
 async fn run(server: &TestServer, text: &str) -> Vec<PhaseResult> {
-    let sc = Scenario::parse(Path::new("headers.toml"), text).expect("test scenario parses");
+    let sc = pushbench_loadgen::scenario::parse(Path::new("headers.toml"), text)
+        .expect("test scenario parses");
     let mut out = Vec::new();
     for t in &sc.transports {
         let spec = PhaseSpec {

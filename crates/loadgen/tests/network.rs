@@ -23,7 +23,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 const MS: f64 = 1000.0; // µs per ms: the histograms hold µs
 
 fn scenario(text: &str) -> Scenario {
-    Scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
+    pushbench_loadgen::scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
 }
 
 /// Runs phase `i` of `sc` (repetition 1) against `addr`.
@@ -538,7 +538,9 @@ fn network_errors_name_file_line_and_key() {
         ("queue = 100\n", 10, "network.queue", "1024"),
     ] {
         std::fs::write(&path, format!("{base}{keys}")).unwrap();
-        let e = Scenario::load(&path).unwrap_err().to_string();
+        let e = pushbench_loadgen::scenario::load(&path)
+            .unwrap_err()
+            .to_string();
         let want = format!("{}:{line}: {key}: ", path.display());
         assert!(e.starts_with(&want), "{keys}: {e}");
         assert!(e.contains(says) && !e.contains('\n'), "{keys}: {e}");

@@ -18,7 +18,7 @@ use pushbench_loadgen::parsers::{
     parse_header,
 };
 use pushbench_loadgen::scenario::PollSchedule;
-use pushbench_loadgen::{LoadgenError, Pattern, Scenario, ServerRuntimeKind, TransportKind};
+use pushbench_loadgen::{LoadgenError, Pattern, ServerRuntimeKind, TransportKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -168,7 +168,7 @@ proptest! {
 
     #[test]
     fn scenario_parse_never_panics_on_arbitrary_text(text in any::<String>()) {
-        let _ = Scenario::parse(Path::new("fuzz.toml"), &text);
+        let _ = pushbench_loadgen::scenario::parse(Path::new("fuzz.toml"), &text);
     }
 
     #[test]
@@ -191,7 +191,7 @@ proptest! {
             }
         }
         let text: String = chars.into_iter().collect();
-        match Scenario::parse(Path::new("fuzz.toml"), &text) {
+        match pushbench_loadgen::scenario::parse(Path::new("fuzz.toml"), &text) {
             Ok(_) => {}
             Err(LoadgenError::Scenario { line, .. }) => {
                 prop_assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "line {}", line);
@@ -801,7 +801,7 @@ proptest! {
     fn generated_scenarios_parse_to_what_they_say(s in scenario()) {
         let text = s.text();
         let rendered = s.render();
-        let got = Scenario::parse(Path::new("gen.toml"), &text);
+        let got = pushbench_loadgen::scenario::parse(Path::new("gen.toml"), &text);
         prop_assert!(got.is_ok(), "{}\n---\n{}", got.unwrap_err(), text);
         let got = got.unwrap();
 
@@ -850,7 +850,7 @@ proptest! {
         prop_assume!(!known_at(&lines, at).contains(&key.as_str()));
         lines.insert(at, format!("{key} = {value}"));
         let text = lines.join("\n") + "\n";
-        match Scenario::parse(Path::new("dir/gen.toml"), &text) {
+        match pushbench_loadgen::scenario::parse(Path::new("dir/gen.toml"), &text) {
             Err(e @ LoadgenError::Scenario { .. }) => {
                 let shown = e.to_string();
                 let LoadgenError::Scenario { path, line, key: got, .. } = e else { unreachable!() };

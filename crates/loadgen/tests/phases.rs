@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn scenario(text: &str) -> Scenario {
-    Scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
+    pushbench_loadgen::scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
 }
 
 /// Runs every phase of the scenario (repetition 1) against `server`.
@@ -540,7 +540,7 @@ fn every_shipped_scenario_parses() {
     for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            pushbench_loadgen::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             n += 1;
         }
     }
@@ -557,14 +557,18 @@ fn scenario_errors_name_file_line_and_key() {
         "name = \"x\"\nduration = \"10 fortnights\"\n[workload]\nrate = 1\npayload_bytes = 1\n",
     )
     .unwrap();
-    let e = Scenario::load(&path).unwrap_err().to_string();
+    let e = pushbench_loadgen::scenario::load(&path)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with(&format!("{}:2: duration: ", path.display())),
         "{e}"
     );
     assert!(!e.contains('\n'), "one line: {e}");
     std::fs::write(&path, "name = \"x\"\nduration = \"1s\"\nrate = 5\n").unwrap();
-    let e = Scenario::load(&path).unwrap_err().to_string();
+    let e = pushbench_loadgen::scenario::load(&path)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with(&format!("{}:3: rate: unknown field", path.display())),
         "{e}"

@@ -10,7 +10,7 @@ use hdrhistogram::serialization::interval_log::{
     IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
 };
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
-use pushbench_loadgen::{PhaseResult, SweepPoint};
+use pushbench_model::{PhaseResult, SweepPoint};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -36,7 +36,7 @@ pub fn read(path: &Path) -> Result<Histogram<u64>, ReportError> {
         path: path.to_owned(),
         source,
     })?;
-    let mut total = pushbench_loadgen::stats::new_histogram();
+    let mut total = pushbench_model::new_histogram();
     let mut deserializer = Deserializer::new();
     for entry in IntervalLogIterator::new(&bytes) {
         let LogEntry::Interval(interval) = entry.map_err(|e| bad(format!("{e:?}")))? else {

@@ -11,20 +11,19 @@
 pub mod charts;
 pub mod compare;
 pub mod hlog;
-mod host;
 mod pages;
 mod rundata;
 pub mod sweep;
 mod table;
 
-pub use host::HostInfo;
 pub use rundata::{Group, PhaseKey, Point, RunData, Second, SummaryRow};
 pub use sweep::SweepRow;
 pub use table::summary_table;
 
 use hdrhistogram::Histogram;
-use pushbench_loadgen::{ErrorKind, PhaseResult, Scenario};
-use serde::Serialize;
+use pushbench_model::rows::Figures;
+use pushbench_model::run::RunMeta;
+use pushbench_model::{ErrorKind, PhaseResult};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -78,12 +77,7 @@ pub enum ReportError {
     },
 }
 
-/// The percentiles written for every distribution: at least 20 points from p0 to p100,
-/// dense in the tail where transports differ.
-pub const PERCENTILES: [f64; 22] = [
-    0.0, 5.0, 10.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 90.0, 95.0, 97.5, 99.0,
-    99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
-];
+pub use pushbench_model::PERCENTILES;
 
 /// The first columns of `summary.csv`, in this order; more follow.
 pub const SUMMARY_COLUMNS: [&str; 28] = [
@@ -148,45 +142,6 @@ pub fn render(dir: &Path) -> Result<Rendered, ReportError> {
     })
 }
 
-/// What `meta.json` records about a run besides its results.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunMeta<'a> {
-    /// The scenario as parsed, defaults filled in.
-    pub scenario: &'a Scenario,
-    /// The scenario file it came from.
-    pub scenario_path: String,
-    /// pushbench's version.
-    pub pushbench_version: &'static str,
-    /// The git commit pushbench was built from, when known.
-    pub git_commit: Option<String>,
-    /// The machine.
-    pub host: HostInfo,
-    /// The server: `started by pushbench` or the address given.
-    pub server: String,
-    /// Start of the run, RFC 3339 UTC.
-    pub started: String,
-    /// End of the run, RFC 3339 UTC.
-    pub ended: String,
-    /// Whether every phase ran to its end.
-    pub completed: bool,
-    /// Why not, when it did not.
-    pub incomplete_reason: Option<String>,
-    /// Bytes of the control request made before the first phase (checking the server
-    /// answers); each phase's own control traffic is in `summary.csv`'s `control_bytes`.
-    pub probe_control_bytes: u64,
-    /// The CPUs server and load generator were pinned to (`pushbench run --pin`).
-    pub cpu_pinning: Option<CpuPinning>,
-}
-
-/// Where `--pin` put the two processes, as CPU lists (`0-1,3`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CpuPinning {
-    /// The server's CPUs; `None` for a server pushbench did not start (`--server`).
-    pub server: Option<String>,
-    /// The load generator's CPUs.
-    pub loadgen: String,
-}
-
 /// A run directory being written.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -219,12 +174,8 @@ impl RunDir {
 
     /// Writes the four CSV files and the histogram logs for the phases so far (called after every phase, so a run
     /// that stops early keeps what it measured).
-    pub fn write_results(
-        &self,
-        scenario: &Scenario,
-        phases: &[PhaseResult],
-    ) -> Result<(), ReportError> {
-        self.write("summary.csv", &summary_csv(scenario, phases))?;
+    pub fn write_results(&self, phases: &[PhaseResult]) -> Result<(), ReportError> {
+        self.write("summary.csv", &summary_csv(phases))?;
         self.write(
             "latency_percentiles.csv",
             &percentiles_csv("latency_us", phases, |p| &p.latency),
@@ -246,7 +197,7 @@ impl RunDir {
     }
 
     /// Writes `meta.json`.
-    pub fn write_meta(&self, meta: &RunMeta<'_>) -> Result<(), ReportError> {
+    pub fn write_meta(&self, meta: &RunMeta) -> Result<(), ReportError> {
         let json = serde_json::to_string_pretty(meta).expect("meta serializes") + "\n";
         self.write("meta.json", &json)
     }
@@ -282,7 +233,7 @@ fn pct(h: &Histogram<u64>, p: f64) -> u64 {
     }
 }
 
-fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
+fn summary_csv(phases: &[PhaseResult]) -> String {
     let mut out = SUMMARY_COLUMNS.join(",");
     out.push_str(",kind,message_bytes,reconnects");
     for k in ErrorKind::ALL {
@@ -312,7 +263,7 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
             l.max(),
             c.bytes_up,
             c.bytes_down,
-            p.bytes_per_message(),
+            p.wire_bytes_per_message().unwrap_or(0.0),
             c.setup_bytes,
             c.bytes_total,
             c.requests,
@@ -324,16 +275,7 @@ fn summary_csv(scenario: &Scenario, phases: &[PhaseResult]) -> String {
             p.loadgen.cpu_s,
             p.loadgen.peak_rss_bytes,
         );
-        let workload = p
-            .sweep
-            .map_or(scenario.workload, |at| scenario.at(at).workload);
-        let _ = write!(
-            out,
-            ",{},{},{}",
-            p.transport,
-            workload.message_bytes(),
-            c.reconnects
-        );
+        let _ = write!(out, ",{},{},{}", p.transport, p.message_bytes, c.reconnects);
         for k in ErrorKind::ALL {
             let _ = write!(out, ",{}", p.errors.get(k));
         }
@@ -414,16 +356,16 @@ fn timeseries_csv(phases: &[PhaseResult]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn percentile_list_covers_the_tail() {
-        assert!(PERCENTILES.len() >= 20);
-        assert_eq!(PERCENTILES[0], 0.0);
-        assert_eq!(*PERCENTILES.last().unwrap(), 100.0);
-        assert!(PERCENTILES.contains(&99.9) && PERCENTILES.contains(&99.99));
-        assert!(PERCENTILES.windows(2).all(|w| w[0] < w[1]));
+    /// A fresh, empty directory under the system's temporary directory, unique to this test
+    /// process and `tag`.
+    pub(crate) fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pushbench-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("create a temporary directory");
+        d
     }
 
     #[test]

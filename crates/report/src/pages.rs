@@ -5,7 +5,7 @@
 
 use crate::charts::{self, Chart, Measure};
 use crate::rundata::{PhaseKey, RunData};
-use pushbench_loadgen::SweepDimension;
+use pushbench_model::SweepDimension;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

@@ -3,7 +3,7 @@
 
 use crate::ReportError;
 use crate::sweep::SweepRow;
-use pushbench_loadgen::{SweepDimension, SweepPoint};
+use pushbench_model::{SweepDimension, SweepPoint};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -471,7 +471,7 @@ impl Csv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pushbench_testkit::temp_dir;
+    use crate::tests::temp_dir;
 
     #[test]
     fn a_run_from_before_sweeps_reads_without_points() {

@@ -9,7 +9,7 @@
 
 use crate::rundata::{SWEEP_DIMENSION, SWEEP_VALUE};
 use crate::{ReportError, SUMMARY_COLUMNS, SummaryRow, hlog};
-use pushbench_loadgen::SweepPoint;
+use pushbench_model::SweepPoint;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -132,7 +132,7 @@ fn pool(
     point: SweepPoint,
     reps: &[&SummaryRow],
 ) -> Result<SweepRow, ReportError> {
-    let mut latency = pushbench_loadgen::stats::new_histogram();
+    let mut latency = pushbench_model::new_histogram();
     for r in reps {
         let log = hlog::read(&dir.join(hlog::file_name(transport, Some(point), r.repetition)))?;
         latency
@@ -237,11 +237,11 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::temp_dir;
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::V2DeflateSerializer;
     use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-    use pushbench_loadgen::SweepDimension;
-    use pushbench_testkit::temp_dir;
+    use pushbench_model::SweepDimension;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn point(value: f64) -> SweepPoint {

@@ -1,4 +1,5 @@
-use pushbench_loadgen::{PhaseResult, SweepDimension};
+use pushbench_model::rows::Figures;
+use pushbench_model::{PhaseResult, SweepDimension};
 use std::fmt::Write as _;
 
 /// The compact table printed at the end of a run: one line per phase, with a column for
@@ -58,7 +59,7 @@ pub fn summary_table(phases: &[PhaseResult]) -> String {
             q(0.5),
             q(0.99),
             p.latency.max(),
-            p.bytes_per_message(),
+            p.wire_bytes_per_message().unwrap_or(0.0),
             p.errors.total()
         );
     }

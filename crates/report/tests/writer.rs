@@ -7,50 +7,22 @@
 //! for an intended change only.
 
 use hdrhistogram::Histogram;
-use pushbench_loadgen::stats::{Counters, ErrorCounts, PhaseResult, ProcessUsage, SecondStats};
-use pushbench_loadgen::{Scenario, TransportKind};
-use pushbench_report::{CpuPinning, HostInfo, RunDir, RunMeta};
-use pushbench_testkit::temp_dir;
+use pushbench_model::run::RunMeta;
+use pushbench_model::{
+    Counters, ErrorCounts, PhaseResult, ProcessUsage, Scenario, SecondStats, TransportKind,
+};
+use pushbench_report::RunDir;
 use std::path::Path;
 
-const SCENARIO: &str = r#"
-name = "writer"
-duration = "2s"
-warmup = "500ms"
-ramp_up = "500ms"
-repeat = 2
-
-[workload]
-rate = 20
-payload_bytes = 64
-
-[loadgen]
-threads = 2
-
-[sweep]
-clients = [3, 10]
-
-[network]
-jitter = "1ms"
-bandwidth_up = "2mbit"
-
-[http]
-profile = "browser"
-
-[http.response_headers]
-Via = "1.1 edge"
-
-[[transports]]
-kind = "poll"
-interval = "250ms"
-
-[[transports]]
-kind = "long-poll"
-label = "lp"
-
-[[transports]]
-kind = "websocket"
-"#;
+/// The recorded `meta.json`: its scenario is the plan the phases below ran (a two-point
+/// clients sweep of poll, long-poll as `lp` and WebSocket, repeated twice, with `[network]`
+/// and `[http]`), and the whole document must be written back byte for byte.
+/// `crates/loadgen/tests/scenario_errors.rs` checks that the scenario file it came from
+/// still parses to it.
+fn recorded_meta() -> RunMeta {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/writer/meta.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 /// A histogram of `n` values spread from `low` by a fixed pseudo-random walk.
 fn histogram(n: u64, low: u64, seed: u64) -> Histogram<u64> {
@@ -58,7 +30,9 @@ fn histogram(n: u64, low: u64, seed: u64) -> Histogram<u64> {
     h.auto(true);
     let mut x = seed;
     for _ in 0..n {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         h.record(low + (x >> 33) % (low * 3 + 7)).unwrap();
     }
     h
@@ -98,6 +72,7 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
         sweep: None,
         clients,
         connections: u64::from(clients),
+        message_bytes: 98,
         duration_s: 2.0004 + seed as f64 / 1e4,
         window_offset_s: 1.0,
         counters: Counters {
@@ -105,7 +80,7 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
             messages_delivered: delivered,
             messages_lost: seed % 3,
             messages_duplicated: seed % 2,
-            messages_out_of_order: u64::from(seed % 5 == 0),
+            messages_out_of_order: u64::from(seed.is_multiple_of(5)),
             bytes_up: 17 * delivered + seed,
             bytes_down: 101 * delivered + 3 * seed,
             setup_bytes: 163 * u64::from(clients),
@@ -119,7 +94,7 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
             connections_opened: u64::from(clients) + seed % 2,
             reconnects: seed % 2,
         },
-        errors: ErrorCounts([seed % 2, 0, seed % 3, 0, u64::from(seed % 7 == 0)]),
+        errors: ErrorCounts([seed % 2, 0, seed % 3, 0, u64::from(seed.is_multiple_of(7))]),
         latency,
         connect_latency: histogram(u64::from(clients), 90, seed),
         request_latency: if kind == TransportKind::WebSocket {
@@ -163,35 +138,15 @@ fn phases(scenario: &Scenario) -> Vec<PhaseResult> {
 
 #[test]
 fn a_run_directory_is_written_as_before() {
-    let scenario = Scenario::parse(Path::new("writer.toml"), SCENARIO).unwrap();
-    let phases = phases(&scenario);
-    let dir = temp_dir("writer").join("run");
+    let meta = recorded_meta();
+    let phases = phases(&meta.scenario);
+    let dir = std::env::temp_dir()
+        .join(format!("pushbench-test-writer-{}", std::process::id()))
+        .join("run");
+    let _ = std::fs::remove_dir_all(&dir);
     let run = RunDir::create(&dir).unwrap();
-    run.write_results(&scenario, &phases).unwrap();
-    run.write_meta(&RunMeta {
-        scenario: &scenario,
-        scenario_path: "scenarios/writer.toml".into(),
-        pushbench_version: "0.1.0",
-        git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
-        host: HostInfo {
-            hostname: "host".into(),
-            cpu_model: "a CPU".into(),
-            cores: 2,
-            kernel: "6.0".into(),
-            memory_bytes: 8 << 30,
-        },
-        server: "started by pushbench on 127.0.0.1:1".into(),
-        started: "2026-01-01T00:00:00Z".into(),
-        ended: "2026-01-01T00:01:00Z".into(),
-        completed: false,
-        incomplete_reason: Some("interrupted by Ctrl-C".into()),
-        probe_control_bytes: 781,
-        cpu_pinning: Some(CpuPinning {
-            server: Some("0".into()),
-            loadgen: "1".into(),
-        }),
-    })
-    .unwrap();
+    run.write_results(&phases).unwrap();
+    run.write_meta(&meta).unwrap();
     let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/writer");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -1,5 +1,6 @@
 //! Why the server ended or refused a connection, and the `/stats` counter of each reason.
 
+use pushbench_model::protocol::FailureCounter as Counter;
 use std::time::Duration;
 
 /// A connection the server ended or refused. The message is what the client is told: the
@@ -84,69 +85,9 @@ impl Failure {
     }
 }
 
-/// The failure counters of `/stats`, one per field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Counter {
-    ConnectionsRejected,
-    HeaderTimeouts,
-    BadRequests,
-    HeadersTooLarge,
-    Unauthorized,
-    SlowConsumerDisconnects,
-    WsProtocolErrors,
-    WsInvalidUtf8,
-    WsMessagesTooBig,
-    WsBadPublishes,
-    WsBinaryMessages,
-}
-
-impl Counter {
-    pub(crate) const ALL: [Counter; 11] = [
-        Counter::ConnectionsRejected,
-        Counter::HeaderTimeouts,
-        Counter::BadRequests,
-        Counter::HeadersTooLarge,
-        Counter::Unauthorized,
-        Counter::SlowConsumerDisconnects,
-        Counter::WsProtocolErrors,
-        Counter::WsInvalidUtf8,
-        Counter::WsMessagesTooBig,
-        Counter::WsBadPublishes,
-        Counter::WsBinaryMessages,
-    ];
-
-    /// The `/stats` field name; part of the contract in docs/protocol.md.
-    pub(crate) fn field(self) -> &'static str {
-        match self {
-            Counter::ConnectionsRejected => "connections_rejected",
-            Counter::HeaderTimeouts => "header_timeouts",
-            Counter::BadRequests => "bad_requests",
-            Counter::HeadersTooLarge => "headers_too_large",
-            Counter::Unauthorized => "unauthorized",
-            Counter::SlowConsumerDisconnects => "slow_consumer_disconnects",
-            Counter::WsProtocolErrors => "ws_protocol_errors",
-            Counter::WsInvalidUtf8 => "ws_invalid_utf8",
-            Counter::WsMessagesTooBig => "ws_messages_too_big",
-            Counter::WsBadPublishes => "ws_bad_publishes",
-            Counter::WsBinaryMessages => "ws_binary_messages",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counters_are_listed_once_in_index_order() {
-        for (i, c) in Counter::ALL.iter().enumerate() {
-            assert_eq!(*c as usize, i, "{c:?}");
-        }
-        let mut fields: Vec<_> = Counter::ALL.iter().map(|c| c.field()).collect();
-        fields.sort_unstable();
-        fields.dedup();
-        assert_eq!(fields.len(), Counter::ALL.len());
-    }
 
     #[test]
     fn reasons_fit_a_close_frame() {

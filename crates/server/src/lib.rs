@@ -21,6 +21,7 @@ mod ws;
 use failure::Failure;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use pushbench_model::protocol::{DEFAULT_LONGPOLL_TIMEOUT, DEFAULT_RING_CAPACITY};
 pub use runtime::ServerRuntime;
 use runtime::Spawner;
 use state::{AppState, ConnSlot};
@@ -85,9 +86,9 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            ring_capacity: 4096,
+            ring_capacity: DEFAULT_RING_CAPACITY,
             sse_heartbeat: Duration::from_secs(15),
-            longpoll_timeout: Duration::from_secs(30),
+            longpoll_timeout: DEFAULT_LONGPOLL_TIMEOUT,
             max_lag: 1024,
             stall_timeout: Duration::from_secs(10),
             ws_max_message_bytes: 64 * 1024,

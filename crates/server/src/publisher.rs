@@ -4,77 +4,27 @@ use crate::ServerConfig;
 use crate::hub::{Topic, retained_bytes};
 use crate::state::{AppState, payload_budget};
 use bytes::Bytes;
-use pushbench_wire::headers::{Direction, check_fields};
+use pushbench_model::protocol::WorkloadDoc;
 use pushbench_wire::{filler_payload, now_ns};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The body of `POST /control/workload`, echoed back when accepted.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub(crate) struct Workload {
-    pub(crate) topics: u64,
-    pub(crate) rate: f64,
-    pub(crate) payload_bytes: u64,
-    /// Extra `[name, value]` fields for every answer of the push endpoints. Left out of the
-    /// echo when empty, so a workload without them is answered as before they existed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) response_headers: Vec<(String, String)>,
-}
-
-pub(crate) const MAX_TOPICS: u64 = 100_000;
-pub(crate) const MAX_RATE: f64 = 1_000_000.0;
-pub(crate) const MAX_PAYLOAD: u64 = 1_048_576;
-
-impl Workload {
-    /// Checks the bounds; the error is a one-line reason for the client.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        if !(1..=MAX_TOPICS).contains(&self.topics) {
-            return Err(format!(
-                "topics must be 1..={MAX_TOPICS}, got {}",
-                self.topics
-            ));
-        }
-        if !self.rate.is_finite() || !(0.0..=MAX_RATE).contains(&self.rate) {
-            return Err(format!(
-                "rate must be a finite 0..={MAX_RATE}, got {}",
-                self.rate
-            ));
-        }
-        if self.payload_bytes > MAX_PAYLOAD {
-            return Err(format!(
-                "payload_bytes must be 0..={MAX_PAYLOAD}, got {}",
-                self.payload_bytes
-            ));
-        }
-        let fields = self.response_headers.iter();
-        check_fields(
-            Direction::Response,
-            fields.map(|(n, v)| (n.as_str(), v.as_str())),
-        )
-        .map_err(|e| format!("response_headers: {e}"))
-    }
-
-    /// Checks that `topics` rings full of messages of `payload_bytes` stay within the
-    /// server's `max_retained_bytes`: the publisher would fill them, and the memory would
-    /// stay taken until the next workload.
-    pub(crate) fn check_memory(&self, config: &ServerConfig) -> Result<(), String> {
-        match payload_budget(config, self.topics) {
-            Some(max) if self.payload_bytes <= max => Ok(()),
-            _ => {
-                let worst = u128::from(self.topics)
-                    * config.ring_capacity as u128
-                    * u128::from(retained_bytes(self.payload_bytes));
-                Err(format!(
-                    "{} topics of {} messages of {} payload bytes could hold {worst} bytes, more than the server's max_retained_bytes {}",
-                    self.topics,
-                    config.ring_capacity,
-                    self.payload_bytes,
-                    config.max_retained_bytes
-                ))
-            }
+/// Checks that `topics` rings full of messages of `payload_bytes` stay within the server's
+/// `max_retained_bytes`: the publisher would fill them, and the memory would stay taken
+/// until the next workload.
+pub(crate) fn check_memory(w: &WorkloadDoc, config: &ServerConfig) -> Result<(), String> {
+    match payload_budget(config, w.topics) {
+        Some(max) if w.payload_bytes <= max => Ok(()),
+        _ => {
+            let worst = u128::from(w.topics)
+                * config.ring_capacity as u128
+                * u128::from(retained_bytes(w.payload_bytes));
+            Err(format!(
+                "{} topics of {} messages of {} payload bytes could hold {worst} bytes, more than the server's max_retained_bytes {}",
+                w.topics, config.ring_capacity, w.payload_bytes, config.max_retained_bytes
+            ))
         }
     }
 }
@@ -133,6 +83,7 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pushbench_model::protocol::{MAX_PAYLOAD, MAX_TOPICS};
 
     #[test]
     fn schedule_is_exact_multiples_of_the_period() {
@@ -145,80 +96,25 @@ mod tests {
     }
 
     #[test]
-    fn validates_bounds() {
-        let ok = Workload {
-            topics: 1,
-            rate: 0.0,
-            payload_bytes: 0,
-            response_headers: Vec::new(),
-        };
-        assert!(ok.validate().is_ok());
-        let max = Workload {
-            topics: MAX_TOPICS,
-            rate: MAX_RATE,
-            payload_bytes: MAX_PAYLOAD,
-            response_headers: vec![("Set-Cookie".into(), "a=1".into()); 2],
-        };
-        assert!(max.validate().is_ok());
-        for bad in [
-            Workload {
-                topics: 0,
-                ..ok.clone()
-            },
-            Workload {
-                topics: MAX_TOPICS + 1,
-                ..ok.clone()
-            },
-            Workload {
-                rate: -1.0,
-                ..ok.clone()
-            },
-            Workload {
-                rate: f64::NAN,
-                ..ok.clone()
-            },
-            Workload {
-                rate: f64::INFINITY,
-                ..ok.clone()
-            },
-            Workload {
-                rate: MAX_RATE * 2.0,
-                ..ok.clone()
-            },
-            Workload {
-                payload_bytes: MAX_PAYLOAD + 1,
-                ..ok.clone()
-            },
-            Workload {
-                response_headers: vec![("Content-Length".into(), "1".into())],
-                ..ok.clone()
-            },
-        ] {
-            let reason = bad.validate().unwrap_err();
-            assert!(!reason.contains('\n'), "{reason}");
-        }
-    }
-
-    #[test]
     fn memory_bound_follows_topics_ring_and_payload() {
         let config = ServerConfig::default();
-        let w = |topics, payload_bytes| Workload {
+        let w = |topics, payload_bytes| WorkloadDoc {
             topics,
             rate: 1.0,
             payload_bytes,
             response_headers: Vec::new(),
         };
-        assert!(w(1, MAX_PAYLOAD / 8).check_memory(&config).is_ok());
-        assert!(w(100, 1024).check_memory(&config).is_ok());
+        assert!(check_memory(&w(1, MAX_PAYLOAD / 8), &config).is_ok());
+        assert!(check_memory(&w(100, 1024), &config).is_ok());
         // 4,096 messages of 1 MiB, twice encoded: 8 GiB for one topic.
-        assert!(w(1, MAX_PAYLOAD).check_memory(&config).is_err());
+        assert!(check_memory(&w(1, MAX_PAYLOAD), &config).is_err());
         // Even empty payloads add up over enough topics.
-        let reason = w(MAX_TOPICS, 0).check_memory(&config).unwrap_err();
+        let reason = check_memory(&w(MAX_TOPICS, 0), &config).unwrap_err();
         assert!(!reason.contains('\n'), "{reason}");
         // Right at the budget, and one byte over it.
         let max = payload_budget(&config, 10).unwrap();
-        assert!(w(10, max).check_memory(&config).is_ok());
-        assert!(w(10, max + 1).check_memory(&config).is_err());
+        assert!(check_memory(&w(10, max), &config).is_ok());
+        assert!(check_memory(&w(10, max + 1), &config).is_err());
         let worst = 10 * 4096 * retained_bytes(max);
         assert!(worst <= config.max_retained_bytes);
     }

@@ -3,8 +3,8 @@
 use crate::body::{Body, PushBody, PushKind};
 use crate::failure::Failure;
 use crate::hub::Topic;
-use crate::publisher::{self, Workload};
-use crate::state::{AppState, ConnKind, ConnSlot, Publisher};
+use crate::publisher;
+use crate::state::{AppState, ConnSlot, Publisher};
 use crate::ws::WsSession;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
@@ -14,6 +14,10 @@ use hyper::header::{
     WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
+use pushbench_model::protocol::{
+    MAX_PAYLOAD, PUBLISH_PATH, STATS_PATH, STOP_PATH, WORKLOAD_PATH, WorkloadDoc,
+};
+use pushbench_model::transport::TransportKind;
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -26,14 +30,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The largest request body read: a publish body with the largest payload a workload allows.
-const MAX_BODY: usize = PUBLISH_HEADER_LEN + publisher::MAX_PAYLOAD as usize;
+const MAX_BODY: usize = PUBLISH_HEADER_LEN + MAX_PAYLOAD as usize;
 
 type Resp = Response<Body>;
 
 /// Answers one request; every failure is an HTTP answer, never an error for hyper.
 pub(crate) fn handle(state: Arc<AppState>, slot: Arc<ConnSlot>, req: Request<Incoming>) -> Handled {
     let route_of = Route::of(req.uri().path());
-    slot.classify(route_of.map_or(ConnKind::Other, Route::conn_kind));
+    slot.classify(route_of.and_then(Route::transport));
     route(state, slot, route_of, req).unwrap_or_else(|r| Handled::now(r.into_response()))
 }
 
@@ -108,11 +112,8 @@ fn text_response(status: StatusCode, content_type: &'static str, body: Body) -> 
 /// The endpoints; the variant decides the method and the handler.
 #[derive(Clone, Copy)]
 enum Route {
-    Poll,
-    LongPoll,
-    Stream,
-    Sse,
-    WebSocket,
+    /// A push endpoint, one per transport kind, at the kind's path.
+    Transport(TransportKind),
     Publish,
     Workload,
     Stop,
@@ -121,28 +122,24 @@ enum Route {
 
 impl Route {
     fn of(path: &str) -> Option<Route> {
+        if let Some(kind) = TransportKind::from_path(path) {
+            return Some(Route::Transport(kind));
+        }
         Some(match path {
-            "/poll" => Route::Poll,
-            "/longpoll" => Route::LongPoll,
-            "/stream" => Route::Stream,
-            "/sse" => Route::Sse,
-            "/ws" => Route::WebSocket,
-            "/publish" => Route::Publish,
-            "/control/workload" => Route::Workload,
-            "/control/stop" => Route::Stop,
-            "/stats" => Route::Stats,
+            PUBLISH_PATH => Route::Publish,
+            WORKLOAD_PATH => Route::Workload,
+            STOP_PATH => Route::Stop,
+            STATS_PATH => Route::Stats,
             _ => return None,
         })
     }
 
-    fn conn_kind(self) -> ConnKind {
+    /// The kind a connection whose first request is this one is counted under in
+    /// `/stats` (`None`: other).
+    fn transport(self) -> Option<TransportKind> {
         match self {
-            Route::Poll => ConnKind::Poll,
-            Route::LongPoll => ConnKind::LongPoll,
-            Route::Stream => ConnKind::Stream,
-            Route::Sse => ConnKind::Sse,
-            Route::WebSocket => ConnKind::WebSocket,
-            _ => ConnKind::Other,
+            Route::Transport(kind) => Some(kind),
+            _ => None,
         }
     }
 
@@ -187,11 +184,13 @@ fn route(
     }
     let q = Query::parse(req.uri().query().unwrap_or(""))?;
     match route {
-        Route::Poll => poll(&state, &q).map(Handled::now),
-        Route::LongPoll => longpoll(state, &q),
-        Route::Stream => stream(state, &slot, &q).map(Handled::now),
-        Route::Sse => sse(state, &slot, &q, &req).map(Handled::now),
-        Route::WebSocket => websocket(state, slot, &q, req).map(Handled::now),
+        Route::Transport(TransportKind::Poll) => poll(&state, &q).map(Handled::now),
+        Route::Transport(TransportKind::LongPoll) => longpoll(state, &q),
+        Route::Transport(TransportKind::Stream) => stream(state, &slot, &q).map(Handled::now),
+        Route::Transport(TransportKind::Sse) => sse(state, &slot, &q, &req).map(Handled::now),
+        Route::Transport(TransportKind::WebSocket) => {
+            websocket(state, slot, &q, req).map(Handled::now)
+        }
         Route::Publish => Ok(Handled::later(publish(state, q, req))),
         Route::Workload => Ok(Handled::later(workload(state, req))),
         Route::Stop => Ok(Handled::later(stop(state))),
@@ -475,10 +474,10 @@ async fn publish(
 
 async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Rejection> {
     let body = read_body(req, MAX_BODY).await?;
-    let w: Workload = serde_json::from_slice(&body)
+    let w: WorkloadDoc = serde_json::from_slice(&body)
         .map_err(|e| Rejection::bad(format!("bad workload JSON: {e}")))?;
-    w.validate().map_err(Rejection::bad)?;
-    w.check_memory(&state.config).map_err(Rejection::bad)?;
+    w.validate().map_err(|e| Rejection::bad(e.to_string()))?;
+    publisher::check_memory(&w, &state.config).map_err(Rejection::bad)?;
     let headers = header_map(&w.response_headers)?;
     let mut current = state.publisher.lock().await;
     stop_publisher(current.take()).await;
@@ -505,7 +504,7 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
 }
 
 /// The workload's extra answer fields as hyper writes them; names and values were checked
-/// by `Workload::validate`, so a conversion failure is only a defence.
+/// by `WorkloadDoc::validate`, so a conversion failure is only a defence.
 fn header_map(fields: &[(String, String)]) -> Result<HeaderMap, Rejection> {
     let mut map = HeaderMap::with_capacity(fields.len());
     for (name, value) in fields {

@@ -2,31 +2,24 @@
 
 use crate::ServerConfig;
 use crate::body::PushProgress;
-use crate::failure::{Counter, Failure};
+use crate::failure::Failure;
 use crate::hub::{Topic, retained_bytes};
 use hyper::header::HeaderMap;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
-use serde::Serialize;
-use serde::ser::SerializeMap;
+use pushbench_model::protocol::{ConnectionCounts, FailureCounter, FailureCounts, StatsDoc};
+use pushbench_model::transport::TransportKind;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{SetOnce, mpsc};
 use tokio_util::sync::CancellationToken;
 
-/// The endpoint a connection's first request went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConnKind {
-    Poll = 0,
-    LongPoll = 1,
-    Stream = 2,
-    Sse = 3,
-    WebSocket = 4,
-    Other = 5,
-}
-
-const KINDS: usize = 6;
+/// `/stats` counts open connections per transport kind and one more slot for the others
+/// (control, publish, unknown paths).
+const KINDS: usize = TransportKind::ALL.len() + 1;
+/// The slot of connections whose first request was not to a push endpoint.
+const OTHER: usize = TransportKind::ALL.len();
 const UNCLASSIFIED: u8 = u8::MAX;
 
 /// Counters behind `/stats`. Relaxed atomics: each counter is read on its own, and a
@@ -43,7 +36,7 @@ pub(crate) struct Stats {
     pub(crate) open: AtomicUsize,
     /// Refused connections still being told why (see `lib.rs`'s `reject`).
     pub(crate) rejecting: AtomicUsize,
-    failures: [AtomicU64; Counter::ALL.len()],
+    failures: [AtomicU64; FailureCounter::ALL.len()],
 }
 
 impl Stats {
@@ -57,52 +50,6 @@ impl Stats {
     pub(crate) fn failed(&self, failure: &Failure) {
         self.failures[failure.counter() as usize].fetch_add(1, Relaxed);
     }
-}
-
-/// The failure counters, serialised as one `/stats` field each.
-pub(crate) struct FailureCounts([u64; Counter::ALL.len()]);
-
-impl Serialize for FailureCounts {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (c, n) in Counter::ALL.iter().zip(self.0) {
-            map.serialize_entry(c.field(), &n)?;
-        }
-        map.end()
-    }
-}
-
-/// The `connections` object of `/stats`.
-#[derive(Serialize)]
-pub(crate) struct ConnectionCounts {
-    poll: u64,
-    #[serde(rename = "long-poll")]
-    long_poll: u64,
-    stream: u64,
-    sse: u64,
-    websocket: u64,
-    other: u64,
-}
-
-/// The `/stats` document; field names are the contract in docs/protocol.md.
-#[derive(Serialize)]
-pub(crate) struct StatsDoc {
-    instance: u64,
-    connections: ConnectionCounts,
-    connections_accepted: u64,
-    messages_published: u64,
-    messages_written: u64,
-    bytes_written: u64,
-    topic_heads: Vec<u64>,
-    cpu_seconds: f64,
-    rss_bytes: u64,
-    peak_rss_bytes: u64,
-    /// Not in the contract: accept() failures (e.g. EMFILE) the server survived.
-    accept_errors: u64,
-    connections_open: usize,
-    /// `connections_rejected`, `slow_consumer_disconnects`, ...: see [`Counter::field`].
-    #[serde(flatten)]
-    failures: FailureCounts,
 }
 
 /// The publisher of the current workload, if one runs.
@@ -219,7 +166,7 @@ impl AppState {
 
     pub(crate) fn stats_doc(&self) -> StatsDoc {
         let s = &self.stats;
-        let c = |k: ConnKind| s.connections[k as usize].load(Relaxed);
+        let c = |i: usize| s.connections[i].load(Relaxed);
         let pushbench_wire::process::MemoryUsage {
             rss_bytes,
             peak_rss_bytes,
@@ -227,12 +174,8 @@ impl AppState {
         StatsDoc {
             instance: self.instance,
             connections: ConnectionCounts {
-                poll: c(ConnKind::Poll),
-                long_poll: c(ConnKind::LongPoll),
-                stream: c(ConnKind::Stream),
-                sse: c(ConnKind::Sse),
-                websocket: c(ConnKind::WebSocket),
-                other: c(ConnKind::Other),
+                by_kind: std::array::from_fn(c),
+                other: c(OTHER),
             },
             connections_accepted: s.connections_accepted.load(Relaxed),
             messages_published: s.messages_published.load(Relaxed),
@@ -346,14 +289,15 @@ impl ConnSlot {
         }
     }
 
-    /// Counts the connection under `kind` if this is its first request.
-    pub(crate) fn classify(&self, kind: ConnKind) {
+    /// Counts the connection under `kind` (`None`: other) if this is its first request.
+    pub(crate) fn classify(&self, kind: Option<TransportKind>) {
+        let slot = kind.map_or(OTHER, |k| k as usize);
         if self
             .kind
-            .compare_exchange(UNCLASSIFIED, kind as u8, Relaxed, Relaxed)
+            .compare_exchange(UNCLASSIFIED, slot as u8, Relaxed, Relaxed)
             .is_ok()
         {
-            self.state.stats.connections[kind as usize].fetch_add(1, Relaxed);
+            self.state.stats.connections[slot].fetch_add(1, Relaxed);
         }
     }
 }

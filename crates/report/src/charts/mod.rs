@@ -21,7 +21,7 @@ pub use sweep::Measure;
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use pushbench_loadgen::SweepDimension;
+use pushbench_model::SweepDimension;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

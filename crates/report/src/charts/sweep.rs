@@ -11,7 +11,7 @@ use super::{Backend, DrawError};
 use crate::{RunData, SweepRow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use pushbench_loadgen::SweepDimension;
+use pushbench_model::SweepDimension;
 
 /// What a sweep chart draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

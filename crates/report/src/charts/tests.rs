@@ -267,8 +267,8 @@ fn sweep_run() -> RunData {
         ..plain.clone()
     };
     for value in [100.0, 1000.0] {
-        let point = pushbench_loadgen::SweepPoint {
-            dimension: pushbench_loadgen::SweepDimension::Clients,
+        let point = pushbench_model::SweepPoint {
+            dimension: pushbench_model::SweepDimension::Clients,
             value,
         };
         for r in &plain.summary {

@@ -34,7 +34,7 @@ mod tests;
 pub use metric::{Metric, Threshold, parse_threshold};
 
 use crate::{Group, RunData, SummaryRow};
-use pushbench_loadgen::SweepPoint;
+use pushbench_model::SweepPoint;
 use serde::Serialize;
 
 /// An output format of a comparison.

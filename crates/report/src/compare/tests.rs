@@ -669,8 +669,8 @@ fn sweep_run(points: &[f64], jitter: &[f64]) -> RunData {
         ..plain.clone()
     };
     for &value in points {
-        let at = Some(pushbench_loadgen::SweepPoint {
-            dimension: pushbench_loadgen::SweepDimension::Clients,
+        let at = Some(pushbench_model::SweepPoint {
+            dimension: pushbench_model::SweepDimension::Clients,
             value,
         });
         for r in &plain.summary {

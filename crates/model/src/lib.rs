@@ -1,0 +1,25 @@
+//! pushbench's vocabulary: everything two of its crates must agree on, defined once.
+//!
+//! It owns the transport kinds and their descriptors, the checked scenario (and its sweep,
+//! network and header plans), the control contract between server and load generator
+//! (paths, limits, defaults, the workload and `/stats` documents), what a phase measures,
+//! and the typed rows of the run directory's files. It holds data and the rules that follow
+//! from the data alone: it does no I/O, runs nothing and knows no async runtime.
+#![warn(missing_docs)]
+
+pub mod protocol;
+pub mod result;
+pub mod rows;
+pub mod run;
+pub mod scenario;
+pub mod transport;
+
+pub use result::{
+    Counters, ErrorCounts, ErrorKind, PERCENTILES, PhaseResult, ProcessUsage, SecondStats,
+    new_histogram,
+};
+pub use scenario::{
+    NetworkPlan, Pattern, PointPlan, PollSchedule, Scenario, ServerRuntimeKind, Sweep,
+    SweepDimension, SweepPoint, TransportPlan, Workload,
+};
+pub use transport::{Descriptor, TransportKind, TransportOption};

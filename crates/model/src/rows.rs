@@ -1,0 +1,775 @@
+//! The rows of the run directory's CSV files, one type per file, used both to write the file
+//! and to read it back (the report writes and reads them through serde and the `csv`
+//! crate): a column is a field, the column order the field order, and each number's text
+//! (`duration_s` to three decimals, latencies as whole µs) its field's serializer.
+//!
+//! Reading is strict with a few documented exceptions: a column added after the first
+//! release reads as absent (`None`) in a run made before it ([`SummaryRow::OPTIONAL`]);
+//! any other missing column is an error naming the file and the column, never a zero.
+//!
+//! The derived figures (bytes per message, delivered messages per second, server CPU per
+//! 1,000 messages) are defined once, in [`Figures`], for one repetition and for repetitions
+//! pooled alike.
+
+use crate::result::{ErrorKind, PhaseResult};
+use crate::scenario::{SweepDimension, SweepPoint};
+use crate::transport::TransportKind;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The derived figures, from the quantities they are made of. One repetition
+/// ([`SummaryRow`]) and repetitions pooled ([`SweepRow`], [`Pooled`]) give their quantities
+/// and share the definitions, so a figure means the same in every table and chart.
+pub trait Figures {
+    /// Messages delivered in the measured window.
+    fn delivered(&self) -> f64;
+    /// Seconds of measured window.
+    fn window_s(&self) -> f64;
+    /// Bytes clients wrote and read in the window, set-up excluded.
+    fn wire_bytes(&self) -> f64;
+    /// Server CPU seconds over the whole phase.
+    fn server_cpu_s(&self) -> f64;
+
+    /// Delivered messages per second of window; `None` for an empty window.
+    fn delivered_per_s(&self) -> Option<f64> {
+        (self.window_s() > 0.0).then(|| self.delivered() / self.window_s())
+    }
+
+    /// Bytes on the wire per delivered message; `None` when nothing was delivered (a cost
+    /// per message then means nothing).
+    fn wire_bytes_per_message(&self) -> Option<f64> {
+        (self.delivered() > 0.0).then(|| self.wire_bytes() / self.delivered())
+    }
+
+    /// Server CPU seconds per delivered message, whole phases (connecting the clients
+    /// included) over the deliveries of the windows; `None` when nothing was delivered.
+    fn server_cpu_s_per_message(&self) -> Option<f64> {
+        (self.delivered() > 0.0).then(|| self.server_cpu_s() / self.delivered())
+    }
+
+    /// [`Figures::server_cpu_s_per_message`] per 1,000 messages, in seconds.
+    fn server_cpu_s_per_1k_messages(&self) -> Option<f64> {
+        self.server_cpu_s_per_message().map(|s| s * 1000.0)
+    }
+
+    /// [`Figures::server_cpu_s_per_message`] per 1,000 messages, in milliseconds.
+    fn server_cpu_ms_per_1k_messages(&self) -> Option<f64> {
+        self.server_cpu_s_per_message().map(|s| s * 1e6)
+    }
+}
+
+/// The means of several rows' quantities (a transport's repetitions), so their figures are
+/// ratios of means.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pooled {
+    /// Mean messages delivered.
+    pub delivered: f64,
+    /// Mean window seconds.
+    pub window_s: f64,
+    /// Mean wire bytes.
+    pub wire_bytes: f64,
+    /// Mean server CPU seconds.
+    pub server_cpu_s: f64,
+}
+
+impl Pooled {
+    /// The means over `rows` (all zero for none).
+    pub fn mean<'a>(rows: impl IntoIterator<Item = &'a SummaryRow>) -> Pooled {
+        let rows: Vec<&SummaryRow> = rows.into_iter().collect();
+        let mean = |f: fn(&SummaryRow) -> f64| {
+            if rows.is_empty() {
+                0.0
+            } else {
+                rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64
+            }
+        };
+        Pooled {
+            delivered: mean(SummaryRow::delivered),
+            window_s: mean(SummaryRow::window_s),
+            wire_bytes: mean(SummaryRow::wire_bytes),
+            server_cpu_s: mean(SummaryRow::server_cpu_s),
+        }
+    }
+}
+
+impl Figures for Pooled {
+    fn delivered(&self) -> f64 {
+        self.delivered
+    }
+    fn window_s(&self) -> f64 {
+        self.window_s
+    }
+    fn wire_bytes(&self) -> f64 {
+        self.wire_bytes
+    }
+    fn server_cpu_s(&self) -> f64 {
+        self.server_cpu_s
+    }
+}
+
+/// One row of `summary.csv`: one phase (a transport at a repetition, and a sweep point).
+/// The README's run-directory section documents every column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    /// The phase's label.
+    pub transport: String,
+    /// Repetition, from 1.
+    #[serde(deserialize_with = "whole")]
+    pub repetition: u32,
+    /// Planned clients.
+    #[serde(deserialize_with = "whole")]
+    pub clients: u32,
+    /// Length of the measured window, seconds.
+    #[serde(serialize_with = "dp3")]
+    pub duration_s: f64,
+    /// Deliveries the window called for.
+    #[serde(deserialize_with = "whole")]
+    pub messages_published: u64,
+    /// Messages clients read in the window.
+    #[serde(deserialize_with = "whole")]
+    pub messages_delivered: u64,
+    /// Sequence gaps.
+    #[serde(deserialize_with = "whole")]
+    pub messages_lost: u64,
+    /// Repeats.
+    #[serde(deserialize_with = "whole")]
+    pub messages_duplicated: u64,
+    /// Late arrivals.
+    #[serde(deserialize_with = "whole")]
+    pub messages_out_of_order: u64,
+    /// Mean delivery latency, µs.
+    #[serde(serialize_with = "dp1")]
+    pub latency_mean_us: f64,
+    /// Median delivery latency, µs (written whole; 0 when nothing was delivered).
+    #[serde(serialize_with = "dp0")]
+    pub latency_p50_us: f64,
+    /// 90th percentile, µs.
+    #[serde(serialize_with = "dp0")]
+    pub latency_p90_us: f64,
+    /// 99th percentile, µs.
+    #[serde(serialize_with = "dp0")]
+    pub latency_p99_us: f64,
+    /// 99.9th percentile, µs.
+    #[serde(serialize_with = "dp0")]
+    pub latency_p999_us: f64,
+    /// Largest latency, µs.
+    #[serde(serialize_with = "dp0")]
+    pub latency_max_us: f64,
+    /// Bytes clients wrote in the window, set-up excluded.
+    #[serde(deserialize_with = "whole")]
+    pub bytes_up: u64,
+    /// Bytes clients read in the window, set-up excluded.
+    #[serde(deserialize_with = "whole")]
+    pub bytes_down: u64,
+    /// `(bytes_up + bytes_down) / messages_delivered`, 0 when nothing was delivered.
+    #[serde(serialize_with = "dp2")]
+    pub bytes_per_message: f64,
+    /// Connection set-up bytes, whole phase.
+    #[serde(deserialize_with = "whole")]
+    pub setup_bytes: u64,
+    /// Every byte the client sockets carried, whole phase.
+    #[serde(deserialize_with = "whole")]
+    pub bytes_total: u64,
+    /// HTTP requests sent in the window.
+    #[serde(deserialize_with = "whole")]
+    pub requests: u64,
+    /// Poll and long-poll answers without a message.
+    #[serde(deserialize_with = "whole")]
+    pub empty_responses: u64,
+    /// TCP connections opened, whole phase.
+    #[serde(deserialize_with = "whole")]
+    pub connections_opened: u64,
+    /// Failures of every kind, whole phase.
+    #[serde(deserialize_with = "whole")]
+    pub errors: u64,
+    /// Server CPU seconds during the phase.
+    #[serde(serialize_with = "dp3")]
+    pub server_cpu_s: f64,
+    /// Server peak RSS during the phase.
+    #[serde(deserialize_with = "whole")]
+    pub server_peak_rss_bytes: u64,
+    /// Load-generator CPU seconds during the phase.
+    #[serde(serialize_with = "dp3")]
+    pub loadgen_cpu_s: f64,
+    /// Load-generator peak RSS during the phase.
+    #[serde(deserialize_with = "whole")]
+    pub loadgen_peak_rss_bytes: u64,
+    /// The client kind.
+    pub kind: TransportKind,
+    /// Bytes of one message (34-byte envelope and payload).
+    #[serde(deserialize_with = "whole")]
+    pub message_bytes: u64,
+    /// Connections made again after a failure.
+    #[serde(deserialize_with = "whole")]
+    pub reconnects: u64,
+    /// Failures to connect.
+    #[serde(deserialize_with = "whole")]
+    pub errors_connect: u64,
+    /// Read or write failures.
+    #[serde(deserialize_with = "whole")]
+    pub errors_io: u64,
+    /// Connections the server closed where an answer was due.
+    #[serde(deserialize_with = "whole")]
+    pub errors_closed: u64,
+    /// Unexpected HTTP statuses.
+    #[serde(deserialize_with = "whole")]
+    pub errors_status: u64,
+    /// Protocol violations.
+    #[serde(deserialize_with = "whole")]
+    pub errors_protocol: u64,
+    /// Median time to connect (TCP connect plus handshake), µs.
+    #[serde(deserialize_with = "whole")]
+    pub connect_p50_us: u64,
+    /// 99th percentile time to connect, µs.
+    #[serde(deserialize_with = "whole")]
+    pub connect_p99_us: u64,
+    /// Share of all cores the load generator used.
+    #[serde(serialize_with = "dp3")]
+    pub loadgen_cpu_share: f64,
+    /// Bytes of the load generator's control requests.
+    #[serde(deserialize_with = "whole")]
+    pub control_bytes: u64,
+    /// Server peak RSS above its idle RSS, per connection; absent in runs made before it
+    /// was measured.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub server_rss_per_connection_bytes: Option<u64>,
+    /// The same for the load generator; absent in runs made before it was measured.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub loadgen_rss_per_connection_bytes: Option<u64>,
+    /// Median request round trip (poll and long poll), µs; absent in runs made before it
+    /// was measured.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub request_p50_us: Option<u64>,
+    /// 90th percentile request round trip, µs; absent in older runs.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub request_p90_us: Option<u64>,
+    /// 99th percentile request round trip, µs; absent in older runs.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub request_p99_us: Option<u64>,
+    /// Largest request round trip, µs; absent in older runs.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub request_max_us: Option<u64>,
+    /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
+    #[serde(default)]
+    pub sweep_dimension: Option<SweepDimension>,
+    /// The swept value, empty without a sweep (and absent in runs made before sweeps).
+    #[serde(default, serialize_with = "value_text")]
+    pub sweep_value: Option<f64>,
+}
+
+impl SummaryRow {
+    /// The columns a run may lack because they were added later: they read as `None` (no
+    /// sweep, not measured). Every other column must be there.
+    pub const OPTIONAL: [&'static str; 8] = [
+        "server_rss_per_connection_bytes",
+        "loadgen_rss_per_connection_bytes",
+        "request_p50_us",
+        "request_p90_us",
+        "request_p99_us",
+        "request_max_us",
+        "sweep_dimension",
+        "sweep_value",
+    ];
+
+    /// A row of a phase that measured nothing: every count and figure zero, nothing
+    /// missing.
+    pub fn empty(transport: &str, kind: TransportKind, repetition: u32) -> SummaryRow {
+        SummaryRow {
+            transport: transport.to_string(),
+            repetition,
+            clients: 0,
+            duration_s: 0.0,
+            messages_published: 0,
+            messages_delivered: 0,
+            messages_lost: 0,
+            messages_duplicated: 0,
+            messages_out_of_order: 0,
+            latency_mean_us: 0.0,
+            latency_p50_us: 0.0,
+            latency_p90_us: 0.0,
+            latency_p99_us: 0.0,
+            latency_p999_us: 0.0,
+            latency_max_us: 0.0,
+            bytes_up: 0,
+            bytes_down: 0,
+            bytes_per_message: 0.0,
+            setup_bytes: 0,
+            bytes_total: 0,
+            requests: 0,
+            empty_responses: 0,
+            connections_opened: 0,
+            errors: 0,
+            server_cpu_s: 0.0,
+            server_peak_rss_bytes: 0,
+            loadgen_cpu_s: 0.0,
+            loadgen_peak_rss_bytes: 0,
+            kind,
+            message_bytes: 0,
+            reconnects: 0,
+            errors_connect: 0,
+            errors_io: 0,
+            errors_closed: 0,
+            errors_status: 0,
+            errors_protocol: 0,
+            connect_p50_us: 0,
+            connect_p99_us: 0,
+            loadgen_cpu_share: 0.0,
+            control_bytes: 0,
+            server_rss_per_connection_bytes: Some(0),
+            loadgen_rss_per_connection_bytes: Some(0),
+            request_p50_us: Some(0),
+            request_p90_us: Some(0),
+            request_p99_us: Some(0),
+            request_max_us: Some(0),
+            sweep_dimension: None,
+            sweep_value: None,
+        }
+    }
+
+    /// The row of a phase, as `summary.csv` records it.
+    pub fn of(p: &PhaseResult) -> SummaryRow {
+        let c = &p.counters;
+        let l = &p.latency;
+        let q = |h: &Histogram<u64>, p: f64| percentile(h, p);
+        let e = |k: ErrorKind| p.errors.get(k);
+        SummaryRow {
+            transport: p.label.clone(),
+            repetition: p.repetition,
+            clients: p.clients,
+            duration_s: p.duration_s,
+            messages_published: c.messages_published,
+            messages_delivered: c.messages_delivered,
+            messages_lost: c.messages_lost,
+            messages_duplicated: c.messages_duplicated,
+            messages_out_of_order: c.messages_out_of_order,
+            latency_mean_us: if l.is_empty() { 0.0 } else { l.mean() },
+            latency_p50_us: q(l, 50.0) as f64,
+            latency_p90_us: q(l, 90.0) as f64,
+            latency_p99_us: q(l, 99.0) as f64,
+            latency_p999_us: q(l, 99.9) as f64,
+            latency_max_us: l.max() as f64,
+            bytes_up: c.bytes_up,
+            bytes_down: c.bytes_down,
+            bytes_per_message: p.wire_bytes_per_message().unwrap_or(0.0),
+            setup_bytes: c.setup_bytes,
+            bytes_total: c.bytes_total,
+            requests: c.requests,
+            empty_responses: c.empty_responses,
+            connections_opened: c.connections_opened,
+            errors: p.errors.total(),
+            server_cpu_s: p.server.cpu_s,
+            server_peak_rss_bytes: p.server.peak_rss_bytes,
+            loadgen_cpu_s: p.loadgen.cpu_s,
+            loadgen_peak_rss_bytes: p.loadgen.peak_rss_bytes,
+            kind: p.transport,
+            message_bytes: p.message_bytes,
+            reconnects: c.reconnects,
+            errors_connect: e(ErrorKind::Connect),
+            errors_io: e(ErrorKind::Io),
+            errors_closed: e(ErrorKind::Closed),
+            errors_status: e(ErrorKind::Status),
+            errors_protocol: e(ErrorKind::Protocol),
+            connect_p50_us: q(&p.connect_latency, 50.0),
+            connect_p99_us: q(&p.connect_latency, 99.0),
+            loadgen_cpu_share: p.loadgen_cpu_share,
+            control_bytes: p.control_bytes,
+            server_rss_per_connection_bytes: Some(p.server.rss_per_connection(p.connections)),
+            loadgen_rss_per_connection_bytes: Some(p.loadgen.rss_per_connection(p.connections)),
+            request_p50_us: Some(q(&p.request_latency, 50.0)),
+            request_p90_us: Some(q(&p.request_latency, 90.0)),
+            request_p99_us: Some(q(&p.request_latency, 99.0)),
+            request_max_us: Some(p.request_latency.max()),
+            sweep_dimension: p.sweep.map(|s| s.dimension),
+            sweep_value: p.sweep.map(|s| s.value),
+        }
+    }
+
+    /// The sweep point, when the run swept (both columns filled).
+    pub fn sweep(&self) -> Option<SweepPoint> {
+        Some(SweepPoint {
+            dimension: self.sweep_dimension?,
+            value: self.sweep_value?,
+        })
+    }
+
+    /// Whether a message was delivered: latencies, and costs per message, mean something
+    /// only then (the file writes 0 for them otherwise).
+    pub fn delivered_any(&self) -> bool {
+        self.messages_delivered > 0
+    }
+
+    /// Bytes per delivered message beyond the message itself: what the transport adds.
+    pub fn overhead_per_message(&self) -> f64 {
+        self.bytes_per_message - self.message_bytes as f64
+    }
+}
+
+impl Figures for SummaryRow {
+    fn delivered(&self) -> f64 {
+        self.messages_delivered as f64
+    }
+    fn window_s(&self) -> f64 {
+        self.duration_s
+    }
+    fn wire_bytes(&self) -> f64 {
+        (self.bytes_up + self.bytes_down) as f64
+    }
+    fn server_cpu_s(&self) -> f64 {
+        self.server_cpu_s
+    }
+}
+
+impl Figures for PhaseResult {
+    fn delivered(&self) -> f64 {
+        self.counters.messages_delivered as f64
+    }
+    fn window_s(&self) -> f64 {
+        self.duration_s
+    }
+    fn wire_bytes(&self) -> f64 {
+        (self.counters.bytes_up + self.counters.bytes_down) as f64
+    }
+    fn server_cpu_s(&self) -> f64 {
+        self.server.cpu_s
+    }
+}
+
+/// The value at percentile `p` (0 to 100) of `h`; 0 for an empty histogram.
+pub fn percentile(h: &Histogram<u64>, p: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(p / 100.0)
+    }
+}
+
+/// One row of `latency_percentiles.csv` (`value` is the column `latency_us`) or
+/// `bandwidth_percentiles.csv` (`bytes_per_second`): one percentile of one phase. The
+/// writer names the value's column ([`PercentileRow::header`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PercentileRow {
+    /// The phase's label.
+    pub transport: String,
+    /// Repetition, from 1.
+    #[serde(deserialize_with = "whole")]
+    pub repetition: u32,
+    /// The percentile, 0 to 100, as `f64` writes it (`99.9`, `100`).
+    #[serde(serialize_with = "value")]
+    pub percentile: f64,
+    /// The value there (whole µs or bytes per second when written).
+    #[serde(
+        alias = "latency_us",
+        alias = "bytes_per_second",
+        serialize_with = "value"
+    )]
+    pub value: f64,
+    /// The swept dimension, empty without a sweep (absent in runs made before sweeps).
+    #[serde(default)]
+    pub sweep_dimension: Option<SweepDimension>,
+    /// The swept value, empty without a sweep (absent in runs made before sweeps).
+    #[serde(default, serialize_with = "value_text")]
+    pub sweep_value: Option<f64>,
+}
+
+impl PercentileRow {
+    /// The header of a percentile file whose values are `unit` (`latency_us`,
+    /// `bytes_per_second`).
+    pub fn header(unit: &str) -> [&str; 6] {
+        [
+            "transport",
+            "repetition",
+            "percentile",
+            unit,
+            "sweep_dimension",
+            "sweep_value",
+        ]
+    }
+
+    /// The sweep point, when the run swept.
+    pub fn sweep(&self) -> Option<SweepPoint> {
+        Some(SweepPoint {
+            dimension: self.sweep_dimension?,
+            value: self.sweep_value?,
+        })
+    }
+}
+
+/// One row of `timeseries.csv`: one second of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondRow {
+    /// The phase's label.
+    pub transport: String,
+    /// Repetition, from 1.
+    #[serde(deserialize_with = "whole")]
+    pub repetition: u32,
+    /// Seconds since the phase started.
+    #[serde(deserialize_with = "whole")]
+    pub second: u32,
+    /// Messages delivered in it.
+    #[serde(deserialize_with = "whole")]
+    pub messages_delivered: u64,
+    /// Bytes written in it, set-up included.
+    #[serde(deserialize_with = "whole")]
+    pub bytes_up: u64,
+    /// Bytes read in it, set-up included.
+    #[serde(deserialize_with = "whole")]
+    pub bytes_down: u64,
+    /// Median latency of its messages inside the window, µs (0 outside it).
+    #[serde(deserialize_with = "whole")]
+    pub latency_p50_us: u64,
+    /// 99th percentile, µs (0 outside the window).
+    #[serde(deserialize_with = "whole")]
+    pub latency_p99_us: u64,
+    /// Open connections at its end.
+    #[serde(deserialize_with = "whole")]
+    pub connections: u64,
+    /// Whether it lies wholly in the measured window (absent in the oldest runs: no).
+    #[serde(default, serialize_with = "flag", deserialize_with = "read_flag")]
+    pub in_window: bool,
+    /// The swept dimension, empty without a sweep (absent in runs made before sweeps).
+    #[serde(default)]
+    pub sweep_dimension: Option<SweepDimension>,
+    /// The swept value, empty without a sweep (absent in runs made before sweeps).
+    #[serde(default, serialize_with = "value_text")]
+    pub sweep_value: Option<f64>,
+}
+
+impl SecondRow {
+    /// The sweep point, when the run swept.
+    pub fn sweep(&self) -> Option<SweepPoint> {
+        Some(SweepPoint {
+            dimension: self.sweep_dimension?,
+            value: self.sweep_value?,
+        })
+    }
+}
+
+/// One row of `sweep.csv`: one transport at one sweep point, its repetitions pooled (counts,
+/// bytes, window and CPU seconds summed; latencies from the merged histograms; per-phase
+/// levels averaged). Written only: `sweep.csv` is made again from the other files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    /// The transport label.
+    pub transport: String,
+    /// The swept dimension.
+    pub sweep_dimension: SweepDimension,
+    /// The swept value.
+    #[serde(serialize_with = "value")]
+    pub sweep_value: f64,
+    /// Repetitions pooled.
+    pub repetitions: u32,
+    /// Planned clients, averaged.
+    #[serde(serialize_with = "number")]
+    pub clients: f64,
+    /// Window seconds, summed.
+    #[serde(serialize_with = "number")]
+    pub duration_s: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub messages_published: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub messages_delivered: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub messages_lost: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub messages_duplicated: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub messages_out_of_order: f64,
+    /// From the merged histograms, µs.
+    #[serde(serialize_with = "number")]
+    pub latency_mean_us: f64,
+    /// From the merged histograms, µs.
+    #[serde(serialize_with = "number")]
+    pub latency_p50_us: f64,
+    /// From the merged histograms, µs.
+    #[serde(serialize_with = "number")]
+    pub latency_p90_us: f64,
+    /// From the merged histograms, µs.
+    #[serde(serialize_with = "number")]
+    pub latency_p99_us: f64,
+    /// From the merged histograms, µs.
+    #[serde(serialize_with = "number")]
+    pub latency_p999_us: f64,
+    /// From the merged histograms, µs.
+    #[serde(serialize_with = "number")]
+    pub latency_max_us: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub bytes_up: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub bytes_down: f64,
+    /// The summed bytes over the summed deliveries (0 when none).
+    #[serde(serialize_with = "number")]
+    pub bytes_per_message: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub setup_bytes: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub bytes_total: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub requests: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub empty_responses: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub connections_opened: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub errors: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub server_cpu_s: f64,
+    /// Averaged.
+    #[serde(serialize_with = "number")]
+    pub server_peak_rss_bytes: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub loadgen_cpu_s: f64,
+    /// Averaged.
+    #[serde(serialize_with = "number")]
+    pub loadgen_peak_rss_bytes: f64,
+    /// The client kind.
+    pub kind: TransportKind,
+    /// Averaged.
+    #[serde(serialize_with = "number")]
+    pub message_bytes: f64,
+    /// Summed.
+    #[serde(serialize_with = "number")]
+    pub reconnects: f64,
+    /// Averaged.
+    #[serde(serialize_with = "number")]
+    pub loadgen_cpu_share: f64,
+    /// The summed deliveries over the summed windows (0 for none).
+    #[serde(serialize_with = "number")]
+    pub messages_delivered_per_s: f64,
+    /// The summed server CPU per 1,000 messages delivered, ms (0 when none).
+    #[serde(serialize_with = "number")]
+    pub server_cpu_ms_per_1k_messages: f64,
+}
+
+impl SweepRow {
+    /// The point.
+    pub fn point(&self) -> SweepPoint {
+        SweepPoint {
+            dimension: self.sweep_dimension,
+            value: self.sweep_value,
+        }
+    }
+
+    /// The merged median latency, µs; `None` when nothing was delivered (the file writes
+    /// 0 then).
+    pub fn latency_p50(&self) -> Option<f64> {
+        (self.messages_delivered > 0.0).then_some(self.latency_p50_us)
+    }
+
+    /// The merged 99th percentile latency, µs; `None` when nothing was delivered.
+    pub fn latency_p99(&self) -> Option<f64> {
+        (self.messages_delivered > 0.0).then_some(self.latency_p99_us)
+    }
+}
+
+impl Figures for SweepRow {
+    fn delivered(&self) -> f64 {
+        self.messages_delivered
+    }
+    fn window_s(&self) -> f64 {
+        self.duration_s
+    }
+    fn wire_bytes(&self) -> f64 {
+        self.bytes_up + self.bytes_down
+    }
+    fn server_cpu_s(&self) -> f64 {
+        self.server_cpu_s
+    }
+}
+
+// Number texts. Serializers take `&T` by serde's signature.
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn fixed<S: Serializer>(v: f64, decimals: usize, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{v:.decimals$}"))
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn dp0<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed(*v, 0, s)
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn dp1<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed(*v, 1, s)
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn dp2<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed(*v, 2, s)
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn dp3<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed(*v, 3, s)
+}
+
+/// As `f64`'s `Display` writes it: whole numbers without a fraction, others in the fewest
+/// digits that read back to the same value.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn value<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// A sweep value, or an empty cell.
+fn value_text<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_str(""),
+    }
+}
+
+/// Whole numbers as such, anything else to three decimals.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn number<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        fixed(*v, 0, s)
+    } else {
+        fixed(*v, 3, s)
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn flag<S: Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(u8::from(*v))
+}
+
+fn read_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(String::deserialize(d)? == "1")
+}
+
+/// A count: any number text that is a whole, non-negative number (`12`, `12.0`, `1e3`), so
+/// a file edited by a spreadsheet still reads.
+fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_whole(&text)
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, found {text:?}")))
+}
+
+/// [`whole`] for a column that may be absent.
+fn some_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d).map(Some)
+}
+
+fn parse_whole(text: &str) -> Option<u64> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(n);
+    }
+    let v: f64 = text.parse().ok()?;
+    (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(64)).then_some(v as u64)
+}

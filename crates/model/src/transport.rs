@@ -1,0 +1,290 @@
+//! The transports: one [`TransportKind`] per client kind, and one [`Descriptor`] per kind
+//! holding everything the rest of pushbench decides by kind (its name, its path, the
+//! scenario options it takes, how it publishes in the echo pattern, its request's header
+//! profile, its colour). Code that must act per kind matches on the kind once, in its
+//! registry (the server's `transports/mod.rs`, the load generator's `clients/mod.rs`), and
+//! reads everything else from here.
+
+use crate::scenario::{Pattern, RequestKind, TransportPlan};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The client kinds, named as in scenario files and result tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransportKind {
+    /// Timed polling of `/poll`.
+    Poll,
+    /// HTTP long polling of `/longpoll`.
+    LongPoll,
+    /// HTTP/1.1 chunked streaming from `/stream`.
+    Stream,
+    /// Server-Sent Events from `/sse`.
+    Sse,
+    /// WebSocket frames from `/ws`.
+    WebSocket,
+}
+
+/// A per-kind key of a `[[transports]]` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportOption {
+    /// `interval`: time between polls.
+    Interval,
+    /// `schedule`: fixed-rate or fixed-delay polls.
+    Schedule,
+    /// `timeout`: how long the server may hold a long poll.
+    Timeout,
+}
+
+impl TransportOption {
+    /// The key in a `[[transports]]` entry.
+    pub fn key(self) -> &'static str {
+        match self {
+            TransportOption::Interval => "interval",
+            TransportOption::Schedule => "schedule",
+            TransportOption::Timeout => "timeout",
+        }
+    }
+
+    /// How the report's scenario line shows the option's value: `, interval 250ms`,
+    /// ` (fixed-rate)`, `, timeout 30s`.
+    pub fn describe(self, t: &TransportPlan) -> String {
+        let duration = |d| humantime::format_duration(d).to_string();
+        match self {
+            TransportOption::Interval => format!(", interval {}", duration(t.interval)),
+            TransportOption::Schedule => format!(" ({})", t.schedule.name()),
+            TransportOption::Timeout => format!(", timeout {}", duration(t.timeout)),
+        }
+    }
+}
+
+/// What pushbench knows about one transport kind.
+#[derive(Debug)]
+pub struct Descriptor {
+    /// The kind described.
+    pub kind: TransportKind,
+    /// The name in scenario files, result files and reports.
+    pub name: &'static str,
+    /// The server endpoint its clients connect to.
+    pub path: &'static str,
+    /// The `[[transports]]` keys it takes besides `kind`, `label` and `clients`, in the
+    /// order reports show them; any other per-kind key is an error.
+    pub options: &'static [TransportOption],
+    /// In the echo pattern, whether a client publishes on its own connection (WebSocket
+    /// text frames) rather than with `POST /publish` on a second one.
+    pub publishes_in_band: bool,
+    /// Which `[http]` profile fields its requests carry.
+    pub request_kind: RequestKind,
+    /// Its colour in every chart and report, from Okabe & Ito's palette (distinguishable
+    /// under the common colour-vision deficiencies; its yellow is left out, it vanishes on
+    /// white). Related kinds get related hues (poll orange, long-poll vermillion).
+    pub colour: (u8, u8, u8),
+}
+
+/// One descriptor per kind, in [`TransportKind::ALL`] order.
+const DESCRIPTORS: [Descriptor; 5] = [
+    Descriptor {
+        kind: TransportKind::Poll,
+        name: "poll",
+        path: "/poll",
+        options: &[TransportOption::Interval, TransportOption::Schedule],
+        publishes_in_band: false,
+        request_kind: RequestKind::Fetch,
+        colour: (230, 159, 0),
+    },
+    Descriptor {
+        kind: TransportKind::LongPoll,
+        name: "long-poll",
+        path: "/longpoll",
+        options: &[TransportOption::Timeout],
+        publishes_in_band: false,
+        request_kind: RequestKind::Fetch,
+        colour: (213, 94, 0),
+    },
+    Descriptor {
+        kind: TransportKind::Stream,
+        name: "stream",
+        path: "/stream",
+        options: &[],
+        publishes_in_band: false,
+        request_kind: RequestKind::Fetch,
+        colour: (0, 158, 115),
+    },
+    Descriptor {
+        kind: TransportKind::Sse,
+        name: "sse",
+        path: "/sse",
+        options: &[],
+        publishes_in_band: false,
+        request_kind: RequestKind::EventSource,
+        colour: (0, 114, 178),
+    },
+    Descriptor {
+        kind: TransportKind::WebSocket,
+        name: "websocket",
+        path: "/ws",
+        options: &[],
+        publishes_in_band: true,
+        request_kind: RequestKind::WebSocket,
+        colour: (204, 121, 167),
+    },
+];
+
+impl TransportKind {
+    /// Every kind, in the order results list them.
+    pub const ALL: [TransportKind; 5] = [
+        TransportKind::Poll,
+        TransportKind::LongPoll,
+        TransportKind::Stream,
+        TransportKind::Sse,
+        TransportKind::WebSocket,
+    ];
+
+    /// Everything known about this kind.
+    pub fn descriptor(self) -> &'static Descriptor {
+        let d = &DESCRIPTORS[self as usize];
+        debug_assert_eq!(d.kind, self, "DESCRIPTORS is in TransportKind::ALL order");
+        d
+    }
+
+    /// The name used in scenario files and result tables.
+    pub fn name(self) -> &'static str {
+        self.descriptor().name
+    }
+
+    /// The server endpoint of this kind.
+    pub fn path(self) -> &'static str {
+        self.descriptor().path
+    }
+
+    /// The kind named `name` ([`TransportKind::name`]).
+    pub fn from_name(name: &str) -> Option<TransportKind> {
+        TransportKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind whose endpoint is `path`.
+    pub fn from_path(path: &str) -> Option<TransportKind> {
+        TransportKind::ALL.into_iter().find(|k| k.path() == path)
+    }
+
+    /// Whether a scenario entry of this kind may give `option`.
+    pub fn takes(self, option: TransportOption) -> bool {
+        self.descriptor().options.contains(&option)
+    }
+
+    /// Connections one client holds: one, or two in the echo pattern for a kind that
+    /// publishes on a second connection.
+    pub fn connections_per_client(self, pattern: Pattern) -> u64 {
+        match pattern {
+            Pattern::Echo if !self.descriptor().publishes_in_band => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for TransportKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Read as serde's derive would read a plain enum (`deserialize_enum`), so scenario files and
+/// JSON give the same errors as for every other enum, and the names come from the
+/// descriptors.
+impl<'de> Deserialize<'de> for TransportKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{EnumAccess, VariantAccess, Visitor};
+        struct Name(TransportKind);
+        impl<'de> Deserialize<'de> for Name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = Name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("variant identifier")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Name, E> {
+                        TransportKind::from_name(v)
+                            .map(Name)
+                            .ok_or_else(|| E::unknown_variant(v, &NAMES))
+                    }
+                }
+                d.deserialize_identifier(V)
+            }
+        }
+        struct Kind;
+        impl<'de> Visitor<'de> for Kind {
+            type Value = TransportKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("enum TransportKind")
+            }
+            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<TransportKind, A::Error> {
+                let (Name(kind), variant) = data.variant()?;
+                variant.unit_variant()?;
+                Ok(kind)
+            }
+        }
+        d.deserialize_enum("TransportKind", &NAMES, Kind)
+    }
+}
+
+/// The kinds' names, for "expected one of" messages.
+const NAMES: [&str; 5] = {
+    let mut names = [""; 5];
+    let mut i = 0;
+    while i < DESCRIPTORS.len() {
+        names[i] = DESCRIPTORS[i].name;
+        i += 1;
+    }
+    names
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_descriptor_and_distinct_names_paths_and_colours() {
+        for (i, k) in TransportKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i);
+            assert_eq!(k.descriptor().kind, k);
+            assert_eq!(TransportKind::from_name(k.name()), Some(k));
+            assert_eq!(TransportKind::from_path(k.path()), Some(k));
+            for o in TransportKind::ALL.into_iter().filter(|o| *o != k) {
+                let (a, b) = (k.descriptor(), o.descriptor());
+                assert!(a.name != b.name && a.path != b.path && a.colour != b.colour);
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_read_and_write_by_name() {
+        let json = serde_json::to_string(&TransportKind::LongPoll).unwrap();
+        assert_eq!(json, "\"long-poll\"");
+        let back: TransportKind = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, TransportKind::LongPoll);
+        let e = serde_json::from_str::<TransportKind>("\"carrier-pigeon\"").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unknown variant `carrier-pigeon`, expected one of `poll`, `long-poll`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn only_websocket_publishes_echo_on_its_own_connection() {
+        assert_eq!(
+            TransportKind::WebSocket.connections_per_client(Pattern::Echo),
+            1
+        );
+        assert_eq!(TransportKind::Sse.connections_per_client(Pattern::Echo), 2);
+        assert_eq!(
+            TransportKind::Sse.connections_per_client(Pattern::Broadcast),
+            1
+        );
+    }
+}
