@@ -4,8 +4,9 @@
 //! (`duration_s` to three decimals, latencies as whole µs) its field's serializer.
 //!
 //! Reading is strict with a few documented exceptions: a column added after the first
-//! release reads as absent (`None`) in a run made before it ([`SummaryRow::OPTIONAL`]);
-//! any other missing column is an error naming the file and the column, never a zero.
+//! release reads as its default in a run made before it ([`CsvRow::OPTIONAL`]: no sweep,
+//! not measured); any other missing column is an error naming the file and the column,
+//! never a zero.
 //!
 //! The derived figures (bytes per message, delivered messages per second, server CPU per
 //! 1,000 messages) are defined once, in [`Figures`], for one repetition and for repetitions
@@ -16,6 +17,19 @@ use crate::scenario::{SweepDimension, SweepPoint};
 use crate::transport::TransportKind;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A row of a CSV file of the run directory, read back by its column names.
+pub trait CsvRow: Serialize + for<'de> Deserialize<'de> {
+    /// The columns a file may lack because they were added after the first release; they
+    /// read as their defaults, which is what such a run measured or did (no sweep, not
+    /// measured). Every other column must be there.
+    const OPTIONAL: &'static [&'static str];
+
+    /// The columns, in file order.
+    fn columns() -> &'static [&'static str] {
+        struct_fields::<Self>()
+    }
+}
 
 /// The derived figures, from the quantities they are made of. One repetition
 /// ([`SummaryRow`]) and repetitions pooled ([`SweepRow`], [`Pooled`]) give their quantities
@@ -52,9 +66,10 @@ pub trait Figures {
         self.server_cpu_s_per_message().map(|s| s * 1000.0)
     }
 
-    /// [`Figures::server_cpu_s_per_message`] per 1,000 messages, in milliseconds.
+    /// The same per 1,000 messages, in milliseconds: CPU microseconds over deliveries,
+    /// `server_cpu_ms_per_1k_messages` of `sweep.csv`.
     fn server_cpu_ms_per_1k_messages(&self) -> Option<f64> {
-        self.server_cpu_s_per_message().map(|s| s * 1e6)
+        (self.delivered() > 0.0).then(|| self.server_cpu_s() * 1e6 / self.delivered())
     }
 }
 
@@ -120,7 +135,7 @@ pub struct SummaryRow {
     #[serde(deserialize_with = "whole")]
     pub clients: u32,
     /// Length of the measured window, seconds.
-    #[serde(serialize_with = "dp3")]
+    #[serde(serialize_with = "dp3", deserialize_with = "real")]
     pub duration_s: f64,
     /// Deliveries the window called for.
     #[serde(deserialize_with = "whole")]
@@ -138,22 +153,22 @@ pub struct SummaryRow {
     #[serde(deserialize_with = "whole")]
     pub messages_out_of_order: u64,
     /// Mean delivery latency, µs.
-    #[serde(serialize_with = "dp1")]
+    #[serde(serialize_with = "dp1", deserialize_with = "real")]
     pub latency_mean_us: f64,
     /// Median delivery latency, µs (written whole; 0 when nothing was delivered).
-    #[serde(serialize_with = "dp0")]
+    #[serde(serialize_with = "dp0", deserialize_with = "real")]
     pub latency_p50_us: f64,
     /// 90th percentile, µs.
-    #[serde(serialize_with = "dp0")]
+    #[serde(serialize_with = "dp0", deserialize_with = "real")]
     pub latency_p90_us: f64,
     /// 99th percentile, µs.
-    #[serde(serialize_with = "dp0")]
+    #[serde(serialize_with = "dp0", deserialize_with = "real")]
     pub latency_p99_us: f64,
     /// 99.9th percentile, µs.
-    #[serde(serialize_with = "dp0")]
+    #[serde(serialize_with = "dp0", deserialize_with = "real")]
     pub latency_p999_us: f64,
     /// Largest latency, µs.
-    #[serde(serialize_with = "dp0")]
+    #[serde(serialize_with = "dp0", deserialize_with = "real")]
     pub latency_max_us: f64,
     /// Bytes clients wrote in the window, set-up excluded.
     #[serde(deserialize_with = "whole")]
@@ -162,7 +177,7 @@ pub struct SummaryRow {
     #[serde(deserialize_with = "whole")]
     pub bytes_down: u64,
     /// `(bytes_up + bytes_down) / messages_delivered`, 0 when nothing was delivered.
-    #[serde(serialize_with = "dp2")]
+    #[serde(serialize_with = "dp2", deserialize_with = "real")]
     pub bytes_per_message: f64,
     /// Connection set-up bytes, whole phase.
     #[serde(deserialize_with = "whole")]
@@ -183,13 +198,13 @@ pub struct SummaryRow {
     #[serde(deserialize_with = "whole")]
     pub errors: u64,
     /// Server CPU seconds during the phase.
-    #[serde(serialize_with = "dp3")]
+    #[serde(serialize_with = "dp3", deserialize_with = "real")]
     pub server_cpu_s: f64,
     /// Server peak RSS during the phase.
     #[serde(deserialize_with = "whole")]
     pub server_peak_rss_bytes: u64,
     /// Load-generator CPU seconds during the phase.
-    #[serde(serialize_with = "dp3")]
+    #[serde(serialize_with = "dp3", deserialize_with = "real")]
     pub loadgen_cpu_s: f64,
     /// Load-generator peak RSS during the phase.
     #[serde(deserialize_with = "whole")]
@@ -224,7 +239,7 @@ pub struct SummaryRow {
     #[serde(deserialize_with = "whole")]
     pub connect_p99_us: u64,
     /// Share of all cores the load generator used.
-    #[serde(serialize_with = "dp3")]
+    #[serde(serialize_with = "dp3", deserialize_with = "real")]
     pub loadgen_cpu_share: f64,
     /// Bytes of the load generator's control requests.
     #[serde(deserialize_with = "whole")]
@@ -250,17 +265,15 @@ pub struct SummaryRow {
     #[serde(default, deserialize_with = "some_whole")]
     pub request_max_us: Option<u64>,
     /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dimension")]
     pub sweep_dimension: Option<SweepDimension>,
     /// The swept value, empty without a sweep (and absent in runs made before sweeps).
-    #[serde(default, serialize_with = "value_text")]
+    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
     pub sweep_value: Option<f64>,
 }
 
-impl SummaryRow {
-    /// The columns a run may lack because they were added later: they read as `None` (no
-    /// sweep, not measured). Every other column must be there.
-    pub const OPTIONAL: [&'static str; 8] = [
+impl CsvRow for SummaryRow {
+    const OPTIONAL: &'static [&'static str] = &[
         "server_rss_per_connection_bytes",
         "loadgen_rss_per_connection_bytes",
         "request_p50_us",
@@ -270,7 +283,9 @@ impl SummaryRow {
         "sweep_dimension",
         "sweep_value",
     ];
+}
 
+impl SummaryRow {
     /// A row of a phase that measured nothing: every count and figure zero, nothing
     /// missing.
     pub fn empty(transport: &str, kind: TransportKind, repetition: u32) -> SummaryRow {
@@ -398,6 +413,18 @@ impl SummaryRow {
         self.messages_delivered > 0
     }
 
+    /// Connection set-up bytes per delivered message (set-up amortised); `None` when
+    /// nothing was delivered.
+    pub fn setup_bytes_per_message(&self) -> Option<f64> {
+        self.delivered_any()
+            .then(|| self.setup_bytes as f64 / self.messages_delivered as f64)
+    }
+
+    /// The server's peak RSS per planned client; `None` without clients.
+    pub fn peak_rss_per_client(&self) -> Option<f64> {
+        (self.clients > 0).then(|| self.server_peak_rss_bytes as f64 / f64::from(self.clients))
+    }
+
     /// Bytes per delivered message beyond the message itself: what the transport adds.
     pub fn overhead_per_message(&self) -> f64 {
         self.bytes_per_message - self.message_bytes as f64
@@ -454,21 +481,21 @@ pub struct PercentileRow {
     #[serde(deserialize_with = "whole")]
     pub repetition: u32,
     /// The percentile, 0 to 100, as `f64` writes it (`99.9`, `100`).
-    #[serde(serialize_with = "value")]
+    #[serde(serialize_with = "value", deserialize_with = "real")]
     pub percentile: f64,
     /// The value there (whole µs or bytes per second when written).
-    #[serde(
-        alias = "latency_us",
-        alias = "bytes_per_second",
-        serialize_with = "value"
-    )]
+    #[serde(serialize_with = "value", deserialize_with = "real")]
     pub value: f64,
     /// The swept dimension, empty without a sweep (absent in runs made before sweeps).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dimension")]
     pub sweep_dimension: Option<SweepDimension>,
     /// The swept value, empty without a sweep (absent in runs made before sweeps).
-    #[serde(default, serialize_with = "value_text")]
+    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
     pub sweep_value: Option<f64>,
+}
+
+impl CsvRow for PercentileRow {
+    const OPTIONAL: &'static [&'static str] = &["sweep_dimension", "sweep_value"];
 }
 
 impl PercentileRow {
@@ -527,11 +554,15 @@ pub struct SecondRow {
     #[serde(default, serialize_with = "flag", deserialize_with = "read_flag")]
     pub in_window: bool,
     /// The swept dimension, empty without a sweep (absent in runs made before sweeps).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dimension")]
     pub sweep_dimension: Option<SweepDimension>,
     /// The swept value, empty without a sweep (absent in runs made before sweeps).
-    #[serde(default, serialize_with = "value_text")]
+    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
     pub sweep_value: Option<f64>,
+}
+
+impl CsvRow for SecondRow {
+    const OPTIONAL: &'static [&'static str] = &["in_window", "sweep_dimension", "sweep_value"];
 }
 
 impl SecondRow {
@@ -546,8 +577,8 @@ impl SecondRow {
 
 /// One row of `sweep.csv`: one transport at one sweep point, its repetitions pooled (counts,
 /// bytes, window and CPU seconds summed; latencies from the merged histograms; per-phase
-/// levels averaged). Written only: `sweep.csv` is made again from the other files.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// levels averaged). `sweep.csv` is made again from the other files, never read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepRow {
     /// The transport label.
     pub transport: String,
@@ -655,7 +686,53 @@ pub struct SweepRow {
     pub server_cpu_ms_per_1k_messages: f64,
 }
 
+impl CsvRow for SweepRow {
+    const OPTIONAL: &'static [&'static str] = &[];
+}
+
 impl SweepRow {
+    /// A row of a point where nothing was measured: every column zero.
+    pub fn empty(transport: &str, kind: TransportKind, point: SweepPoint) -> SweepRow {
+        SweepRow {
+            transport: transport.to_string(),
+            sweep_dimension: point.dimension,
+            sweep_value: point.value,
+            repetitions: 0,
+            clients: 0.0,
+            duration_s: 0.0,
+            messages_published: 0.0,
+            messages_delivered: 0.0,
+            messages_lost: 0.0,
+            messages_duplicated: 0.0,
+            messages_out_of_order: 0.0,
+            latency_mean_us: 0.0,
+            latency_p50_us: 0.0,
+            latency_p90_us: 0.0,
+            latency_p99_us: 0.0,
+            latency_p999_us: 0.0,
+            latency_max_us: 0.0,
+            bytes_up: 0.0,
+            bytes_down: 0.0,
+            bytes_per_message: 0.0,
+            setup_bytes: 0.0,
+            bytes_total: 0.0,
+            requests: 0.0,
+            empty_responses: 0.0,
+            connections_opened: 0.0,
+            errors: 0.0,
+            server_cpu_s: 0.0,
+            server_peak_rss_bytes: 0.0,
+            loadgen_cpu_s: 0.0,
+            loadgen_peak_rss_bytes: 0.0,
+            kind,
+            message_bytes: 0.0,
+            reconnects: 0.0,
+            loadgen_cpu_share: 0.0,
+            messages_delivered_per_s: 0.0,
+            server_cpu_ms_per_1k_messages: 0.0,
+        }
+    }
+
     /// The point.
     pub fn point(&self) -> SweepPoint {
         SweepPoint {
@@ -752,6 +829,40 @@ fn read_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(String::deserialize(d)? == "1")
 }
 
+/// A number (`f64`'s syntax, `inf` and `NaN` included, as the files were always read).
+fn real<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map_err(|_| serde::de::Error::custom(format!("expected a number, found {text:?}")))
+}
+
+/// A sweep value: empty without a sweep, else a finite number.
+fn finite<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a number, found {text:?}"
+        ))),
+    }
+}
+
+/// A sweep dimension by name, or an empty cell.
+fn dimension<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SweepDimension>, D::Error> {
+    let name = String::deserialize(d)?;
+    if name.is_empty() {
+        return Ok(None);
+    }
+    SweepDimension::from_name(&name).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "expected clients, rate or payload_bytes, or for the link rtt or bandwidth_down, found {name:?}"
+        ))
+    })
+}
+
 /// A count: any number text that is a whole, non-negative number (`12`, `12.0`, `1e3`), so
 /// a file edited by a spreadsheet still reads.
 fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
@@ -772,4 +883,75 @@ fn parse_whole(text: &str) -> Option<u64> {
     }
     let v: f64 = text.parse().ok()?;
     (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(64)).then_some(v as u64)
+}
+
+/// The field names serde's derive gives a struct, in order: what it would read.
+fn struct_fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{Error, Visitor, value::Error as Captured};
+    struct Capture<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Capture<'_> {
+        type Error = Captured;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Captured> {
+            Err(Captured::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Captured> {
+            *self.0 = fields;
+            Err(Captured::custom("fields captured"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Capture(&mut fields));
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_the_fields_in_order() {
+        let c = SummaryRow::columns();
+        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 48));
+        assert_eq!(c[c.len() - 1], "sweep_value");
+        for o in SummaryRow::OPTIONAL {
+            assert!(c.contains(o), "{o}");
+        }
+        assert_eq!(
+            SecondRow::columns(),
+            [
+                "transport",
+                "repetition",
+                "second",
+                "messages_delivered",
+                "bytes_up",
+                "bytes_down",
+                "latency_p50_us",
+                "latency_p99_us",
+                "connections",
+                "in_window",
+                "sweep_dimension",
+                "sweep_value"
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_read_any_whole_number_text() {
+        assert_eq!(parse_whole("12"), Some(12));
+        assert_eq!(parse_whole("12.0"), Some(12));
+        assert_eq!(parse_whole("1e3"), Some(1000));
+        for bad in ["2.5", "-1", "x", "", "inf"] {
+            assert_eq!(parse_whole(bad), None, "{bad}");
+        }
+    }
 }

@@ -47,7 +47,7 @@ impl TransportOption {
     /// How the report's scenario line shows the option's value: `, interval 250ms`,
     /// ` (fixed-rate)`, `, timeout 30s`.
     pub fn describe(self, t: &TransportPlan) -> String {
-        let duration = |d| humantime::format_duration(d).to_string();
+        let duration = crate::scenario::duration_text;
         match self {
             TransportOption::Interval => format!(", interval {}", duration(t.interval)),
             TransportOption::Schedule => format!(" ({})", t.schedule.name()),

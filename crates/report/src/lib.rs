@@ -10,22 +10,21 @@
 
 pub mod charts;
 pub mod compare;
+mod files;
 pub mod hlog;
 mod pages;
 mod rundata;
 pub mod sweep;
 mod table;
 
-pub use rundata::{Group, PhaseKey, Point, RunData, Second, SummaryRow};
-pub use sweep::SweepRow;
+pub use rundata::{Group, PhaseKey, RunData};
 pub use table::summary_table;
 
+use files::{csv_text, write_atomic};
 use hdrhistogram::Histogram;
-use pushbench_model::rows::Figures;
+use pushbench_model::PhaseResult;
+use pushbench_model::rows::{PercentileRow, SecondRow, SummaryRow, percentile};
 use pushbench_model::run::RunMeta;
-use pushbench_model::{ErrorKind, PhaseResult};
-use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -78,38 +77,6 @@ pub enum ReportError {
 }
 
 pub use pushbench_model::PERCENTILES;
-
-/// The first columns of `summary.csv`, in this order; more follow.
-pub const SUMMARY_COLUMNS: [&str; 28] = [
-    "transport",
-    "repetition",
-    "clients",
-    "duration_s",
-    "messages_published",
-    "messages_delivered",
-    "messages_lost",
-    "messages_duplicated",
-    "messages_out_of_order",
-    "latency_mean_us",
-    "latency_p50_us",
-    "latency_p90_us",
-    "latency_p99_us",
-    "latency_p999_us",
-    "latency_max_us",
-    "bytes_up",
-    "bytes_down",
-    "bytes_per_message",
-    "setup_bytes",
-    "bytes_total",
-    "requests",
-    "empty_responses",
-    "connections_opened",
-    "errors",
-    "server_cpu_s",
-    "server_peak_rss_bytes",
-    "loadgen_cpu_s",
-    "loadgen_peak_rss_bytes",
-];
 
 /// The files [`render`] wrote.
 #[derive(Debug, Clone)]
@@ -172,18 +139,23 @@ impl RunDir {
         &self.path
     }
 
-    /// Writes the four CSV files and the histogram logs for the phases so far (called after every phase, so a run
-    /// that stops early keeps what it measured).
+    /// Writes the four CSV files and the histogram logs for the phases so far (called
+    /// after every phase, so a run that stops early keeps what it measured).
     pub fn write_results(&self, phases: &[PhaseResult]) -> Result<(), ReportError> {
-        self.write("summary.csv", &summary_csv(phases))?;
+        let summary: Vec<SummaryRow> = phases.iter().map(SummaryRow::of).collect();
+        self.write("summary.csv", &csv_text(None, &summary))?;
+        let latency = percentile_rows(phases, |p| &p.latency);
+        let header = PercentileRow::header("latency_us");
         self.write(
             "latency_percentiles.csv",
-            &percentiles_csv("latency_us", phases, |p| &p.latency),
+            &csv_text(Some(&header), &latency),
         )?;
-        self.write("timeseries.csv", &timeseries_csv(phases))?;
+        self.write("timeseries.csv", &csv_text(None, &second_rows(phases)))?;
+        let bandwidth = percentile_rows(phases, |p| &p.bandwidth);
+        let header = PercentileRow::header("bytes_per_second");
         self.write(
             "bandwidth_percentiles.csv",
-            &percentiles_csv("bytes_per_second", phases, |p| &p.bandwidth),
+            &csv_text(Some(&header), &bandwidth),
         )?;
         for p in phases {
             let name = hlog::file_name(&p.label, p.sweep, p.repetition);
@@ -206,150 +178,51 @@ impl RunDir {
         self.write_bytes(name, contents.as_bytes())
     }
 
-    /// Writes `name` through a temporary file renamed into place.
     fn write_bytes(&self, name: &str, contents: &[u8]) -> Result<(), ReportError> {
-        let target = self.path.join(name);
-        let tmp = self.path.join(format!(".{name}.tmp"));
-        let io = |source| ReportError::Io {
-            path: target.clone(),
-            source,
-        };
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(contents).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &target).map_err(io)
+        write_atomic(&self.path.join(name), contents)
     }
 }
 
-fn mean(h: &Histogram<u64>) -> f64 {
-    if h.is_empty() { 0.0 } else { h.mean() }
-}
-
-fn pct(h: &Histogram<u64>, p: f64) -> u64 {
-    if h.is_empty() {
-        0
-    } else {
-        h.value_at_quantile(p / 100.0)
-    }
-}
-
-fn summary_csv(phases: &[PhaseResult]) -> String {
-    let mut out = SUMMARY_COLUMNS.join(",");
-    out.push_str(",kind,message_bytes,reconnects");
-    for k in ErrorKind::ALL {
-        let _ = write!(out, ",errors_{}", k.name());
-    }
-    out.push_str(",connect_p50_us,connect_p99_us,loadgen_cpu_share,control_bytes,server_rss_per_connection_bytes,loadgen_rss_per_connection_bytes,request_p50_us,request_p90_us,request_p99_us,request_max_us,sweep_dimension,sweep_value\n");
-    for p in phases {
-        let c = &p.counters;
-        let l = &p.latency;
-        let _ = write!(
-            out,
-            "{},{},{},{:.3},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{:.2},{},{},{},{},{},{},{:.3},{},{:.3},{}",
-            p.label,
-            p.repetition,
-            p.clients,
-            p.duration_s,
-            c.messages_published,
-            c.messages_delivered,
-            c.messages_lost,
-            c.messages_duplicated,
-            c.messages_out_of_order,
-            mean(l),
-            pct(l, 50.0),
-            pct(l, 90.0),
-            pct(l, 99.0),
-            pct(l, 99.9),
-            l.max(),
-            c.bytes_up,
-            c.bytes_down,
-            p.wire_bytes_per_message().unwrap_or(0.0),
-            c.setup_bytes,
-            c.bytes_total,
-            c.requests,
-            c.empty_responses,
-            c.connections_opened,
-            p.errors.total(),
-            p.server.cpu_s,
-            p.server.peak_rss_bytes,
-            p.loadgen.cpu_s,
-            p.loadgen.peak_rss_bytes,
-        );
-        let _ = write!(out, ",{},{},{}", p.transport, p.message_bytes, c.reconnects);
-        for k in ErrorKind::ALL {
-            let _ = write!(out, ",{}", p.errors.get(k));
-        }
-        let _ = writeln!(
-            out,
-            ",{},{},{:.3},{},{},{},{},{},{},{},{}",
-            pct(&p.connect_latency, 50.0),
-            pct(&p.connect_latency, 99.0),
-            p.loadgen_cpu_share,
-            p.control_bytes,
-            p.server.rss_per_connection(p.connections),
-            p.loadgen.rss_per_connection(p.connections),
-            pct(&p.request_latency, 50.0),
-            pct(&p.request_latency, 90.0),
-            pct(&p.request_latency, 99.0),
-            p.request_latency.max(),
-            sweep_cells(p)
-        );
-    }
-    out
-}
-
-fn percentiles_csv(
-    unit: &str,
+/// The rows of a percentile file: every phase at every one of [`PERCENTILES`].
+fn percentile_rows(
     phases: &[PhaseResult],
     pick: impl Fn(&PhaseResult) -> &Histogram<u64>,
-) -> String {
-    let mut out = format!("transport,repetition,percentile,{unit},sweep_dimension,sweep_value\n");
+) -> Vec<PercentileRow> {
+    let mut out = Vec::with_capacity(phases.len() * PERCENTILES.len());
     for p in phases {
-        let h = pick(p);
-        let point = sweep_cells(p);
         for q in PERCENTILES {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{point}",
-                p.label,
-                p.repetition,
-                q,
-                pct(h, q)
-            );
+            out.push(PercentileRow {
+                transport: p.label.clone(),
+                repetition: p.repetition,
+                percentile: q,
+                value: percentile(pick(p), q) as f64,
+                sweep_dimension: p.sweep.map(|s| s.dimension),
+                sweep_value: p.sweep.map(|s| s.value),
+            });
         }
     }
     out
 }
 
-/// The last two cells of a phase's rows: its sweep dimension and value, or two empty cells.
-fn sweep_cells(p: &PhaseResult) -> String {
-    p.sweep.map_or_else(
-        || ",".to_string(),
-        |s| format!("{},{}", s.dimension, s.value_text()),
-    )
-}
-
-fn timeseries_csv(phases: &[PhaseResult]) -> String {
-    let mut out = String::from(
-        "transport,repetition,second,messages_delivered,bytes_up,bytes_down,latency_p50_us,latency_p99_us,connections,in_window,sweep_dimension,sweep_value\n",
-    );
+/// The rows of `timeseries.csv`: every second of every phase.
+fn second_rows(phases: &[PhaseResult]) -> Vec<SecondRow> {
+    let mut out = Vec::new();
     for p in phases {
-        let point = sweep_cells(p);
         for s in &p.seconds {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{},{},{point}",
-                p.label,
-                p.repetition,
-                s.second,
-                s.messages_delivered,
-                s.bytes_up,
-                s.bytes_down,
-                pct(&s.latency, 50.0),
-                pct(&s.latency, 99.0),
-                s.connections,
-                u8::from(s.in_window)
-            );
+            out.push(SecondRow {
+                transport: p.label.clone(),
+                repetition: p.repetition,
+                second: s.second,
+                messages_delivered: s.messages_delivered,
+                bytes_up: s.bytes_up,
+                bytes_down: s.bytes_down,
+                latency_p50_us: percentile(&s.latency, 50.0),
+                latency_p99_us: percentile(&s.latency, 99.0),
+                connections: s.connections,
+                in_window: s.in_window,
+                sweep_dimension: p.sweep.map(|s| s.dimension),
+                sweep_value: p.sweep.map(|s| s.value),
+            });
         }
     }
     out
@@ -366,6 +239,54 @@ pub(crate) mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).expect("create a temporary directory");
         d
+    }
+
+    /// The `meta.json` of a run of scenario `name`, repeated `repeat` times, made on an
+    /// unnamed machine, with no transports listed (tests add their rows themselves).
+    pub(crate) fn meta(name: &str, repeat: u32) -> RunMeta {
+        use pushbench_model::scenario::{HttpPlan, Pattern, Scenario, Workload};
+        use std::time::Duration;
+        RunMeta {
+            scenario: Scenario {
+                name: name.into(),
+                duration: Duration::from_secs(7),
+                warmup: Duration::from_secs(1),
+                ramp_up: Duration::from_secs(1),
+                repeat,
+                workload: Workload {
+                    pattern: Pattern::Broadcast,
+                    rate: 20.0,
+                    payload_bytes: 128,
+                    topics: 1,
+                },
+                loadgen_threads: 2,
+                reconnect_backoff: Duration::from_millis(100),
+                server_threads: None,
+                server_runtime: None,
+                ring_capacity: 4096,
+                transports: Vec::new(),
+                sweep: None,
+                http: HttpPlan::default(),
+                network: None,
+            },
+            scenario_path: format!("scenarios/{name}.toml"),
+            pushbench_version: "0.1.0".into(),
+            git_commit: Some("0123456789abcdef".into()),
+            host: pushbench_model::run::HostInfo {
+                hostname: "host".into(),
+                cpu_model: "a CPU".into(),
+                cores: 2,
+                kernel: "6.0".into(),
+                memory_bytes: 8 << 30,
+            },
+            server: "started by pushbench on 127.0.0.1:1".into(),
+            started: "2025-01-01T00:00:00Z".into(),
+            ended: "2025-01-01T00:01:00Z".into(),
+            completed: true,
+            incomplete_reason: None,
+            probe_control_bytes: 0,
+            cpu_pinning: None,
+        }
     }
 
     #[test]

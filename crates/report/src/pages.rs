@@ -4,8 +4,12 @@
 //! generated from the numbers.
 
 use crate::charts::{self, Chart, Measure};
+use crate::files::json_number;
 use crate::rundata::{PhaseKey, RunData};
-use pushbench_model::SweepDimension;
+use pushbench_model::rows::{Figures, SummaryRow, SweepRow};
+use pushbench_model::run::CpuPinning;
+use pushbench_model::scenario::{NetworkPlan, Pattern, duration_text};
+use pushbench_model::{SweepDimension, TransportKind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -29,8 +33,12 @@ fn sweep_findings(run: &RunData, m: Measure) -> String {
         return String::new();
     };
     let dim = d.name().replace('_', " ");
-    let at = |t: &str, p| run.sweep.iter().find(|r| r.transport == t && r.point == p);
-    let span = |f: &dyn Fn(&crate::SweepRow) -> Option<f64>, fmt: &dyn Fn(f64) -> String| {
+    let at = |t: &str, p| {
+        run.sweep
+            .iter()
+            .find(|r| r.transport == t && r.point() == p)
+    };
+    let span = |f: &dyn Fn(&SweepRow) -> Option<f64>, fmt: &dyn Fn(f64) -> String| {
         run.transports()
             .iter()
             .map(|t| {
@@ -46,20 +54,20 @@ fn sweep_findings(run: &RunData, m: Measure) -> String {
             "Each transport's median (solid) and 99th percentile (dashed) delivery latency at every point of the \
              sweep, the repetitions' latencies merged: the slope shows how delivery slows as load grows. \
              {from}, p50: {}; p99: {}.",
-            span(&|r| r.latency("latency_p50_us"), &fmt_us),
-            span(&|r| r.latency("latency_p99_us"), &fmt_us),
+            span(&|r| r.latency_p50(), &fmt_us),
+            span(&|r| r.latency_p99(), &fmt_us),
         ),
         Measure::BytesPerMessage => format!(
             "What the wire carried per delivered message, both directions, after connection set-up: a flat \
              line means the transport's overhead does not depend on {}. {from}: {}.",
             d.subject(),
             span(
-                &|r| (r.get("messages_delivered") > 0.0).then(|| r.get("bytes_per_message")),
+                &|r| (r.messages_delivered > 0.0).then_some(r.bytes_per_message),
                 &fmt_bytes
             ),
         ),
         Measure::ServerCpu => {
-            let cpu = |r: &crate::SweepRow| r.per_message("server_cpu_s").map(|s| s * 1e6);
+            let cpu = |r: &SweepRow| r.server_cpu_ms_per_1k_messages();
             let mut s = format!(
                 "The server's CPU seconds over each whole phase (connecting the clients during the ramp-up, the \
                  warm-up and the measured window) divided by the messages delivered in the measured window, per \
@@ -96,7 +104,7 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
     if ts.is_empty() {
         return "The run has no completed phase.".into();
     }
-    let by = |col: &str| -> Vec<(String, f64)> {
+    let by = |col: fn(&SummaryRow) -> f64| -> Vec<(String, f64)> {
         ts.iter().map(|t| (t.clone(), run.mean(t, col))).collect()
     };
     let min_max = |v: &[(String, f64)]| {
@@ -114,7 +122,7 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
     };
     match chart {
         "latency_percentiles" => {
-            let p99 = by("latency_p99_us");
+            let p99 = by(|r| r.latency_p99_us);
             let (lo, hi) = min_max(&p99);
             let mut s = format!(
                 "{} delivered with the lowest p99 latency, {}; {} the highest, {}.",
@@ -123,19 +131,22 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
                 hi.0,
                 fmt_us(hi.1)
             );
-            let p50 = by("latency_p50_us");
+            let p50 = by(|r| r.latency_p50_us);
             let _ = write!(s, " Medians: {}.", list(&p50, fmt_us));
             s
         }
         "bytes_per_message" => {
-            let bpm = by("bytes_per_message");
-            let msg = run.summary.first().map_or(0.0, |r| r.get("message_bytes"));
+            let bpm = by(|r| r.bytes_per_message);
+            let msg = run.summary.first().map_or(0.0, |r| r.message_bytes as f64);
             let mut s = format!(
                 "Each message is {msg:.0} bytes. Per delivered message the wire carried {}.",
                 list(&bpm, fmt_bytes)
             );
-            if let Some(ws) = ts.iter().find(|t| run.kind_of(t) == "websocket") {
-                let base = run.mean(ws, "bytes_per_message");
+            if let Some(ws) = ts
+                .iter()
+                .find(|t| run.kind_of(t) == Some(TransportKind::WebSocket))
+            {
+                let base = run.mean(ws, |r| r.bytes_per_message);
                 if base > 0.0 {
                     let rel: Vec<(String, f64)> = bpm
                         .iter()
@@ -156,17 +167,7 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
         "timeseries" => {
             let rate: Vec<(String, f64)> = ts
                 .iter()
-                .map(|t| {
-                    let d = run.mean(t, "duration_s");
-                    (
-                        t.clone(),
-                        if d > 0.0 {
-                            run.mean(t, "messages_delivered") / d
-                        } else {
-                            0.0
-                        },
-                    )
-                })
+                .map(|t| (t.clone(), run.pooled(t).delivered_per_s().unwrap_or(0.0)))
                 .collect();
             let worst = ts
                 .iter()
@@ -175,8 +176,8 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
                     let w = s
                         .iter()
                         .filter(|x| x.in_window)
-                        .max_by(|a, b| a.latency_p99_us.total_cmp(&b.latency_p99_us))?;
-                    Some((t.clone(), w.second, w.latency_p99_us))
+                        .max_by_key(|x| x.latency_p99_us)?;
+                    Some((t.clone(), w.second, w.latency_p99_us as f64))
                 })
                 .max_by(|a, b| a.2.total_cmp(&b.2));
             let mut s = format!(
@@ -196,15 +197,8 @@ pub(crate) fn findings(run: &RunData, chart: &str) -> String {
             let cpu: Vec<(String, f64)> = ts
                 .iter()
                 .map(|t| {
-                    let d = run.mean(t, "messages_delivered");
-                    (
-                        t.clone(),
-                        if d > 0.0 {
-                            run.mean(t, "server_cpu_s") / d * 1000.0
-                        } else {
-                            0.0
-                        },
-                    )
+                    let per_1k = run.pooled(t).server_cpu_s_per_1k_messages();
+                    (t.clone(), per_1k.unwrap_or(0.0))
                 })
                 .collect();
             let (lo, hi) = min_max(&cpu);
@@ -292,18 +286,6 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn meta_str(run: &RunData, path: &[&str]) -> String {
-    let mut v = &run.meta;
-    for p in path {
-        v = &v[*p];
-    }
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// Rows of the summary table: header and cells, shared by the HTML and Markdown pages.
 fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
     // A sweep of clients shows in the clients column; another gets a column of its own.
@@ -337,29 +319,28 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
         .summary
         .iter()
         .map(|r| {
-            let n = |c: &str| format!("{:.0}", r.get(c));
             let mut cells = vec![
                 r.transport.clone(),
                 r.repetition.to_string(),
-                n("clients"),
-                n("messages_published"),
-                n("messages_delivered"),
-                n("messages_lost"),
-                n("messages_duplicated"),
-                n("messages_out_of_order"),
-                fmt_us(r.get("latency_p50_us")),
-                fmt_us(r.get("latency_p90_us")),
-                fmt_us(r.get("latency_p99_us")),
-                fmt_us(r.get("latency_p999_us")),
-                fmt_us(r.get("latency_max_us")),
-                format!("{:.1}", r.get("bytes_per_message")),
-                format!("{:.1}", r.get("bytes_per_message") - r.get("message_bytes")),
-                n("errors"),
-                format!("{:.2}", r.get("server_cpu_s")),
-                format!("{:.1} MiB", r.get("server_peak_rss_bytes") / 1048576.0),
+                r.clients.to_string(),
+                r.messages_published.to_string(),
+                r.messages_delivered.to_string(),
+                r.messages_lost.to_string(),
+                r.messages_duplicated.to_string(),
+                r.messages_out_of_order.to_string(),
+                fmt_us(r.latency_p50_us),
+                fmt_us(r.latency_p90_us),
+                fmt_us(r.latency_p99_us),
+                fmt_us(r.latency_p999_us),
+                fmt_us(r.latency_max_us),
+                format!("{:.1}", r.bytes_per_message),
+                format!("{:.1}", r.overhead_per_message()),
+                r.errors.to_string(),
+                format!("{:.2}", r.server_cpu_s),
+                format!("{:.1} MiB", r.server_peak_rss_bytes as f64 / 1048576.0),
             ];
             if swept.is_some() {
-                cells.insert(2, r.sweep.map(|p| p.value_text()).unwrap_or_default());
+                cells.insert(2, r.sweep().map(|p| p.value_text()).unwrap_or_default());
             }
             (r.transport.clone(), cells)
         })
@@ -368,26 +349,22 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
 }
 
 fn scenario_lines(run: &RunData) -> Vec<String> {
-    let s = &run.meta["scenario"];
-    let w = &s["workload"];
-    let sweep = &s["sweep"];
-    let swept = sweep["dimension"].as_str().unwrap_or("");
+    let s = &run.meta.scenario;
+    let w = &s.workload;
+    let swept = s.sweep.as_ref().map_or("", |s| s.dimension.name());
     let unit = match swept {
         "rtt" => " ms",
         "bandwidth_down" => " Mbit/s",
         _ => "",
     };
-    let values: Vec<String> = sweep["values"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|v| match v.as_f64() {
-            // 10.0 reads as 10.
-            Some(f) => format!("{f}{unit}"),
-            None => v.to_string(),
-        })
+    // f64's Display writes 10.0 as 10.
+    let values: Vec<String> = s
+        .sweep
+        .iter()
+        .flat_map(|s| &s.values)
+        .map(|v| format!("{v}{unit}"))
         .collect();
-    let transports = s["transports"].as_array().map_or(0, Vec::len);
+    let transports = s.transports.len();
     let phases = if values.is_empty() {
         format!("{transports} phases")
     } else {
@@ -404,19 +381,20 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
             v
         }
     };
+    let duration = duration_text;
     let mut out = vec![
         format!(
             "{phases} of {} measured after {} ramp-up and {} warm-up, {} repetition(s)",
-            meta_str(run, &["scenario", "duration"]),
-            meta_str(run, &["scenario", "ramp_up"]),
-            meta_str(run, &["scenario", "warmup"]),
-            s["repeat"]
+            duration(s.duration),
+            duration(s.ramp_up),
+            duration(s.warmup),
+            s.repeat
         ),
         format!(
             "workload: {}, {} {}, {}, {} topic(s)",
-            meta_str(run, &["scenario", "workload", "pattern"]),
-            or_swept("rate", format!("{} messages/s", w["rate"])),
-            if w["pattern"] == "echo" {
+            w.pattern.name(),
+            or_swept("rate", format!("{} messages/s", json_number(w.rate))),
+            if w.pattern == Pattern::Echo {
                 "per client"
             } else {
                 "per topic"
@@ -425,11 +403,11 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
                 "payload_bytes",
                 format!(
                     "{} payload bytes ({} bytes per message)",
-                    w["payload_bytes"],
-                    w["payload_bytes"].as_u64().map_or(0, |p| p + 34)
+                    w.payload_bytes,
+                    w.message_bytes()
                 )
             ),
-            w["topics"]
+            w.topics
         ),
     ];
     if !values.is_empty() {
@@ -438,27 +416,22 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
             values.join(", ")
         ));
     }
-    if s["network"].is_object() {
-        out.push(network_line(&s["network"], swept));
+    if let Some(n) = &s.network {
+        out.push(network_line(n, swept));
     }
-    for t in s["transports"].as_array().into_iter().flatten() {
-        let extra = match t["kind"].as_str() {
-            Some("poll") => format!(
-                ", interval {} ({})",
-                t["interval"].as_str().unwrap_or(""),
-                t["schedule"].as_str().unwrap_or("")
-            ),
-            Some("long-poll") => format!(", timeout {}", t["timeout"].as_str().unwrap_or("")),
-            _ => String::new(),
-        };
-        let (label, kind) = (
-            t["label"].as_str().unwrap_or(""),
-            t["kind"].as_str().unwrap_or(""),
-        );
+    for t in &s.transports {
+        let extra: String = t
+            .kind
+            .descriptor()
+            .options
+            .iter()
+            .map(|o| o.describe(t))
+            .collect();
+        let (label, kind) = (&t.label, t.kind.name());
         out.push(if swept == "clients" {
             format!("{label}: kind {kind}{extra}, clients swept")
         } else {
-            format!("{label}: {} clients of kind {kind}{extra}", t["clients"])
+            format!("{label}: {} clients of kind {kind}{extra}", t.clients)
         });
     }
     out
@@ -466,61 +439,69 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
 
 /// The emulated link of `[network]` (docs/network.md), as `meta.json` records it; a swept
 /// setting (which `meta.json` holds at its largest value) is named as swept.
-fn network_line(n: &serde_json::Value, swept: &str) -> String {
-    let rate = |v: &serde_json::Value| match v.as_f64() {
+fn network_line(n: &NetworkPlan, swept: &str) -> String {
+    let rate = |v: Option<u64>| match v.map(|b| b as f64) {
         None => "unlimited".to_string(),
         Some(b) if b >= 1e9 => format!("{} Gbit/s", b / 1e9),
         Some(b) if b >= 1e6 => format!("{} Mbit/s", b / 1e6),
         Some(b) => format!("{} kbit/s", b / 1e3),
     };
-    let text = |k: &str| n[k].as_str().unwrap_or("").to_string();
+    let text = duration_text;
     let delay = if swept == "rtt" {
         "round trip swept (half each way)".to_string()
     } else {
-        format!("delay {} up, {} down", text("delay_up"), text("delay_down"))
+        format!("delay {} up, {} down", text(n.delay_up), text(n.delay_down))
     };
     let down = if swept == "bandwidth_down" {
         "swept".to_string()
     } else {
-        rate(&n["bandwidth_down_bps"])
+        rate(n.bandwidth_down_bps)
     };
     format!(
         "emulated network link per connection: {delay}, jitter {}, bandwidth {down} down, {} up, queue {} bytes per direction",
-        text("jitter"),
-        rate(&n["bandwidth_up_bps"]),
-        n["queue_bytes"]
+        text(n.jitter),
+        rate(n.bandwidth_up_bps),
+        n.queue_bytes
     )
 }
 
 fn host_line(run: &RunData) -> String {
+    let m = &run.meta;
     format!(
         "{} ({} cores, {:.1} GiB), Linux {}; pushbench {}{}; {} to {}",
-        meta_str(run, &["host", "cpu_model"]),
-        meta_str(run, &["host", "cores"]),
-        run.meta["host"]["memory_bytes"].as_f64().unwrap_or(0.0) / 1073741824.0,
-        meta_str(run, &["host", "kernel"]),
-        meta_str(run, &["pushbench_version"]),
-        match meta_str(run, &["git_commit"]) {
-            c if c.len() >= 12 => format!(" ({})", &c[..12]),
+        m.host.cpu_model,
+        m.host.cores,
+        m.host.memory_bytes as f64 / 1073741824.0,
+        m.host.kernel,
+        m.pushbench_version,
+        match m.git_commit.as_deref() {
+            Some(c) if c.len() >= 12 => format!(" ({})", &c[..12]),
             _ => String::new(),
         },
-        meta_str(run, &["started"]),
-        meta_str(run, &["ended"])
+        m.started,
+        m.ended
     ) + &pinning_note(run)
 }
 
 /// `; server on CPUs 0, load generator on CPUs 1`, for a run made with `--pin`.
 fn pinning_note(run: &RunData) -> String {
-    let p = &run.meta["cpu_pinning"];
-    match (p["server"].as_str(), p["loadgen"].as_str()) {
-        (Some(s), Some(l)) => format!("; server pinned to CPUs {s}, load generator to CPUs {l}"),
-        (None, Some(l)) => format!("; load generator pinned to CPUs {l}"),
-        _ => String::new(),
+    match &run.meta.cpu_pinning {
+        Some(CpuPinning {
+            server: Some(s),
+            loadgen: l,
+        }) => format!("; server pinned to CPUs {s}, load generator to CPUs {l}"),
+        Some(CpuPinning {
+            server: None,
+            loadgen: l,
+        }) => {
+            format!("; load generator pinned to CPUs {l}")
+        }
+        None => String::new(),
     }
 }
 
 fn incomplete(run: &RunData) -> Option<String> {
-    (run.meta["completed"] != true).then(|| meta_str(run, &["incomplete_reason"]))
+    (!run.meta.completed).then(|| run.meta.incomplete_reason.clone().unwrap_or_default())
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;\
@@ -532,13 +513,13 @@ figure svg{max-width:100%;height:auto}figcaption{font-size:.95rem;margin-top:.5r
 
 /// The self-contained HTML page.
 pub(crate) fn html(run: &RunData, charts: &[Chart]) -> String {
-    let name = meta_str(run, &["scenario", "name"]);
+    let name = run.name();
     let mut h = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>pushbench: {}</title>\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{CSS}</style></head><body>\n\
          <h1>pushbench: {}</h1>\n<p class=\"muted\">{}</p>\n",
-        esc(&name),
-        esc(&name),
+        esc(name),
+        esc(name),
         esc(&host_line(run))
     );
     if let Some(why) = incomplete(run) {
@@ -617,7 +598,7 @@ fn strip_xml_prolog(svg: &str) -> &str {
 
 /// The Markdown page, for pull requests and CI summaries.
 pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
-    let name = meta_str(run, &["scenario", "name"]);
+    let name = run.name();
     let mut m = format!("# pushbench: {name}\n\n{}\n\n", host_line(run));
     if let Some(why) = incomplete(run) {
         let _ = writeln!(
@@ -665,11 +646,12 @@ pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
 mod tests {
     #[test]
     fn the_network_line_reads_meta_json() {
-        let n = serde_json::json!({
+        let n: pushbench_model::scenario::NetworkPlan = serde_json::from_value(serde_json::json!({
             "delay_up": "50ms", "delay_down": "50ms", "jitter": "0s",
             "bandwidth_up_bps": null, "bandwidth_down_bps": 1_500_000,
             "queue_bytes": 65536
-        });
+        }))
+        .unwrap();
         assert_eq!(
             super::network_line(&n, ""),
             "emulated network link per connection: delay 50ms up, 50ms down, jitter 0s, bandwidth 1.5 Mbit/s down, unlimited up, queue 65536 bytes per direction"

@@ -2,67 +2,12 @@
 //! made from exactly what was written, whether the run just ended or was copied elsewhere.
 
 use crate::ReportError;
-use crate::sweep::SweepRow;
-use pushbench_model::{SweepDimension, SweepPoint};
+use crate::files::read_csv;
+use pushbench_model::rows::{PercentileRow, Pooled, SecondRow, SummaryRow, SweepRow};
+use pushbench_model::run::RunMeta;
+use pushbench_model::{SweepDimension, SweepPoint, TransportKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// One row of `summary.csv`: the phase's identity and every numeric column by name.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SummaryRow {
-    /// The phase label.
-    pub transport: String,
-    /// Repetition, from 1.
-    pub repetition: u32,
-    /// The sweep point (`sweep_dimension`, `sweep_value` columns), when the run swept.
-    pub sweep: Option<SweepPoint>,
-    /// The client kind (`kind` column).
-    pub kind: String,
-    /// Every other column, parsed as a number.
-    pub values: BTreeMap<String, f64>,
-}
-
-impl SummaryRow {
-    /// A numeric column; 0 when the file has no such column (an older run).
-    pub fn get(&self, column: &str) -> f64 {
-        self.values.get(column).copied().unwrap_or(0.0)
-    }
-
-    /// The phase's key.
-    pub fn key(&self) -> PhaseKey {
-        PhaseKey::new(&self.transport, self.sweep, self.repetition)
-    }
-}
-
-/// One point of a percentile distribution.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    /// Percentile, 0 to 100.
-    pub percentile: f64,
-    /// The value at it (µs for latency, bytes per second for bandwidth).
-    pub value: f64,
-}
-
-/// One second of `timeseries.csv`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Second {
-    /// Seconds since the phase started.
-    pub second: u32,
-    /// Messages delivered in it.
-    pub messages_delivered: f64,
-    /// Bytes written.
-    pub bytes_up: f64,
-    /// Bytes read.
-    pub bytes_down: f64,
-    /// Median latency, µs.
-    pub latency_p50_us: f64,
-    /// 99th percentile latency, µs.
-    pub latency_p99_us: f64,
-    /// Open connections at its end.
-    pub connections: f64,
-    /// Whether it lies wholly in the measured window.
-    pub in_window: bool,
-}
 
 /// A phase's key: transport label, sweep point and repetition. Keys order by transport,
 /// then point (ascending), then repetition.
@@ -77,6 +22,11 @@ pub struct PhaseKey {
 }
 
 impl PhaseKey {
+    /// The key of a summary row's phase.
+    pub fn of(r: &SummaryRow) -> Self {
+        PhaseKey::new(&r.transport, r.sweep(), r.repetition)
+    }
+
     /// A key.
     pub fn new(transport: impl Into<String>, sweep: Option<SweepPoint>, repetition: u32) -> Self {
         PhaseKey {
@@ -119,16 +69,16 @@ impl std::fmt::Display for Group {
 pub struct RunData {
     /// The directory.
     pub dir: PathBuf,
-    /// `meta.json` as written.
-    pub meta: serde_json::Value,
+    /// `meta.json`.
+    pub meta: RunMeta,
     /// `summary.csv`, in file order.
     pub summary: Vec<SummaryRow>,
-    /// `latency_percentiles.csv` by phase.
-    pub latency: BTreeMap<PhaseKey, Vec<Point>>,
-    /// `bandwidth_percentiles.csv` by phase.
-    pub bandwidth: BTreeMap<PhaseKey, Vec<Point>>,
+    /// `latency_percentiles.csv` by phase (`value` in µs).
+    pub latency: BTreeMap<PhaseKey, Vec<PercentileRow>>,
+    /// `bandwidth_percentiles.csv` by phase (`value` in bytes per second).
+    pub bandwidth: BTreeMap<PhaseKey, Vec<PercentileRow>>,
     /// `timeseries.csv` by phase.
-    pub timeseries: BTreeMap<PhaseKey, Vec<Second>>,
+    pub timeseries: BTreeMap<PhaseKey, Vec<SecondRow>>,
     /// One row per transport and sweep point over all repetitions (`sweep.csv`), made from
     /// `summary.csv` and the phases' histogram logs; empty without a sweep.
     pub sweep: Vec<SweepRow>,
@@ -141,17 +91,15 @@ impl RunData {
         if !dir.is_dir() || !meta_path.is_file() || !dir.join("summary.csv").is_file() {
             return Err(ReportError::NotARun(dir.to_owned()));
         }
-        let meta_text = read(&meta_path)?;
-        let meta = serde_json::from_str(&meta_text).map_err(|e| ReportError::Parse {
-            path: meta_path.clone(),
-            line: e.line(),
-            message: e.to_string(),
-        })?;
-        let summary = Csv::read(&dir.join("summary.csv"))?.summary()?;
-        let latency = Csv::read(&dir.join("latency_percentiles.csv"))?.points("latency_us")?;
+        let meta = read_meta(&meta_path)?;
+        let summary = read_summary(&dir.join("summary.csv"))?;
+        let latency = read_percentiles(&dir.join("latency_percentiles.csv"), "latency_us")?;
         let bandwidth =
-            Csv::read(&dir.join("bandwidth_percentiles.csv"))?.points("bytes_per_second")?;
-        let timeseries = Csv::read(&dir.join("timeseries.csv"))?.seconds()?;
+            read_percentiles(&dir.join("bandwidth_percentiles.csv"), "bytes_per_second")?;
+        let seconds = read_csv::<SecondRow>(&dir.join("timeseries.csv"), &[])?;
+        let timeseries = by_phase(seconds, |r| {
+            PhaseKey::new(&r.transport, r.sweep(), r.repetition)
+        });
         let sweep = crate::sweep::rows(dir, &summary)?;
         Ok(RunData {
             dir: dir.to_owned(),
@@ -164,17 +112,22 @@ impl RunData {
         })
     }
 
+    /// The scenario's name.
+    pub fn name(&self) -> &str {
+        &self.meta.scenario.name
+    }
+
     /// The swept dimension, when the run swept one.
     pub fn sweep_dimension(&self) -> Option<SweepDimension> {
         self.summary
             .iter()
-            .find_map(|r| r.sweep)
+            .find_map(SummaryRow::sweep)
             .map(|p| p.dimension)
     }
 
     /// The sweep points the run has phases of, ascending; empty without a sweep.
     pub fn points(&self) -> Vec<SweepPoint> {
-        let mut out: Vec<SweepPoint> = self.summary.iter().filter_map(|r| r.sweep).collect();
+        let mut out: Vec<SweepPoint> = self.summary.iter().filter_map(SummaryRow::sweep).collect();
         out.sort();
         out.dedup();
         out
@@ -204,7 +157,7 @@ impl RunData {
             summary: self
                 .summary
                 .iter()
-                .filter(|r| r.sweep == point)
+                .filter(|r| r.sweep() == point)
                 .cloned()
                 .collect(),
             latency: keep(&self.latency, point),
@@ -223,7 +176,7 @@ impl RunData {
                 .summary
                 .iter()
                 .filter(|r| r.transport == t)
-                .map(|r| r.sweep)
+                .map(SummaryRow::sweep)
                 .collect();
             points.sort();
             points.dedup();
@@ -246,232 +199,111 @@ impl RunData {
         out
     }
 
-    /// The client kind of a transport label (the label itself when unknown).
-    pub fn kind_of(&self, transport: &str) -> String {
+    /// The client kind of a transport label (`None` for a label the summary does not
+    /// list).
+    pub fn kind_of(&self, transport: &str) -> Option<TransportKind> {
         self.summary
             .iter()
             .find(|r| r.transport == transport)
-            .map_or_else(|| transport.to_string(), |r| r.kind.clone())
+            .map(|r| r.kind)
     }
 
-    /// Mean of a summary column over a transport's repetitions.
-    pub fn mean(&self, transport: &str, column: &str) -> f64 {
-        let rows: Vec<&SummaryRow> = self
-            .summary
+    /// A transport's repetitions.
+    pub fn rows_of<'a>(&'a self, transport: &'a str) -> impl Iterator<Item = &'a SummaryRow> {
+        self.summary
             .iter()
-            .filter(|r| r.transport == transport)
-            .collect();
+            .filter(move |r| r.transport == transport)
+    }
+
+    /// A transport's repetitions pooled: the means of their quantities, so its figures are
+    /// ratios of means.
+    pub fn pooled(&self, transport: &str) -> Pooled {
+        Pooled::mean(self.rows_of(transport))
+    }
+
+    /// Mean of a quantity over a transport's repetitions (0 for none).
+    pub fn mean(&self, transport: &str, quantity: impl Fn(&SummaryRow) -> f64) -> f64 {
+        let rows: Vec<&SummaryRow> = self.rows_of(transport).collect();
         if rows.is_empty() {
             0.0
         } else {
-            rows.iter().map(|r| r.get(column)).sum::<f64>() / rows.len() as f64
+            rows.iter().map(|r| quantity(r)).sum::<f64>() / rows.len() as f64
         }
     }
 }
 
-fn read(path: &Path) -> Result<String, ReportError> {
-    std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+fn read_meta(path: &Path) -> Result<RunMeta, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
         path: path.to_owned(),
         source,
+    })?;
+    let mut json = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let line = e.inner().line();
+        let message = match e.path().to_string().as_str() {
+            "." => e.inner().to_string(),
+            key => format!("{key}: {}", e.inner()),
+        };
+        ReportError::Parse {
+            path: path.to_owned(),
+            line,
+            message,
+        }
     })
 }
 
-/// The columns every per-phase file ends with: the sweep point, empty without a sweep.
-pub(crate) const SWEEP_DIMENSION: &str = "sweep_dimension";
-/// See [`SWEEP_DIMENSION`].
-pub(crate) const SWEEP_VALUE: &str = "sweep_value";
-
-/// A CSV file of pushbench's own making: a header, then comma-separated fields with no
-/// quoting (labels are restricted to letters, digits, `-` and `_`).
-struct Csv {
-    path: PathBuf,
-    header: Vec<String>,
-    rows: Vec<(usize, Vec<String>)>,
-}
-
-impl Csv {
-    fn read(path: &Path) -> Result<Csv, ReportError> {
-        let text = read(path)?;
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let header = lines
-            .next()
-            .map(|(_, l)| l.split(',').map(|s| s.trim().to_string()).collect())
-            .unwrap_or_default();
-        let rows = lines
-            .map(|(i, l)| (i + 1, l.split(',').map(|s| s.trim().to_string()).collect()))
-            .collect();
-        Ok(Csv {
-            path: path.to_owned(),
-            header,
-            rows,
-        })
-    }
-
-    fn col(&self, name: &str) -> Result<usize, ReportError> {
-        self.header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| ReportError::Parse {
-                path: self.path.clone(),
-                line: 1,
-                message: format!("no column `{name}`"),
-            })
-    }
-
-    fn bad(&self, line: usize, column: &str, value: &str) -> ReportError {
-        ReportError::Parse {
-            path: self.path.clone(),
-            line,
-            message: format!("column `{column}`: expected a number, found {value:?}"),
-        }
-    }
-
-    fn num(
-        &self,
-        line: usize,
-        row: &[String],
-        column: &str,
-        idx: usize,
-    ) -> Result<f64, ReportError> {
-        let v = row.get(idx).map_or("", String::as_str);
-        v.parse::<f64>().map_err(|_| self.bad(line, column, v))
-    }
-
-    fn key(&self, line: usize, row: &[String]) -> Result<PhaseKey, ReportError> {
-        let (t, r) = (self.col("transport")?, self.col("repetition")?);
-        let rep = self.num(line, row, "repetition", r)? as u32;
-        Ok(PhaseKey::new(
-            row.get(t).cloned().unwrap_or_default(),
-            self.sweep(line, row)?,
-            rep,
-        ))
-    }
-
-    /// The sweep point of a row: none when the columns are absent (a run made before
-    /// sweeps existed) or empty (a run without a sweep).
-    fn sweep(&self, line: usize, row: &[String]) -> Result<Option<SweepPoint>, ReportError> {
-        let (Ok(d), Ok(v)) = (self.col(SWEEP_DIMENSION), self.col(SWEEP_VALUE)) else {
-            return Ok(None);
-        };
-        let name = row.get(d).map_or("", String::as_str);
-        if name.is_empty() {
-            return Ok(None);
-        }
-        let dimension = SweepDimension::from_name(name).ok_or_else(|| ReportError::Parse {
-            path: self.path.clone(),
-            line,
-            message: format!(
-                "column `{SWEEP_DIMENSION}`: expected clients, rate or payload_bytes, found {name:?}"
-            ),
-        })?;
-        let value = self.num(line, row, SWEEP_VALUE, v)?;
-        if !value.is_finite() {
-            return Err(self.bad(line, SWEEP_VALUE, &row[v]));
-        }
-        Ok(Some(SweepPoint { dimension, value }))
-    }
-
-    fn summary(&self) -> Result<Vec<SummaryRow>, ReportError> {
-        let kind = self.col("kind").ok();
-        let mut out: Vec<SummaryRow> = Vec::with_capacity(self.rows.len());
-        for (line, row) in &self.rows {
-            let key = self.key(*line, row)?;
-            let mut values = BTreeMap::new();
-            for (i, name) in self.header.iter().enumerate() {
-                if [
-                    "transport",
-                    "repetition",
-                    "kind",
-                    SWEEP_DIMENSION,
-                    SWEEP_VALUE,
-                ]
-                .contains(&name.as_str())
-                {
-                    continue;
-                }
-                values.insert(name.clone(), self.num(*line, row, name, i)?);
-            }
-            // One run sweeps one dimension, and every phase of it has a point.
-            if let Some(first) = out.first()
-                && first.sweep.map(|p| p.dimension) != key.sweep.map(|p| p.dimension)
-            {
-                return Err(ReportError::Parse {
-                    path: self.path.clone(),
-                    line: *line,
-                    message: format!(
-                        "column `{SWEEP_DIMENSION}`: {:?} where the first row has {:?}; a run sweeps one dimension in every row",
-                        key.sweep.map_or("", |p| p.dimension.name()),
-                        first.sweep.map_or("", |p| p.dimension.name()),
-                    ),
-                });
-            }
-            out.push(SummaryRow {
-                kind: kind
-                    .and_then(|k| row.get(k).cloned())
-                    .unwrap_or_else(|| key.transport.clone()),
-                transport: key.transport,
-                repetition: key.repetition,
-                sweep: key.sweep,
-                values,
+/// `summary.csv`, in file order. One run sweeps one dimension, and every phase of it has a
+/// point.
+fn read_summary(path: &Path) -> Result<Vec<SummaryRow>, ReportError> {
+    let rows = read_csv::<SummaryRow>(path, &[])?;
+    let first = rows.first().map(|(_, r)| r.sweep_dimension);
+    for (line, r) in &rows {
+        if let Some(first) = first.filter(|f| *f != r.sweep_dimension) {
+            return Err(ReportError::Parse {
+                path: path.to_owned(),
+                line: *line,
+                message: format!(
+                    "column `sweep_dimension`: {:?} where the first row has {:?}; a run sweeps one dimension in every row",
+                    r.sweep_dimension.map_or("", SweepDimension::name),
+                    first.map_or("", SweepDimension::name),
+                ),
             });
         }
-        Ok(out)
-    }
-
-    fn points(&self, value: &str) -> Result<BTreeMap<PhaseKey, Vec<Point>>, ReportError> {
-        let (p, v) = (self.col("percentile")?, self.col(value)?);
-        let mut out: BTreeMap<PhaseKey, Vec<Point>> = BTreeMap::new();
-        for (line, row) in &self.rows {
-            let point = Point {
-                percentile: self.num(*line, row, "percentile", p)?,
-                value: self.num(*line, row, value, v)?,
-            };
-            out.entry(self.key(*line, row)?).or_default().push(point);
+        if let (Some(_), None) = (r.sweep_dimension, r.sweep_value) {
+            return Err(ReportError::Parse {
+                path: path.to_owned(),
+                line: *line,
+                message: "column `sweep_value`: expected a number, found \"\"".into(),
+            });
         }
-        Ok(out)
     }
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
 
-    fn seconds(&self) -> Result<BTreeMap<PhaseKey, Vec<Second>>, ReportError> {
-        let names = [
-            "second",
-            "messages_delivered",
-            "bytes_up",
-            "bytes_down",
-            "latency_p50_us",
-            "latency_p99_us",
-            "connections",
-        ];
-        let idx: Vec<usize> = names
-            .iter()
-            .map(|n| self.col(n))
-            .collect::<Result<_, _>>()?;
-        let in_window = self.col("in_window").ok();
-        let mut out: BTreeMap<PhaseKey, Vec<Second>> = BTreeMap::new();
-        for (line, row) in &self.rows {
-            let n = |k: usize| self.num(*line, row, names[k], idx[k]);
-            let s = Second {
-                second: n(0)? as u32,
-                messages_delivered: n(1)?,
-                bytes_up: n(2)?,
-                bytes_down: n(3)?,
-                latency_p50_us: n(4)?,
-                latency_p99_us: n(5)?,
-                connections: n(6)?,
-                in_window: in_window.and_then(|i| row.get(i)).is_some_and(|v| v == "1"),
-            };
-            out.entry(self.key(*line, row)?).or_default().push(s);
-        }
-        Ok(out)
+/// A percentile file whose values are the column `unit`, by phase.
+fn read_percentiles(
+    path: &Path,
+    unit: &str,
+) -> Result<BTreeMap<PhaseKey, Vec<PercentileRow>>, ReportError> {
+    let rows = read_csv::<PercentileRow>(path, &[(unit, "value")])?;
+    Ok(by_phase(rows, |r| {
+        PhaseKey::new(&r.transport, r.sweep(), r.repetition)
+    }))
+}
+
+fn by_phase<T>(rows: Vec<(usize, T)>, key: impl Fn(&T) -> PhaseKey) -> BTreeMap<PhaseKey, Vec<T>> {
+    let mut out: BTreeMap<PhaseKey, Vec<T>> = BTreeMap::new();
+    for (_, r) in rows {
+        out.entry(key(&r)).or_default().push(r);
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tests::temp_dir;
+    use pushbench_model::rows::CsvRow;
 
     #[test]
     fn a_run_from_before_sweeps_reads_without_points() {
@@ -479,7 +311,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/baseline");
         let run = RunData::load(&dir).unwrap();
         assert!(!run.summary.is_empty());
-        assert!(run.summary.iter().all(|r| r.sweep.is_none()));
+        assert!(run.summary.iter().all(|r| r.sweep().is_none()));
         assert_eq!(run.sweep_dimension(), None);
         assert!(run.sweep.is_empty() && run.points().is_empty());
         let groups: Vec<String> = run.groups().iter().map(Group::to_string).collect();
@@ -487,13 +319,31 @@ mod tests {
         assert_eq!(run.at(None).summary, run.summary);
     }
 
-    const HEADER: &str = "transport,repetition,clients,kind,sweep_dimension,sweep_value";
-
+    /// A summary.csv whose rows give `transport,repetition,clients,kind,sweep_dimension,
+    /// sweep_value` as `rows` say, and 0 in every other column.
     fn summary(rows: &[&str]) -> Result<Vec<SummaryRow>, ReportError> {
+        const GIVEN: [&str; 6] = [
+            "transport",
+            "repetition",
+            "clients",
+            "kind",
+            "sweep_dimension",
+            "sweep_value",
+        ];
+        let columns = SummaryRow::columns();
+        let mut text = columns.join(",") + "\n";
+        for r in rows {
+            let given: Vec<&str> = r.split(',').collect();
+            let cells: Vec<&str> = columns
+                .iter()
+                .map(|c| GIVEN.iter().position(|g| g == c).map_or("0", |i| given[i]))
+                .collect();
+            text += &(cells.join(",") + "\n");
+        }
         let dir = temp_dir("summary-csv");
         let path = dir.join("summary.csv");
-        std::fs::write(&path, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
-        let out = Csv::read(&path)?.summary();
+        std::fs::write(&path, text).unwrap();
+        let out = read_summary(&path);
         std::fs::remove_dir_all(&dir).unwrap();
         out
     }
@@ -501,12 +351,14 @@ mod tests {
     #[test]
     fn summary_rows_carry_their_point() {
         let rows = summary(&["sse,1,100,sse,clients,100", "sse,1,1000,sse,clients,1000"]).unwrap();
-        let points: Vec<String> = rows.iter().map(|r| r.sweep.unwrap().to_string()).collect();
+        let points: Vec<String> = rows
+            .iter()
+            .map(|r| r.sweep().unwrap().to_string())
+            .collect();
         assert_eq!(points, ["clients=100", "clients=1000"]);
-        assert!(!rows[0].values.contains_key("sweep_value"));
-        assert_eq!(rows[1].get("clients"), 1000.0);
+        assert_eq!(rows[1].clients, 1000);
         let plain = summary(&["sse,1,100,sse,,"]).unwrap();
-        assert_eq!(plain[0].sweep, None);
+        assert_eq!(plain[0].sweep(), None);
 
         let mixed = summary(&["sse,1,100,sse,clients,100", "sse,1,100,sse,rate,2"]);
         assert!(
@@ -529,6 +381,74 @@ mod tests {
         assert!(bad.contains("`sweep_value`: expected a number"), "{bad}");
     }
 
+    /// A summary.csv of one zero row with every column but `leave_out`.
+    fn summary_without(leave_out: &[&str]) -> Result<Vec<SummaryRow>, ReportError> {
+        let columns: Vec<&str> = SummaryRow::columns()
+            .iter()
+            .copied()
+            .filter(|c| !leave_out.contains(c))
+            .collect();
+        let cells: Vec<&str> = columns
+            .iter()
+            .map(|c| match *c {
+                "transport" | "kind" => "sse",
+                "repetition" => "1",
+                "sweep_dimension" | "sweep_value" => "",
+                _ => "0",
+            })
+            .collect();
+        let dir = temp_dir("summary-columns");
+        let path = dir.join("summary.csv");
+        std::fs::write(
+            &path,
+            format!("{}\n{}\n", columns.join(","), cells.join(",")),
+        )
+        .unwrap();
+        let out = read_summary(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_missing_column_is_named_unless_it_was_added_later() {
+        for column in [
+            "kind",
+            "messages_delivered",
+            "latency_p99_us",
+            "server_cpu_s",
+        ] {
+            let e = summary_without(&[column]).unwrap_err().to_string();
+            assert!(
+                e.ends_with(&format!("summary.csv:1: no column `{column}`")),
+                "{e}"
+            );
+        }
+        // Columns added after the first release read as not measured, and no sweep.
+        let old = summary_without(SummaryRow::OPTIONAL).unwrap();
+        assert_eq!(old[0].request_p99_us, None);
+        assert_eq!(old[0].server_rss_per_connection_bytes, None);
+        assert_eq!(old[0].sweep(), None);
+        let new = summary_without(&[]).unwrap();
+        assert_eq!(new[0].request_p99_us, Some(0));
+    }
+
+    #[test]
+    fn a_cell_that_does_not_read_names_its_line_and_column() {
+        let rows = ["sse,x,100,sse,,"];
+        let e = summary(&rows).unwrap_err().to_string();
+        assert!(
+            e.contains("summary.csv:2: column `repetition`: expected a whole number, found \"x\""),
+            "{e}"
+        );
+        let e = summary(&["sse,1,100,carrier-pigeon,,"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column `kind`: unknown variant `carrier-pigeon`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn a_sweep_run_splits_into_points_and_groups() {
         let at = |value| {
@@ -537,12 +457,10 @@ mod tests {
                 value,
             })
         };
-        let row = |t: &str, sweep, repetition| SummaryRow {
-            transport: t.into(),
-            repetition,
-            sweep,
-            kind: t.into(),
-            values: BTreeMap::new(),
+        let row = |t: &str, sweep: Option<SweepPoint>, repetition| SummaryRow {
+            sweep_dimension: sweep.map(|p| p.dimension),
+            sweep_value: sweep.map(|p| p.value),
+            ..SummaryRow::empty(t, TransportKind::Sse, repetition)
         };
         // In run order: repetitions outermost, then points, then transports.
         let mut summary = Vec::new();
@@ -555,11 +473,11 @@ mod tests {
         }
         let latency = summary
             .iter()
-            .map(|r| (r.key(), Vec::new()))
+            .map(|r| (PhaseKey::of(r), Vec::new()))
             .collect::<BTreeMap<_, _>>();
         let run = RunData {
             dir: "x".into(),
-            meta: serde_json::Value::Null,
+            meta: crate::tests::meta("x", 2),
             summary,
             latency,
             bandwidth: BTreeMap::new(),
@@ -576,7 +494,7 @@ mod tests {
         );
         let top = run.at(at(20.0));
         assert_eq!(top.summary.len(), 4);
-        assert!(top.summary.iter().all(|r| r.sweep == at(20.0)));
+        assert!(top.summary.iter().all(|r| r.sweep() == at(20.0)));
         assert_eq!(top.latency.len(), 4);
         assert_eq!(top.transports(), ["ws", "sse"]);
     }

@@ -7,94 +7,11 @@
 //! the repetitions' histograms merged, and per-phase levels (planned clients, peak memory,
 //! the load generator's CPU share) are averaged.
 
-use crate::rundata::{SWEEP_DIMENSION, SWEEP_VALUE};
-use crate::{ReportError, SUMMARY_COLUMNS, SummaryRow, hlog};
+use crate::files::csv_text;
+use crate::{ReportError, hlog};
 use pushbench_model::SweepPoint;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use pushbench_model::rows::{Figures, SummaryRow, SweepRow};
 use std::path::Path;
-
-/// Columns summed over a point's repetitions.
-const SUMMED: [&str; 17] = [
-    "duration_s",
-    "messages_published",
-    "messages_delivered",
-    "messages_lost",
-    "messages_duplicated",
-    "messages_out_of_order",
-    "bytes_up",
-    "bytes_down",
-    "setup_bytes",
-    "bytes_total",
-    "requests",
-    "empty_responses",
-    "connections_opened",
-    "errors",
-    "reconnects",
-    "server_cpu_s",
-    "loadgen_cpu_s",
-];
-
-/// Columns averaged over a point's repetitions.
-const AVERAGED: [&str; 5] = [
-    "clients",
-    "message_bytes",
-    "server_peak_rss_bytes",
-    "loadgen_peak_rss_bytes",
-    "loadgen_cpu_share",
-];
-
-/// Columns `sweep.csv` adds after the summary columns.
-const EXTRA: [&str; 6] = [
-    "kind",
-    "message_bytes",
-    "reconnects",
-    "loadgen_cpu_share",
-    "messages_delivered_per_s",
-    "server_cpu_ms_per_1k_messages",
-];
-
-/// One transport at one sweep point, over all its repetitions.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SweepRow {
-    /// The transport label.
-    pub transport: String,
-    /// Its client kind.
-    pub kind: String,
-    /// The point.
-    pub point: SweepPoint,
-    /// Repetitions pooled.
-    pub repetitions: u32,
-    /// Every numeric column of `sweep.csv` by name.
-    pub values: BTreeMap<String, f64>,
-}
-
-impl SweepRow {
-    /// A column; 0 when absent.
-    pub fn get(&self, column: &str) -> f64 {
-        self.values.get(column).copied().unwrap_or(0.0)
-    }
-
-    /// `column` per delivered message; `None` when nothing was delivered (a cost per
-    /// message then means nothing) .
-    pub fn per_message(&self, column: &str) -> Option<f64> {
-        let delivered = self.get("messages_delivered");
-        (delivered > 0.0).then(|| self.get(column) / delivered)
-    }
-
-    /// A latency column, `None` when nothing was delivered (the files write 0 then).
-    pub fn latency(&self, column: &str) -> Option<f64> {
-        (self.get("messages_delivered") > 0.0).then(|| self.get(column))
-    }
-}
-
-/// The columns of `sweep.csv`, in order.
-pub fn columns() -> Vec<&'static str> {
-    let mut out = vec!["transport", SWEEP_DIMENSION, SWEEP_VALUE, "repetitions"];
-    out.extend(&SUMMARY_COLUMNS[2..]);
-    out.extend(EXTRA);
-    out
-}
 
 /// The rows of a run whose summary rows carry sweep points: points ascending, transports
 /// in summary order within each; empty for a run without a sweep. Reads the histogram log
@@ -106,7 +23,7 @@ pub fn rows(dir: &Path, summary: &[SummaryRow]) -> Result<Vec<SweepRow>, ReportE
         if !order.contains(&r.transport.as_str()) {
             order.push(&r.transport);
         }
-        let Some(point) = r.sweep else { continue };
+        let Some(point) = r.sweep() else { continue };
         let rank = order.iter().position(|t| *t == r.transport).unwrap_or(0);
         if !groups.iter().any(|g| g.0 == point && g.2 == r.transport) {
             groups.push((point, rank, &r.transport));
@@ -118,7 +35,7 @@ pub fn rows(dir: &Path, summary: &[SummaryRow]) -> Result<Vec<SweepRow>, ReportE
         .map(|(point, _, transport)| {
             let reps: Vec<&SummaryRow> = summary
                 .iter()
-                .filter(|r| r.transport == transport && r.sweep == Some(point))
+                .filter(|r| r.transport == transport && r.sweep() == Some(point))
                 .collect();
             pool(dir, transport, point, &reps)
         })
@@ -139,17 +56,8 @@ fn pool(
             .add(&log)
             .expect("auto-resizing histograms always merge");
     }
-    let n = reps.len() as f64;
-    let mut values = BTreeMap::new();
-    for c in SUMMED {
-        values.insert(c.to_string(), reps.iter().map(|r| r.get(c)).sum::<f64>());
-    }
-    for c in AVERAGED {
-        values.insert(
-            c.to_string(),
-            reps.iter().map(|r| r.get(c)).sum::<f64>() / n,
-        );
-    }
+    let sum = |f: fn(&SummaryRow) -> f64| reps.iter().map(|r| f(r)).sum::<f64>();
+    let mean = |f: fn(&SummaryRow) -> f64| sum(f) / reps.len() as f64;
     let q = |p: f64| {
         if latency.is_empty() {
             0.0
@@ -157,81 +65,61 @@ fn pool(
             latency.value_at_quantile(p) as f64
         }
     };
-    for (c, v) in [
-        (
-            "latency_mean_us",
-            if latency.is_empty() {
-                0.0
-            } else {
-                latency.mean()
-            },
-        ),
-        ("latency_p50_us", q(0.5)),
-        ("latency_p90_us", q(0.9)),
-        ("latency_p99_us", q(0.99)),
-        ("latency_p999_us", q(0.999)),
-        ("latency_max_us", latency.max() as f64),
-    ] {
-        values.insert(c.to_string(), v);
-    }
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    let delivered = values["messages_delivered"];
-    let derived = [
-        (
-            "bytes_per_message",
-            ratio(values["bytes_up"] + values["bytes_down"], delivered),
-        ),
-        (
-            "messages_delivered_per_s",
-            ratio(delivered, values["duration_s"]),
-        ),
-        (
-            "server_cpu_ms_per_1k_messages",
-            ratio(values["server_cpu_s"] * 1e6, delivered),
-        ),
-    ];
-    for (c, v) in derived {
-        values.insert(c.to_string(), v);
-    }
-    Ok(SweepRow {
+    let mut row = SweepRow {
         transport: transport.to_string(),
+        sweep_dimension: point.dimension,
+        sweep_value: point.value,
+        repetitions: reps.len() as u32,
+        clients: mean(|r| f64::from(r.clients)),
+        duration_s: sum(|r| r.duration_s),
+        messages_published: sum(|r| r.messages_published as f64),
+        messages_delivered: sum(|r| r.messages_delivered as f64),
+        messages_lost: sum(|r| r.messages_lost as f64),
+        messages_duplicated: sum(|r| r.messages_duplicated as f64),
+        messages_out_of_order: sum(|r| r.messages_out_of_order as f64),
+        latency_mean_us: if latency.is_empty() {
+            0.0
+        } else {
+            latency.mean()
+        },
+        latency_p50_us: q(0.5),
+        latency_p90_us: q(0.9),
+        latency_p99_us: q(0.99),
+        latency_p999_us: q(0.999),
+        latency_max_us: latency.max() as f64,
+        bytes_up: sum(|r| r.bytes_up as f64),
+        bytes_down: sum(|r| r.bytes_down as f64),
+        bytes_per_message: 0.0,
+        setup_bytes: sum(|r| r.setup_bytes as f64),
+        bytes_total: sum(|r| r.bytes_total as f64),
+        requests: sum(|r| r.requests as f64),
+        empty_responses: sum(|r| r.empty_responses as f64),
+        connections_opened: sum(|r| r.connections_opened as f64),
+        errors: sum(|r| r.errors as f64),
+        server_cpu_s: sum(|r| r.server_cpu_s),
+        server_peak_rss_bytes: mean(|r| r.server_peak_rss_bytes as f64),
+        loadgen_cpu_s: sum(|r| r.loadgen_cpu_s),
+        loadgen_peak_rss_bytes: mean(|r| r.loadgen_peak_rss_bytes as f64),
         kind: reps
             .first()
-            .map_or_else(|| transport.to_string(), |r| r.kind.clone()),
-        point,
-        repetitions: reps.len() as u32,
-        values,
-    })
+            .map(|r| r.kind)
+            .expect("a point has a repetition"),
+        message_bytes: mean(|r| r.message_bytes as f64),
+        reconnects: sum(|r| r.reconnects as f64),
+        loadgen_cpu_share: mean(|r| r.loadgen_cpu_share),
+        messages_delivered_per_s: 0.0,
+        server_cpu_ms_per_1k_messages: 0.0,
+    };
+    // The pooled ratios: summed numerators over summed denominators.
+    row.bytes_per_message = row.wire_bytes_per_message().unwrap_or(0.0);
+    row.messages_delivered_per_s = row.delivered_per_s().unwrap_or(0.0);
+    row.server_cpu_ms_per_1k_messages = row.server_cpu_ms_per_1k_messages().unwrap_or(0.0);
+    Ok(row)
 }
 
 /// `sweep.csv`.
 pub fn csv(rows: &[SweepRow]) -> String {
-    let columns = columns();
-    let mut out = columns.join(",") + "\n";
-    for r in rows {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|&c| match c {
-                "transport" => r.transport.clone(),
-                "kind" => r.kind.clone(),
-                SWEEP_DIMENSION => r.point.dimension.to_string(),
-                SWEEP_VALUE => r.point.value_text(),
-                "repetitions" => r.repetitions.to_string(),
-                c => number(r.get(c)),
-            })
-            .collect();
-        let _ = writeln!(out, "{}", cells.join(","));
-    }
-    out
-}
-
-/// Whole numbers as such, anything else to three decimals.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-    }
+    csv_text(None, rows)
 }
 
 #[cfg(test)]
@@ -241,24 +129,37 @@ mod tests {
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::V2DeflateSerializer;
     use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-    use pushbench_model::SweepDimension;
+    use pushbench_model::{SweepDimension, TransportKind};
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn point(value: f64) -> SweepPoint {
-        SweepPoint {
-            dimension: SweepDimension::Clients,
-            value,
-        }
+    /// The columns a row sets, by name: what a summary.csv line would give.
+    #[derive(Clone, Copy)]
+    struct Cols {
+        clients: u32,
+        duration_s: f64,
+        delivered: u64,
+        up: u64,
+        down: u64,
+        cpu: f64,
+        rss: u64,
     }
 
-    fn row(transport: &str, value: f64, repetition: u32, values: &[(&str, f64)]) -> SummaryRow {
-        SummaryRow {
-            transport: transport.into(),
-            repetition,
-            sweep: Some(point(value)),
-            kind: transport.into(),
-            values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    fn row(transport: &str, value: f64, repetition: u32, c: Option<Cols>) -> SummaryRow {
+        let mut r = SummaryRow {
+            sweep_dimension: Some(SweepDimension::Clients),
+            sweep_value: Some(value),
+            ..SummaryRow::empty(transport, TransportKind::Sse, repetition)
+        };
+        if let Some(c) = c {
+            r.clients = c.clients;
+            r.duration_s = c.duration_s;
+            r.messages_delivered = c.delivered;
+            r.bytes_up = c.up;
+            r.bytes_down = c.down;
+            r.server_cpu_s = c.cpu;
+            r.server_peak_rss_bytes = c.rss;
         }
+        r
     }
 
     /// A log of two one-second intervals holding `latencies` (µs), split between them.
@@ -297,50 +198,50 @@ mod tests {
         write_log(&dir.join("sse-clients10-2.hlog"), 51..=100);
         write_log(&dir.join("sse-clients2-1.hlog"), std::iter::repeat_n(7, 4));
         write_log(&dir.join("sse-clients2-2.hlog"), std::iter::empty());
-        let cols = |delivered: f64, up: f64, down: f64, cpu: f64, rss: f64| {
-            [
-                ("clients", 10.0),
-                ("duration_s", 5.0),
-                ("messages_delivered", delivered),
-                ("bytes_up", up),
-                ("bytes_down", down),
-                ("server_cpu_s", cpu),
-                ("server_peak_rss_bytes", rss),
-            ]
+        let cols = |delivered, up, down, cpu, rss| {
+            Some(Cols {
+                clients: 10,
+                duration_s: 5.0,
+                delivered,
+                up,
+                down,
+                cpu,
+                rss,
+            })
         };
         let summary = [
-            row("sse", 2.0, 1, &cols(4.0, 0.0, 100.0, 0.5, 1e6)),
-            row("sse", 10.0, 1, &cols(50.0, 10.0, 1000.0, 0.1, 2e6)),
-            row("sse", 2.0, 2, &cols(0.0, 0.0, 0.0, 0.5, 1e6)),
-            row("sse", 10.0, 2, &cols(50.0, 30.0, 3000.0, 0.3, 4e6)),
+            row("sse", 2.0, 1, cols(4, 0, 100, 0.5, 1_000_000)),
+            row("sse", 10.0, 1, cols(50, 10, 1000, 0.1, 2_000_000)),
+            row("sse", 2.0, 2, cols(0, 0, 0, 0.5, 1_000_000)),
+            row("sse", 10.0, 2, cols(50, 30, 3000, 0.3, 4_000_000)),
         ];
         let rows = rows(&dir, &summary).unwrap();
         let points: Vec<(f64, u32)> = rows
             .iter()
-            .map(|r| (r.point.value, r.repetitions))
+            .map(|r| (r.sweep_value, r.repetitions))
             .collect();
         assert_eq!(points, [(2.0, 2), (10.0, 2)], "points ascending");
 
         let r = &rows[1];
         // 1..=100 µs once each: exact in a 3-digit HdrHistogram.
-        assert_eq!(r.get("latency_p50_us"), 50.0);
-        assert_eq!(r.get("latency_p99_us"), 99.0);
-        assert_eq!(r.get("latency_max_us"), 100.0);
-        assert_eq!(r.get("latency_mean_us"), 50.5);
-        assert_eq!(r.get("messages_delivered"), 100.0);
-        assert_eq!(r.get("duration_s"), 10.0);
-        assert_eq!(r.get("messages_delivered_per_s"), 10.0);
+        assert_eq!(r.latency_p50_us, 50.0);
+        assert_eq!(r.latency_p99_us, 99.0);
+        assert_eq!(r.latency_max_us, 100.0);
+        assert_eq!(r.latency_mean_us, 50.5);
+        assert_eq!(r.messages_delivered, 100.0);
+        assert_eq!(r.duration_s, 10.0);
+        assert_eq!(r.messages_delivered_per_s, 10.0);
         // (10 + 30 + 1000 + 3000) bytes over 100 messages.
-        assert_eq!(r.get("bytes_per_message"), 40.4);
+        assert_eq!(r.bytes_per_message, 40.4);
         // 0.4 CPU seconds over 100 messages: 4 ms each, 4,000 ms per 1,000.
-        assert!((r.get("server_cpu_ms_per_1k_messages") - 4000.0).abs() < 1e-9);
-        assert_eq!(r.get("server_peak_rss_bytes"), 3e6, "a level is averaged");
+        assert!((r.server_cpu_ms_per_1k_messages - 4000.0).abs() < 1e-9);
+        assert_eq!(r.server_peak_rss_bytes, 3e6, "a level is averaged");
 
         let r = &rows[0];
-        assert_eq!(r.get("latency_p99_us"), 7.0);
-        assert_eq!(r.get("messages_delivered"), 4.0);
+        assert_eq!(r.latency_p99_us, 7.0);
+        assert_eq!(r.messages_delivered, 4.0);
         // The repetition that delivered nothing adds its CPU but no messages.
-        assert!((r.get("server_cpu_ms_per_1k_messages") - 250_000.0).abs() < 1e-6);
+        assert!((r.server_cpu_ms_per_1k_messages - 250_000.0).abs() < 1e-6);
 
         let text = csv(&rows);
         let lines: Vec<&str> = text.lines().collect();
@@ -357,7 +258,9 @@ mod tests {
     #[test]
     fn a_missing_log_is_named() {
         let dir = temp_dir("missing");
-        let summary = [row("ws", 5.0, 1, &[("messages_delivered", 1.0)])];
+        let mut one = row("ws", 5.0, 1, None);
+        one.messages_delivered = 1;
+        let summary = [one];
         let e = rows(&dir, &summary).unwrap_err().to_string();
         assert!(e.contains("ws-clients5-1.hlog"), "{e}");
         std::fs::write(
@@ -370,8 +273,9 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         // A run without a sweep has no rows and reads no log.
         let plain = [SummaryRow {
-            sweep: None,
-            ..row("ws", 5.0, 1, &[])
+            sweep_dimension: None,
+            sweep_value: None,
+            ..row("ws", 5.0, 1, None)
         }];
         assert!(rows(Path::new("/nonexistent"), &plain).unwrap().is_empty());
     }

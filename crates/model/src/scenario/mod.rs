@@ -186,13 +186,18 @@ impl Scenario {
     }
 }
 
-/// Durations as `meta.json` writes them: humantime's text, `"1m 30s"`, `"500ms"`.
+/// A duration as scenario files, `meta.json` and reports write it: `"1m 30s"`, `"500ms"`.
+pub fn duration_text(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Durations as `meta.json` writes them ([`duration_text`]).
 pub(crate) mod duration_str {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
+        s.serialize_str(&super::duration_text(*d))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -9,6 +9,7 @@ use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
+use pushbench_model::rows::SummaryRow;
 
 /// How far each part of a bar is lightened from the transport's colour.
 const PARTS: [(&str, f64); 3] = [("message", 0.0), ("overhead", 0.45), ("set-up", 0.75)];
@@ -23,17 +24,14 @@ struct Split {
 
 impl Split {
     fn of(run: &RunData, label: &str) -> Option<Split> {
-        let setup = mean_ratio(run, label, "setup_bytes", "messages_delivered")?;
-        let delivered =
-            |r: &&crate::SummaryRow| r.transport == label && r.get("messages_delivered") > 0.0;
-        let rows: Vec<_> = run.summary.iter().filter(delivered).collect();
-        let mean = |f: &dyn Fn(&crate::SummaryRow) -> f64| {
+        let setup = mean_ratio(run, label, SummaryRow::setup_bytes_per_message)?;
+        let rows: Vec<&SummaryRow> = run.rows_of(label).filter(|r| r.delivered_any()).collect();
+        let mean = |f: &dyn Fn(&SummaryRow) -> f64| {
             rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64
         };
-        let message = mean(&|r| r.get("message_bytes"));
-        // Clamped: a run without the `message_bytes` column, or rounding in
-        // `bytes_per_message`, must not draw a bar part backwards.
-        let overhead = mean(&|r| (r.get("bytes_per_message") - r.get("message_bytes")).max(0.0));
+        let message = mean(&|r| r.message_bytes as f64);
+        // Clamped: rounding in `bytes_per_message` must not draw a bar part backwards.
+        let overhead = mean(&|r| r.overhead_per_message().max(0.0));
         [message, overhead, setup]
             .iter()
             .all(|v| v.is_finite())

@@ -8,6 +8,7 @@ use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
+use pushbench_model::rows::{Figures, SummaryRow};
 
 /// One panel: a value per transport, `None` where the ratio is undefined (no message
 /// delivered, no client).
@@ -42,23 +43,23 @@ impl Panel {
 pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
     let plot = frame::with_legend(area, &frame::transport_entries(run, Mark::Fill))?;
     let labels = frame::labels(run);
-    let ratio = |numerator, denominator, scale: f64| -> Vec<Option<f64>> {
+    let ratio = |ratio: fn(&SummaryRow) -> Option<f64>, scale: f64| -> Vec<Option<f64>> {
         labels
             .iter()
-            .map(|l| mean_ratio(run, l, numerator, denominator).map(|v| v * scale))
+            .map(|l| mean_ratio(run, l, ratio).map(|v| v * scale))
             .collect()
     };
     let panels = [
         Panel::new(
             "server CPU per 1,000 delivered messages",
             "CPU time",
-            ratio("server_cpu_s", "messages_delivered", 1000.0),
+            ratio(|r| r.server_cpu_s_per_message(), 1000.0),
             axis::SECONDS,
         ),
         Panel::new(
             "server peak RSS per connection",
             "memory",
-            ratio("server_peak_rss_bytes", "clients", 1.0),
+            ratio(SummaryRow::peak_rss_per_client, 1.0),
             axis::BYTES,
         ),
     ];

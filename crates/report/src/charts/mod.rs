@@ -22,6 +22,7 @@ use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use pushbench_model::SweepDimension;
+use pushbench_model::rows::SummaryRow;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -133,10 +134,7 @@ impl Kind {
         if let (false, Some(p)) = (matches!(self, Kind::Sweep(..)), run.headline_point()) {
             what = format!("{what} at {p}");
         }
-        match run.meta.pointer("/scenario/name").and_then(|n| n.as_str()) {
-            Some(scenario) => format!("{what} — {scenario}"),
-            None => what,
-        }
+        format!("{what} — {}", run.name())
     }
 
     fn draw<DB: Backend>(
@@ -290,16 +288,17 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ChartError> {
     })
 }
 
-/// Mean over a transport's repetitions of `numerator / denominator`, skipping repetitions
-/// whose denominator is not positive (a ratio per delivered message means nothing when none
-/// was delivered); `None` when no repetition qualifies.
-fn mean_ratio(run: &RunData, label: &str, numerator: &str, denominator: &str) -> Option<f64> {
+/// Mean over a transport's repetitions of a ratio, skipping repetitions where it has no
+/// value (a ratio per delivered message means nothing when none was delivered); `None` when
+/// no repetition has one.
+fn mean_ratio(
+    run: &RunData,
+    label: &str,
+    ratio: impl Fn(&SummaryRow) -> Option<f64>,
+) -> Option<f64> {
     let ratios: Vec<f64> = run
-        .summary
-        .iter()
-        .filter(|r| r.transport == label)
-        .filter(|r| r.get(denominator) > 0.0)
-        .map(|r| r.get(numerator) / r.get(denominator))
+        .rows_of(label)
+        .filter_map(ratio)
         .filter(|v| v.is_finite())
         .collect();
     (!ratios.is_empty()).then(|| ratios.iter().sum::<f64>() / ratios.len() as f64)

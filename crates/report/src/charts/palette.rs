@@ -1,22 +1,13 @@
 //! Transport colours, shared by every chart and the HTML report.
 
 use crate::RunData;
+use pushbench_model::TransportKind;
 
 /// An RGB triple.
 pub type Rgb = (u8, u8, u8);
 
-/// One colour per client kind from Okabe & Ito's palette, which stays distinguishable
-/// under the common colour-vision deficiencies. Its yellow is left out: it vanishes on
-/// white. Related kinds get related hues (poll orange, long-poll vermillion).
-const KINDS: [(&str, Rgb); 5] = [
-    ("poll", (230, 159, 0)),
-    ("long-poll", (213, 94, 0)),
-    ("stream", (0, 158, 115)),
-    ("sse", (0, 114, 178)),
-    ("websocket", (204, 121, 167)),
-];
-
-/// A kind pushbench does not know (a newer run read by an older build): neutral grey.
+/// A label of no known kind (found only in a per-phase file, named like no kind): neutral
+/// grey. Every kind's own colour is its descriptor's (`pushbench_model::transport`).
 const OTHER: Rgb = (90, 90, 90);
 
 /// The colour of a transport, the same in every chart and in the HTML report: the colour
@@ -24,15 +15,14 @@ const OTHER: Rgb = (90, 90, 90);
 /// (`poll-250ms`, `poll-1s`) are told apart by shade: the first, in summary order, gets
 /// the kind's colour, the next ones alternately darker and lighter, further each time.
 pub fn transport_color(run: &RunData, label: &str) -> (u8, u8, u8) {
-    let kind = run.kind_of(label);
-    let base = KINDS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(OTHER, |(_, c)| *c);
+    // A label the summary does not list is taken for the kind it is named after, if any.
+    let kind_of = |t: &str| run.kind_of(t).or(TransportKind::from_name(t));
+    let kind = kind_of(label);
+    let base = kind.map_or(OTHER, |k| k.descriptor().colour);
     let rank = run
         .transports()
         .iter()
-        .filter(|t| run.kind_of(t) == kind)
+        .filter(|t| kind_of(t) == kind)
         .position(|t| t == label)
         .unwrap_or(0);
     if rank == 0 {

@@ -5,9 +5,10 @@ use super::axis::{self, PercentileAxis, ValueAxis};
 use super::frame::{self, Axes, Mark};
 use super::palette::transport_color;
 use super::{Backend, DrawError};
-use crate::{PhaseKey, Point, RunData};
+use crate::{PhaseKey, RunData};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use pushbench_model::rows::PercentileRow;
 use std::collections::BTreeMap;
 
 /// Latency in µs (ms when large) by percentile.
@@ -40,7 +41,7 @@ pub fn bandwidth<DB: Backend>(
 fn draw<DB: Backend>(
     run: &RunData,
     area: &DrawingArea<DB, Shift>,
-    data: &BTreeMap<PhaseKey, Vec<Point>>,
+    data: &BTreeMap<PhaseKey, Vec<PercentileRow>>,
     quantity: &str,
     units: &'static [(f64, &'static str)],
 ) -> Result<(), DrawError> {

@@ -8,10 +8,11 @@ use super::axis::{self, SweepAxis, ValueAxis};
 use super::frame::{self, Axes, Entry, Mark};
 use super::palette::transport_color;
 use super::{Backend, DrawError};
-use crate::{RunData, SweepRow};
+use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use pushbench_model::SweepDimension;
+use pushbench_model::rows::{Figures, SweepRow};
 
 /// What a sweep chart draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,26 +36,26 @@ const LATENCY: [Line; 2] = [
     Line {
         name: "p50",
         dashed: false,
-        value: |r| r.latency("latency_p50_us"),
+        value: SweepRow::latency_p50,
     },
     Line {
         name: "p99",
         dashed: true,
-        value: |r| r.latency("latency_p99_us"),
+        value: SweepRow::latency_p99,
     },
 ];
 
 const BYTES: [Line; 1] = [Line {
     name: "bytes per message",
     dashed: false,
-    value: |r| (r.get("messages_delivered") > 0.0).then(|| r.get("bytes_per_message")),
+    value: |r| (r.messages_delivered > 0.0).then_some(r.bytes_per_message),
 }];
 
 const CPU: [Line; 1] = [Line {
     name: "server CPU",
     dashed: false,
     // Seconds per 1,000 messages; the axis picks ms or µs.
-    value: |r| r.per_message("server_cpu_s").map(|s| s * 1000.0),
+    value: |r| r.server_cpu_s_per_1k_messages(),
 }];
 
 impl Measure {
@@ -167,7 +168,7 @@ pub fn draw<DB: Backend>(
     }
     let plot = frame::with_legend(area, &legend)?;
     let dimension = run.sweep_dimension().unwrap_or(SweepDimension::Clients);
-    let x = SweepAxis::new(run.sweep.iter().map(|r| r.point.value));
+    let x = SweepAxis::new(run.sweep.iter().map(|r| r.sweep_value));
     let (quantity, units) = measure.quantity();
     let y = ValueAxis::auto(
         run.sweep
@@ -190,7 +191,7 @@ pub fn draw<DB: Backend>(
         let color = frame::rgb(transport_color(run, &label));
         let rows: Vec<&SweepRow> = run.sweep.iter().filter(|r| r.transport == label).collect();
         for l in lines {
-            let at = |r: &&SweepRow| Some((x.at(r.point.value), y.at((l.value)(r)?)));
+            let at = |r: &&SweepRow| Some((x.at(r.sweep_value), y.at((l.value)(r)?)));
             // A point without a value (nothing delivered) breaks the line rather than
             // drawing it through zero.
             for part in rows.chunk_by(|a, b| at(a).is_some() == at(b).is_some()) {

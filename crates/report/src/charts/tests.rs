@@ -1,5 +1,7 @@
 use super::*;
-use crate::{PERCENTILES, PhaseKey, Point, Second, SummaryRow};
+use crate::{PERCENTILES, PhaseKey};
+use pushbench_model::TransportKind;
+use pushbench_model::rows::{PercentileRow, SecondRow, SummaryRow, SweepRow};
 use std::collections::BTreeMap;
 
 const NAMES: [&str; 5] = [
@@ -10,55 +12,54 @@ const NAMES: [&str; 5] = [
     "bandwidth",
 ];
 
-fn row(label: &str, kind: &str, repetition: u32, delivered: f64) -> SummaryRow {
-    let values = [
-        ("clients", 100.0),
-        ("duration_s", 10.0),
-        ("messages_delivered", delivered),
-        ("message_bytes", 290.0),
-        (
-            "bytes_per_message",
-            if delivered > 0.0 { 310.0 } else { 0.0 },
-        ),
-        ("setup_bytes", 16_500.0),
-        ("server_cpu_s", 1.5),
-        ("server_peak_rss_bytes", 40e6),
-    ];
+fn row(label: &str, kind: &str, repetition: u32, delivered: u64) -> SummaryRow {
     SummaryRow {
-        transport: label.into(),
-        repetition,
-        sweep: None,
-        kind: kind.into(),
-        values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        clients: 100,
+        duration_s: 10.0,
+        messages_delivered: delivered,
+        message_bytes: 290,
+        bytes_per_message: if delivered > 0 { 310.0 } else { 0.0 },
+        setup_bytes: 16_500,
+        server_cpu_s: 1.5,
+        server_peak_rss_bytes: 40_000_000,
+        ..SummaryRow::empty(label, TransportKind::from_name(kind).unwrap(), repetition)
     }
 }
 
 /// A distribution rising from `low` at p0 by `factor` per step of the nines scale.
-fn distribution(low: f64, factor: f64) -> Vec<Point> {
+fn distribution(label: &str, rep: u32, low: f64, factor: f64) -> Vec<PercentileRow> {
     PERCENTILES
         .iter()
-        .map(|&p| Point {
+        .map(|&p| PercentileRow {
+            transport: label.into(),
+            repetition: rep,
             percentile: p,
             value: if p >= 100.0 {
                 low * factor.powi(7)
             } else {
                 low * factor.powf(-(1.0 - p / 100.0).log10())
             },
+            sweep_dimension: None,
+            sweep_value: None,
         })
         .collect()
 }
 
-fn seconds(rate: f64, latency_us: f64) -> Vec<Second> {
+fn seconds(label: &str, rep: u32, rate: u64, latency_us: u64) -> Vec<SecondRow> {
     (0..12)
-        .map(|s| Second {
+        .map(|s| SecondRow {
+            transport: label.into(),
+            repetition: rep,
             second: s,
-            messages_delivered: if s == 0 { 0.0 } else { rate },
-            bytes_up: rate * 20.0,
-            bytes_down: rate * 300.0,
-            latency_p50_us: latency_us / 2.0,
-            latency_p99_us: if s == 0 { 0.0 } else { latency_us },
-            connections: 100.0,
+            messages_delivered: if s == 0 { 0 } else { rate },
+            bytes_up: rate * 20,
+            bytes_down: rate * 300,
+            latency_p50_us: latency_us / 2,
+            latency_p99_us: if s == 0 { 0 } else { latency_us },
+            connections: 100,
             in_window: (3..10).contains(&s),
+            sweep_dimension: None,
+            sweep_value: None,
         })
         .collect()
 }
@@ -73,7 +74,7 @@ fn run() -> RunData {
     ];
     let mut data = RunData {
         dir: "synthetic".into(),
-        meta: serde_json::json!({"scenario": {"name": "synthetic"}}),
+        meta: crate::tests::meta("synthetic", 2),
         summary: Vec::new(),
         latency: BTreeMap::new(),
         bandwidth: BTreeMap::new(),
@@ -82,12 +83,14 @@ fn run() -> RunData {
     };
     for (label, kind, rep, latency, factor) in phases {
         let key = PhaseKey::new(label, None, rep);
-        data.summary.push(row(label, kind, rep, 10_000.0));
+        data.summary.push(row(label, kind, rep, 10_000));
         data.latency
-            .insert(key.clone(), distribution(latency, factor));
+            .insert(key.clone(), distribution(label, rep, latency, factor));
         data.bandwidth
-            .insert(key.clone(), distribution(3_000.0, 1.1));
-        data.timeseries.insert(key, seconds(1_000.0, latency * 2.0));
+            .insert(key.clone(), distribution(label, rep, 3_000.0, 1.1));
+        let latency_us = (latency * 2.0) as u64;
+        data.timeseries
+            .insert(key, seconds(label, rep, 1_000, latency_us));
     }
     data
 }
@@ -170,7 +173,7 @@ fn png_text_is_drawn() {
 fn a_kind_keeps_its_colour_across_runs_and_shared_kinds_are_shaded() {
     let a = run();
     let mut b = run();
-    b.summary.retain(|r| r.kind == "websocket");
+    b.summary.retain(|r| r.kind == TransportKind::WebSocket);
     for r in &mut b.summary {
         r.transport = "ws".into();
     }
@@ -191,9 +194,9 @@ fn a_kind_keeps_its_colour_across_runs_and_shared_kinds_are_shaded() {
 fn degenerate_runs_render() {
     let mut zero = run();
     for r in &mut zero.summary {
-        r.values.insert("messages_delivered".into(), 0.0);
-        r.values.insert("bytes_per_message".into(), 0.0);
-        r.values.insert("clients".into(), 0.0);
+        r.messages_delivered = 0;
+        r.bytes_per_message = 0.0;
+        r.clients = 0;
     }
     for points in zero.latency.values_mut().chain(zero.bandwidth.values_mut()) {
         for p in points {
@@ -202,11 +205,11 @@ fn degenerate_runs_render() {
     }
     for seconds in zero.timeseries.values_mut() {
         for s in seconds {
-            *s = Second {
-                messages_delivered: 0.0,
-                latency_p99_us: 0.0,
+            *s = SecondRow {
+                messages_delivered: 0,
+                latency_p99_us: 0,
                 in_window: false,
-                ..*s
+                ..s.clone()
             };
         }
     }
@@ -239,19 +242,15 @@ fn degenerate_runs_render() {
 #[test]
 fn ratios_skip_repetitions_without_a_denominator() {
     let mut run = run();
-    run.summary[2]
-        .values
-        .insert("messages_delivered".into(), 0.0);
+    run.summary[2].messages_delivered = 0;
     // websocket: repetition 1 delivered nothing, so only repetition 2 counts.
     assert_eq!(
-        mean_ratio(&run, "websocket", "setup_bytes", "messages_delivered"),
+        mean_ratio(&run, "websocket", SummaryRow::setup_bytes_per_message),
         Some(1.65)
     );
-    run.summary[3]
-        .values
-        .insert("messages_delivered".into(), 0.0);
+    run.summary[3].messages_delivered = 0;
     assert_eq!(
-        mean_ratio(&run, "websocket", "setup_bytes", "messages_delivered"),
+        mean_ratio(&run, "websocket", SummaryRow::setup_bytes_per_message),
         None
     );
 }
@@ -273,7 +272,8 @@ fn sweep_run() -> RunData {
         };
         for r in &plain.summary {
             data.summary.push(SummaryRow {
-                sweep: Some(point),
+                sweep_dimension: Some(point.dimension),
+                sweep_value: Some(point.value),
                 ..r.clone()
             });
         }
@@ -285,19 +285,14 @@ fn sweep_run() -> RunData {
             data.timeseries.insert(at(k), v.clone());
         }
         for label in ["poll-250ms", "poll-1s", "websocket"] {
-            let values = [
-                ("messages_delivered", 10.0 * value),
-                ("latency_p50_us", value),
-                ("latency_p99_us", 3.0 * value),
-                ("bytes_per_message", 40.0),
-                ("server_cpu_s", value / 1000.0),
-            ];
-            data.sweep.push(crate::SweepRow {
-                transport: label.into(),
-                kind: data.kind_of(label),
-                point,
+            data.sweep.push(SweepRow {
                 repetitions: 1,
-                values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                messages_delivered: 10.0 * value,
+                latency_p50_us: value,
+                latency_p99_us: 3.0 * value,
+                bytes_per_message: 40.0,
+                server_cpu_s: value / 1000.0,
+                ..SweepRow::empty(label, data.kind_of(label).unwrap(), point)
             });
         }
     }
@@ -357,8 +352,8 @@ fn a_sweep_adds_three_charts_against_the_swept_dimension() {
 fn a_sweep_point_without_deliveries_leaves_a_gap() {
     let mut run = sweep_run();
     for r in &mut run.sweep {
-        if r.point.value == 100.0 {
-            r.values.insert("messages_delivered".into(), 0.0);
+        if r.sweep_value == 100.0 {
+            r.messages_delivered = 0.0;
         }
     }
     // Nothing to draw at 100 clients: the charts still render, with the other point.

@@ -4,14 +4,15 @@ use super::axis::{self, Scale, ValueAxis};
 use super::frame::{self, Axes, Entry, Mark, Plane};
 use super::palette::transport_color;
 use super::{Backend, DrawError};
-use crate::{RunData, Second};
+use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use pushbench_model::rows::SecondRow;
 
 /// One phase per transport: its first repetition. Overlaying every repetition would
 /// make three panels of near-identical tangled lines; repetitions are compared in the
 /// percentile and bar charts, which draw or average them all.
-fn phases(run: &RunData) -> Vec<(String, &[Second])> {
+fn phases(run: &RunData) -> Vec<(String, &[SecondRow])> {
     frame::labels(run)
         .into_iter()
         .filter_map(|label| {
@@ -25,13 +26,13 @@ fn phases(run: &RunData) -> Vec<(String, &[Second])> {
 }
 
 /// Where a second is plotted: at its middle, since its counts cover all of it.
-fn mid(s: &Second) -> f64 {
+fn mid(s: &SecondRow) -> f64 {
     f64::from(s.second) + 0.5
 }
 
 /// The measured windows of the phases drawn, each once: `[first, last + 1)` of the seconds
 /// wholly inside it. Phases of one run share their timing, so this is normally one.
-fn windows(phases: &[(String, &[Second])]) -> Vec<(f64, f64)> {
+fn windows(phases: &[(String, &[SecondRow])]) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     for (_, seconds) in phases {
         let inside = seconds.iter().filter(|s| s.in_window).map(|s| s.second);
@@ -47,7 +48,7 @@ fn windows(phases: &[(String, &[Second])]) -> Vec<(f64, f64)> {
 
 /// The runs of consecutive seconds `keep` accepts, each drawn as its own line so a
 /// second without data is a gap rather than a line through zero.
-fn runs(seconds: &[Second], keep: impl Fn(&Second) -> bool) -> Vec<&[Second]> {
+fn runs(seconds: &[SecondRow], keep: impl Fn(&SecondRow) -> bool) -> Vec<&[SecondRow]> {
     seconds
         .chunk_by(|a, b| b.second == a.second + 1 && keep(a) == keep(b))
         .filter(|run| keep(&run[0]))
@@ -71,19 +72,21 @@ pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result
     let all = || phases.iter().flat_map(|(_, s)| s.iter());
     let x = ValueAxis::linear(all().map(|s| mid(s) + 0.5), axis::COUNT);
     let windows = windows(&phases);
-    let delivered = ValueAxis::linear(all().map(|s| s.messages_delivered), axis::COUNT);
+    let delivered = ValueAxis::linear(all().map(|s| s.messages_delivered as f64), axis::COUNT);
     let rate = ValueAxis::linear(
-        all().flat_map(|s| [s.bytes_up, s.bytes_down]),
+        all().flat_map(|s| [s.bytes_up as f64, s.bytes_down as f64]),
         axis::BYTES_PER_SECOND,
     );
     // A second with no latency samples (nothing delivered, or outside the measured window,
     // where latencies are not recorded) has a p99 of 0: it is left out. Per-second p99s of
     // different transports easily differ 10 to 100 times, and on a linear axis all but the
     // slowest would then lie flat on zero: log from a 10x spread.
-    let delivering = |s: &Second| s.latency_p99_us > 0.0;
+    let delivering = |s: &SecondRow| s.latency_p99_us > 0;
     let latency = ValueAxis::log_above(
         10.0,
-        all().filter(|s| delivering(s)).map(|s| s.latency_p99_us),
+        all()
+            .filter(|s| delivering(s))
+            .map(|s| s.latency_p99_us as f64),
         axis::MICROSECONDS,
     );
     let y_room = frame::y_room(&plot, &[&delivered, &rate, &latency])?;
@@ -101,7 +104,7 @@ pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result
         let color = frame::rgb(transport_color(run, label)).stroke_width(2);
         let line = seconds
             .iter()
-            .map(|s| (mid(s), delivered.at(s.messages_delivered)));
+            .map(|s| (mid(s), delivered.at(s.messages_delivered as f64)));
         chart.draw_series(LineSeries::new(line, color))?;
     }
     if phases.is_empty() {
@@ -122,11 +125,13 @@ pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result
     )?;
     for (label, seconds) in &phases {
         let color = frame::rgb(transport_color(run, label)).stroke_width(2);
-        let down = seconds.iter().map(|s| (mid(s), rate.at(s.bytes_down)));
+        let down = seconds
+            .iter()
+            .map(|s| (mid(s), rate.at(s.bytes_down as f64)));
         chart.draw_series(LineSeries::new(down, color))?;
         let up: Vec<(f64, f64)> = seconds
             .iter()
-            .map(|s| (mid(s), rate.at(s.bytes_up)))
+            .map(|s| (mid(s), rate.at(s.bytes_up as f64)))
             .collect();
         chart.draw_series(DashedLineSeries::new(up, 7, 5, color))?;
     }
@@ -143,7 +148,9 @@ pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result
     for (label, seconds) in &phases {
         let color = frame::rgb(transport_color(run, label)).stroke_width(2);
         for part in runs(seconds, delivering) {
-            let line = part.iter().map(|s| (mid(s), latency.at(s.latency_p99_us)));
+            let line = part
+                .iter()
+                .map(|s| (mid(s), latency.at(s.latency_p99_us as f64)));
             chart.draw_series(LineSeries::new(line, color))?;
         }
     }
@@ -189,26 +196,30 @@ fn panel<'a, DB: Backend>(
 mod tests {
     use super::*;
 
-    fn second(second: u32, delivered: f64, in_window: bool) -> Second {
-        Second {
+    fn second(second: u32, delivered: u64, in_window: bool) -> SecondRow {
+        SecondRow {
+            transport: "t".into(),
+            repetition: 1,
             second,
             messages_delivered: delivered,
-            bytes_up: 0.0,
-            bytes_down: 0.0,
-            latency_p50_us: 0.0,
-            latency_p99_us: 0.0,
-            connections: 0.0,
+            bytes_up: 0,
+            bytes_down: 0,
+            latency_p50_us: 0,
+            latency_p99_us: 0,
+            connections: 0,
             in_window,
+            sweep_dimension: None,
+            sweep_value: None,
         }
     }
 
     #[test]
     fn lines_break_at_seconds_without_data_and_at_missing_seconds() {
-        let seconds: Vec<Second> = [(0, 0.0), (1, 5.0), (2, 5.0), (3, 0.0), (4, 5.0), (6, 5.0)]
+        let seconds: Vec<SecondRow> = [(0, 0), (1, 5), (2, 5), (3, 0), (4, 5), (6, 5)]
             .into_iter()
             .map(|(s, d)| second(s, d, false))
             .collect();
-        let parts: Vec<Vec<u32>> = runs(&seconds, |s| s.messages_delivered > 0.0)
+        let parts: Vec<Vec<u32>> = runs(&seconds, |s| s.messages_delivered > 0)
             .iter()
             .map(|p| p.iter().map(|s| s.second).collect())
             .collect();
@@ -217,9 +228,7 @@ mod tests {
 
     #[test]
     fn the_window_spans_its_seconds_wholly() {
-        let seconds: Vec<Second> = (0..10)
-            .map(|s| second(s, 1.0, (3..8).contains(&s)))
-            .collect();
+        let seconds: Vec<SecondRow> = (0..10).map(|s| second(s, 1, (3..8).contains(&s))).collect();
         let phases = [
             ("a".to_string(), seconds.as_slice()),
             ("b".to_string(), seconds.as_slice()),

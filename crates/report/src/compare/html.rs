@@ -4,7 +4,8 @@
 use super::render::{self, HEADER};
 use super::{Comparison, Verdict};
 use crate::charts::css_color;
-use crate::{Group, Point, RunData};
+use crate::{Group, RunData};
+use pushbench_model::rows::PercentileRow as Point;
 use std::fmt::Write as _;
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;\

@@ -1,7 +1,7 @@
 //! The metrics compared per transport, and the thresholds that judge them.
 
 use super::CompareError;
-use crate::SummaryRow;
+use pushbench_model::rows::{Figures, SummaryRow};
 
 /// One compared quantity of a transport. Each repetition gives one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -156,26 +156,33 @@ impl Metric {
     /// (a rate over a zero-length window; latency, bytes or CPU per message when no
     /// message was delivered, which `summary.csv` writes as 0).
     pub fn sample(self, row: &SummaryRow) -> f64 {
-        let per = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
-        let delivered = row.get("messages_delivered") > 0.0;
-        match self {
+        let latency_or_bytes = matches!(
+            self,
             Metric::LatencyP50
-            | Metric::LatencyP90
-            | Metric::LatencyP99
-            | Metric::LatencyP999
-            | Metric::LatencyMean
-            | Metric::BytesPerMessage
-                if !delivered =>
-            {
-                f64::NAN
-            }
-            Metric::Throughput => per(row.get("messages_delivered"), row.get("duration_s")),
-            Metric::ServerCpu => {
-                per(row.get("server_cpu_s"), row.get("messages_delivered")) * 1000.0
-            }
-            Metric::ServerRss => row.get("server_peak_rss_bytes"),
-            Metric::LoadgenRss => row.get("loadgen_peak_rss_bytes"),
-            m => row.get(m.key()),
+                | Metric::LatencyP90
+                | Metric::LatencyP99
+                | Metric::LatencyP999
+                | Metric::LatencyMean
+                | Metric::BytesPerMessage
+        );
+        if latency_or_bytes && !row.delivered_any() {
+            return f64::NAN;
+        }
+        match self {
+            Metric::LatencyP50 => row.latency_p50_us,
+            Metric::LatencyP90 => row.latency_p90_us,
+            Metric::LatencyP99 => row.latency_p99_us,
+            Metric::LatencyP999 => row.latency_p999_us,
+            Metric::LatencyMean => row.latency_mean_us,
+            Metric::Throughput => row.delivered_per_s().unwrap_or(f64::NAN),
+            Metric::BytesPerMessage => row.bytes_per_message,
+            Metric::ServerCpu => row.server_cpu_s_per_1k_messages().unwrap_or(f64::NAN),
+            Metric::ServerRss => row.server_peak_rss_bytes as f64,
+            Metric::LoadgenRss => row.loadgen_peak_rss_bytes as f64,
+            Metric::Lost => row.messages_lost as f64,
+            Metric::Duplicated => row.messages_duplicated as f64,
+            Metric::OutOfOrder => row.messages_out_of_order as f64,
+            Metric::Errors => row.errors as f64,
         }
     }
 

@@ -33,8 +33,9 @@ mod tests;
 
 pub use metric::{Metric, Threshold, parse_threshold};
 
-use crate::{Group, RunData, SummaryRow};
+use crate::{Group, RunData};
 use pushbench_model::SweepPoint;
+use pushbench_model::rows::SummaryRow;
 use serde::Serialize;
 
 /// An output format of a comparison.
@@ -233,17 +234,11 @@ impl MetricResult {
 
 impl RunInfo {
     fn of(run: &RunData) -> RunInfo {
-        let text = |p: &str| {
-            run.meta
-                .pointer(p)
-                .and_then(|v| v.as_str())
-                .map(String::from)
-        };
         RunInfo {
             dir: run.dir.display().to_string(),
-            scenario: scenario_name(run),
-            git_commit: text("/git_commit"),
-            started: text("/started"),
+            scenario: run.name().to_string(),
+            git_commit: run.meta.git_commit.clone(),
+            started: Some(run.meta.started.clone()),
         }
     }
 }
@@ -302,15 +297,6 @@ impl Comparison {
     }
 }
 
-/// A run's scenario name (empty when `meta.json` has none).
-fn scenario_name(run: &RunData) -> String {
-    run.meta
-        .pointer("/scenario/name")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Compares `new` (the candidate) against `base` (the baseline), transport by transport.
 ///
 /// Fails when the runs are of different scenarios or transport sets (unless
@@ -329,7 +315,7 @@ pub fn compare(
         }
     }
     let mut notes = Vec::new();
-    let (base_name, new_name) = (scenario_name(base), scenario_name(new));
+    let (base_name, new_name) = (base.name().to_string(), new.name().to_string());
     if base_name != new_name {
         if !opts.allow_different {
             return Err(CompareError::DifferentScenario {
@@ -341,7 +327,8 @@ pub fn compare(
             "The runs are of different scenarios (baseline `{base_name}`, candidate `{new_name}`): only the transports they share are compared."
         ));
     } else {
-        let changed = differing_keys(&base.meta["scenario"], &new.meta["scenario"]);
+        let json = |run: &RunData| serde_json::to_value(&run.meta.scenario).unwrap_or_default();
+        let changed = differing_keys(&json(base), &json(new));
         if !changed.is_empty() {
             notes.push(format!(
                 "Scenario `{base_name}` differs between the runs in: {}. Changes may come from the scenario rather than the build.",
@@ -400,7 +387,7 @@ pub fn compare(
             let mut rows: Vec<SummaryRow> = run
                 .summary
                 .iter()
-                .filter(|r| g.has(&r.transport, r.sweep))
+                .filter(|r| g.has(&r.transport, r.sweep()))
                 .cloned()
                 .collect();
             rows.sort_by_key(|r| r.repetition);

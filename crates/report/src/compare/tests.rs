@@ -1,7 +1,9 @@
 use super::metric::threshold_for;
 use super::stats::{null_counts, rank, shift};
 use super::*;
-use crate::{PERCENTILES, PhaseKey, Point};
+use crate::{PERCENTILES, PhaseKey};
+use pushbench_model::TransportKind;
+use pushbench_model::rows::{PercentileRow, SummaryRow};
 use std::collections::BTreeMap;
 
 // ---------------------------------------------------------------------------------------
@@ -18,42 +20,36 @@ const TRANSPORTS: [&str; 2] = ["sse", "websocket"];
 /// times `jitter`; bytes per message and deliveries exact, as they are in real runs.
 fn row(label: &str, rep: u32, latency: f64, jitter: f64) -> SummaryRow {
     let l = |v: f64| v * latency * jitter;
-    let values = [
-        ("clients", 100.0),
-        ("duration_s", 7.0),
-        ("messages_published", 14_000.0),
-        ("messages_delivered", 14_000.0),
-        ("messages_lost", 0.0),
-        ("messages_duplicated", 0.0),
-        ("messages_out_of_order", 0.0),
-        ("latency_mean_us", l(1154.8)),
-        ("latency_p50_us", l(1200.0)),
-        ("latency_p90_us", l(1578.0)),
-        ("latency_p99_us", l(2443.0)),
-        ("latency_p999_us", l(4091.0)),
-        ("latency_max_us", l(4187.0)),
-        ("bytes_per_message", 183.59),
-        ("message_bytes", 162.0),
-        ("errors", 0.0),
-        ("server_cpu_s", 0.329 * jitter),
-        ("server_peak_rss_bytes", 8_843_264.0 * jitter),
-        ("loadgen_peak_rss_bytes", 10_801_152.0 * jitter),
-    ];
     SummaryRow {
-        transport: label.into(),
-        repetition: rep,
-        sweep: None,
-        kind: label.into(),
-        values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        clients: 100,
+        duration_s: 7.0,
+        messages_published: 14_000,
+        messages_delivered: 14_000,
+        latency_mean_us: l(1154.8),
+        latency_p50_us: l(1200.0),
+        latency_p90_us: l(1578.0),
+        latency_p99_us: l(2443.0),
+        latency_p999_us: l(4091.0),
+        latency_max_us: l(4187.0),
+        bytes_per_message: 183.59,
+        message_bytes: 162,
+        server_cpu_s: 0.329 * jitter,
+        server_peak_rss_bytes: (8_843_264.0 * jitter) as u64,
+        loadgen_peak_rss_bytes: (10_801_152.0 * jitter) as u64,
+        ..SummaryRow::empty(label, kind(label), rep)
     }
+}
+
+/// The kind of a label: the kind it is named after.
+fn kind(label: &str) -> TransportKind {
+    TransportKind::from_name(label).expect("labels are kind names")
 }
 
 /// A run of scenario `name`: every transport of `labels`, one repetition per jitter.
 fn run(name: &str, labels: &[&str], latency: f64, jitter: &[f64]) -> RunData {
     let mut data = RunData {
         dir: format!("runs/{name}").into(),
-        meta: serde_json::json!({"scenario": {"name": name, "repeat": jitter.len()},
-                                 "git_commit": "0123456789abcdef", "started": "2025-01-01T00:00:00Z"}),
+        meta: crate::tests::meta(name, jitter.len() as u32),
         summary: Vec::new(),
         latency: BTreeMap::new(),
         bandwidth: BTreeMap::new(),
@@ -66,9 +62,13 @@ fn run(name: &str, labels: &[&str], latency: f64, jitter: &[f64]) -> RunData {
             data.summary.push(row(label, rep, latency, *j));
             let points = PERCENTILES
                 .iter()
-                .map(|&p| Point {
+                .map(|&p| PercentileRow {
+                    transport: label.to_string(),
+                    repetition: rep,
                     percentile: p,
                     value: 1000.0 * latency * j * (1.0 + p / 25.0),
+                    sweep_dimension: None,
+                    sweep_value: None,
                 })
                 .collect();
             data.latency
@@ -78,13 +78,13 @@ fn run(name: &str, labels: &[&str], latency: f64, jitter: &[f64]) -> RunData {
     data
 }
 
-fn set(run: &mut RunData, label: &str, rep: u32, column: &str, value: f64) {
+fn set(run: &mut RunData, label: &str, rep: u32, change: impl Fn(&mut SummaryRow)) {
     let row = run
         .summary
         .iter_mut()
         .find(|r| r.transport == label && r.repetition == rep)
         .expect("the row exists");
-    row.values.insert(column.into(), value);
+    change(row);
 }
 
 fn default_opts() -> CompareOptions {
@@ -261,7 +261,7 @@ fn latency_50_percent_worse_is_a_regression_named_in_the_markdown() {
 fn one_lost_message_is_a_regression_whatever_the_threshold() {
     let base = run("ci", &TRANSPORTS, 1.0, &BASE_JITTER);
     let mut new = base.clone();
-    set(&mut new, "websocket", 3, "messages_lost", 1.0);
+    set(&mut new, "websocket", 3, |r| r.messages_lost = 1);
     let opts = CompareOptions {
         thresholds: vec![parse_threshold("1000%").unwrap()],
         allow_different: false,
@@ -288,9 +288,9 @@ fn one_lost_message_is_a_regression_whatever_the_threshold() {
 fn errors_out_of_order_and_duplicates_count_too() {
     let base = run("ci", &TRANSPORTS, 1.0, &BASE_JITTER);
     let mut new = base.clone();
-    set(&mut new, "sse", 1, "errors", 2.0);
-    set(&mut new, "sse", 2, "messages_out_of_order", 1.0);
-    set(&mut new, "websocket", 4, "messages_duplicated", 5.0);
+    set(&mut new, "sse", 1, |r| r.errors = 2);
+    set(&mut new, "sse", 2, |r| r.messages_out_of_order = 1);
+    set(&mut new, "websocket", 4, |r| r.messages_duplicated = 5);
     let c = compare(&base, &new, &default_opts()).unwrap();
     let mut got: Vec<(String, Metric)> = c
         .regressions()
@@ -313,7 +313,7 @@ fn throughput_down_is_a_regression_latency_down_an_improvement() {
     let base = run("ci", &TRANSPORTS, 1.0, &BASE_JITTER);
     let mut new = run("ci", &TRANSPORTS, 0.5, &NEW_JITTER);
     for rep in 1..=4 {
-        set(&mut new, "sse", rep, "messages_delivered", 7_000.0);
+        set(&mut new, "sse", rep, |r| r.messages_delivered = 7_000);
     }
     let c = compare(&base, &new, &default_opts()).unwrap();
     let tp = result(&c, "sse", Metric::Throughput);
@@ -338,7 +338,7 @@ fn bytes_per_message_has_a_1_percent_default() {
     let mut new = base.clone();
     for rep in 1..=4 {
         // 183.59 → 186.0: +1.3%, exact in every repetition.
-        set(&mut new, "sse", rep, "bytes_per_message", 186.0);
+        set(&mut new, "sse", rep, |r| r.bytes_per_message = 186.0);
     }
     let c = compare(&base, &new, &default_opts()).unwrap();
     assert_eq!(
@@ -390,9 +390,11 @@ fn a_transport_that_delivered_nothing_regresses_in_throughput_not_improves_in_la
     let base = run("ci", &TRANSPORTS, 1.0, &BASE_JITTER);
     let mut new = base.clone();
     for rep in 1..=4 {
-        for column in ["messages_delivered", "latency_p50_us", "bytes_per_message"] {
-            set(&mut new, "sse", rep, column, 0.0);
-        }
+        set(&mut new, "sse", rep, |r| {
+            r.messages_delivered = 0;
+            r.latency_p50_us = 0.0;
+            r.bytes_per_message = 0.0;
+        });
     }
     let c = compare(&base, &new, &default_opts()).unwrap();
     assert_eq!(
@@ -416,8 +418,8 @@ fn zero_values_fall_back_to_differences() {
     let mut new = base.clone();
     let mut zero = base.clone();
     for rep in 1..=4 {
-        set(&mut zero, "sse", rep, "server_cpu_s", 0.0);
-        set(&mut new, "sse", rep, "server_cpu_s", 0.0);
+        set(&mut zero, "sse", rep, |r| r.server_cpu_s = 0.0);
+        set(&mut new, "sse", rep, |r| r.server_cpu_s = 0.0);
     }
     // Zero against zero: no change.
     let c = compare(&zero, &new, &default_opts()).unwrap();
@@ -436,7 +438,7 @@ fn zero_values_fall_back_to_differences() {
     // c × [1.00, 1.03, 0.98, 1.02] (median 1.01c) and the candidate [c, 0, 0, 0]: the
     // differences run from 0 - 1.03c to c - 0.98c = 0.02c, so the 97.1% interval is
     // [-1.03/1.01, 0.02/1.01] = [-102%, +2%]: it straddles -10%, inconclusive.
-    set(&mut new, "sse", 1, "server_cpu_s", 0.329);
+    set(&mut new, "sse", 1, |r| r.server_cpu_s = 0.329);
     let c = compare(&base, &new, &default_opts()).unwrap();
     let cpu = result(&c, "sse", Metric::ServerCpu);
     assert_eq!(cpu.method, Method::Difference);
@@ -675,7 +677,8 @@ fn sweep_run(points: &[f64], jitter: &[f64]) -> RunData {
         });
         for r in &plain.summary {
             data.summary.push(SummaryRow {
-                sweep: at,
+                sweep_dimension: at.map(|p| p.dimension),
+                sweep_value: at.map(|p| p.value),
                 ..r.clone()
             });
         }
@@ -708,9 +711,8 @@ fn a_sweep_is_compared_point_by_point() {
     // p99 50% worse at 1,000 clients only: a regression there, named with its point.
     let mut new = sweep_run(&[100.0, 1000.0], &NEW_JITTER);
     for r in &mut new.summary {
-        if r.sweep.is_some_and(|p| p.value == 1000.0) {
-            let p99 = r.get("latency_p99_us");
-            r.values.insert("latency_p99_us".into(), p99 * 1.5);
+        if r.sweep().is_some_and(|p| p.value == 1000.0) {
+            r.latency_p99_us *= 1.5;
         }
     }
     let c = compare(&base, &new, &default_opts()).unwrap();
