@@ -170,16 +170,10 @@ pub fn compare(opts: CompareOptions) -> Result<(), CliError> {
         }
     );
     if let Some(path) = &opts.html {
-        // Through a temporary name, so an interrupted write never leaves half a page.
-        let tmp = path.with_extension("html.tmp");
-        std::fs::write(&tmp, result.html(&base, &new))
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| {
-                CliError::Report(ReportError::Io {
-                    path: path.clone(),
-                    source,
-                })
-            })?;
+        let page = result
+            .html(&base, &new)
+            .map_err(|e| CliError::Report(e.into()))?;
+        pushbench_report::write_atomic(path, page.as_bytes())?;
     }
     match result.regressions().len() {
         0 => Ok(()),

@@ -12,6 +12,7 @@ pub mod charts;
 pub mod compare;
 mod files;
 pub mod hlog;
+mod html;
 mod pages;
 mod rundata;
 pub mod sweep;
@@ -20,7 +21,8 @@ mod table;
 pub use rundata::{Group, PhaseKey, RunData};
 pub use table::summary_table;
 
-use files::{csv_text, write_atomic};
+use files::csv_text;
+pub use files::write_atomic;
 use hdrhistogram::Histogram;
 use pushbench_model::PhaseResult;
 use pushbench_model::rows::{PercentileRow, SecondRow, SummaryRow, percentile};
@@ -86,7 +88,7 @@ pub struct Rendered {
     /// `report.md`.
     pub markdown: PathBuf,
     /// Chart names, each written as `charts/<name>.svg` and `.png`.
-    pub charts: Vec<&'static str>,
+    pub charts: Vec<String>,
 }
 
 /// Makes the charts and both reports of a run directory from its files alone: what
@@ -105,7 +107,7 @@ pub fn render(dir: &Path) -> Result<Rendered, ReportError> {
     Ok(Rendered {
         html: dir.join("report.html"),
         markdown: dir.join("report.md"),
-        charts: charts.iter().map(|c| c.name).collect(),
+        charts: charts.into_iter().map(|c| c.name).collect(),
     })
 }
 

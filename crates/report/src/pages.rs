@@ -3,288 +3,14 @@
 //! made from a run directory's files and charts, with a short reading of each chart
 //! generated from the numbers.
 
-use crate::charts::{self, Chart, Measure};
+use crate::charts::{self, Drawn, words};
 use crate::files::json_number;
-use crate::rundata::{PhaseKey, RunData};
-use pushbench_model::rows::{Figures, SummaryRow, SweepRow};
+use crate::html::{REPORT_CSS, esc, head, inline_svg, swatch};
+use crate::rundata::RunData;
+use pushbench_model::SweepDimension;
 use pushbench_model::run::CpuPinning;
 use pushbench_model::scenario::{NetworkPlan, Pattern, duration_text};
-use pushbench_model::{SweepDimension, TransportKind};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-/// One paragraph per chart saying what it shows and what the numbers are: a sweep chart's
-/// from the whole run, any other chart's from the run at its headline point (the point its
-/// chart shows).
-pub(crate) fn reading(run: &RunData, chart: &str) -> String {
-    match Measure::of_chart(chart) {
-        Some(m) => sweep_findings(run, m),
-        None => findings(&run.at(run.headline_point()), chart),
-    }
-}
-
-/// The reading of a sweep chart: what it plots, then each transport from the smallest point
-/// to the largest.
-fn sweep_findings(run: &RunData, m: Measure) -> String {
-    let (Some(d), points) = (run.sweep_dimension(), run.points()) else {
-        return String::new();
-    };
-    let (Some(lo), Some(hi)) = (points.first().copied(), points.last().copied()) else {
-        return String::new();
-    };
-    let dim = d.name().replace('_', " ");
-    let at = |t: &str, p| {
-        run.sweep
-            .iter()
-            .find(|r| r.transport == t && r.point() == p)
-    };
-    let span = |f: &dyn Fn(&SweepRow) -> Option<f64>, fmt: &dyn Fn(f64) -> String| {
-        run.transports()
-            .iter()
-            .map(|t| {
-                let v = |p| at(t, p).and_then(f).map_or_else(|| "n/a".to_string(), fmt);
-                format!("{t} {} → {}", v(lo), v(hi))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let from = format!("From {dim} {} to {}", lo.value_text(), hi.value_text());
-    match m {
-        Measure::Latency => format!(
-            "Each transport's median (solid) and 99th percentile (dashed) delivery latency at every point of the \
-             sweep, the repetitions' latencies merged: the slope shows how delivery slows as load grows. \
-             {from}, p50: {}; p99: {}.",
-            span(&|r| r.latency_p50(), &fmt_us),
-            span(&|r| r.latency_p99(), &fmt_us),
-        ),
-        Measure::BytesPerMessage => format!(
-            "What the wire carried per delivered message, both directions, after connection set-up: a flat \
-             line means the transport's overhead does not depend on {}. {from}: {}.",
-            d.subject(),
-            span(
-                &|r| (r.messages_delivered > 0.0).then_some(r.bytes_per_message),
-                &fmt_bytes
-            ),
-        ),
-        Measure::ServerCpu => {
-            let cpu = |r: &SweepRow| r.server_cpu_ms_per_1k_messages();
-            let mut s = format!(
-                "The server's CPU seconds over each whole phase (connecting the clients during the ramp-up, the \
-                 warm-up and the measured window) divided by the messages delivered in the measured window, per \
-                 1,000 messages, repetitions pooled: what one delivered message costs the server, the cost of \
-                 connecting and holding its clients included. Costs that do not grow with the deliveries are \
-                 spread over more of them as load grows, so a falling line means those dominate, and a rising one \
-                 that each delivery costs more under load. {from}: {}.",
-                span(&cpu, &|v| format!("{v:.1} ms")),
-            );
-            let top: Vec<(String, f64)> = run
-                .transports()
-                .iter()
-                .filter_map(|t| Some((t.clone(), cpu(at(t, hi)?)?)))
-                .collect();
-            let cheapest = top.iter().min_by(|a, b| a.1.total_cmp(&b.1));
-            let dearest = top.iter().max_by(|a, b| a.1.total_cmp(&b.1));
-            if let (Some(c), Some(e)) = (cheapest, dearest)
-                && c.0 != e.0
-            {
-                let _ = write!(
-                    s,
-                    " At {hi} {} was the cheapest to serve and {} the most expensive.",
-                    c.0, e.0
-                );
-            }
-            s
-        }
-    }
-}
-
-/// One paragraph per chart saying what the numbers show, keyed by chart name.
-pub(crate) fn findings(run: &RunData, chart: &str) -> String {
-    let ts = run.transports();
-    if ts.is_empty() {
-        return "The run has no completed phase.".into();
-    }
-    let by = |col: fn(&SummaryRow) -> f64| -> Vec<(String, f64)> {
-        ts.iter().map(|t| (t.clone(), run.mean(t, col))).collect()
-    };
-    let min_max = |v: &[(String, f64)]| {
-        let lo = v
-            .iter()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .cloned()
-            .unwrap_or_default();
-        let hi = v
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .cloned()
-            .unwrap_or_default();
-        (lo, hi)
-    };
-    match chart {
-        "latency_percentiles" => {
-            let p99 = by(|r| r.latency_p99_us);
-            let (lo, hi) = min_max(&p99);
-            let mut s = format!(
-                "{} delivered with the lowest p99 latency, {}; {} the highest, {}.",
-                lo.0,
-                fmt_us(lo.1),
-                hi.0,
-                fmt_us(hi.1)
-            );
-            let p50 = by(|r| r.latency_p50_us);
-            let _ = write!(s, " Medians: {}.", list(&p50, fmt_us));
-            s
-        }
-        "bytes_per_message" => {
-            let bpm = by(|r| r.bytes_per_message);
-            let msg = run.summary.first().map_or(0.0, |r| r.message_bytes as f64);
-            let mut s = format!(
-                "Each message is {msg:.0} bytes. Per delivered message the wire carried {}.",
-                list(&bpm, fmt_bytes)
-            );
-            if let Some(ws) = ts
-                .iter()
-                .find(|t| run.kind_of(t) == Some(TransportKind::WebSocket))
-            {
-                let base = run.mean(ws, |r| r.bytes_per_message);
-                if base > 0.0 {
-                    let rel: Vec<(String, f64)> = bpm
-                        .iter()
-                        .filter(|(t, _)| t != ws)
-                        .map(|(t, v)| (t.clone(), v / base))
-                        .collect();
-                    if !rel.is_empty() {
-                        let _ = write!(
-                            s,
-                            " Relative to {ws}: {}.",
-                            list(&rel, |v| format!("{v:.2}×"))
-                        );
-                    }
-                }
-            }
-            s
-        }
-        "timeseries" => {
-            let rate: Vec<(String, f64)> = ts
-                .iter()
-                .map(|t| (t.clone(), run.pooled(t).delivered_per_s().unwrap_or(0.0)))
-                .collect();
-            let worst = ts
-                .iter()
-                .filter_map(|t| {
-                    let s = first_repetition(&run.timeseries, t)?;
-                    let w = s
-                        .iter()
-                        .filter(|x| x.in_window)
-                        .max_by_key(|x| x.latency_p99_us)?;
-                    Some((t.clone(), w.second, w.latency_p99_us as f64))
-                })
-                .max_by(|a, b| a.2.total_cmp(&b.2));
-            let mut s = format!(
-                "Deliveries per second in the measured window: {}.",
-                list(&rate, |v| format!("{v:.0}/s"))
-            );
-            if let Some((t, sec, v)) = worst {
-                let _ = write!(
-                    s,
-                    " The worst second was second {sec} of {t}, with a p99 of {}.",
-                    fmt_us(v)
-                );
-            }
-            s
-        }
-        "server_cost" => {
-            let cpu: Vec<(String, f64)> = ts
-                .iter()
-                .map(|t| {
-                    let per_1k = run.pooled(t).server_cpu_s_per_1k_messages();
-                    (t.clone(), per_1k.unwrap_or(0.0))
-                })
-                .collect();
-            let (lo, hi) = min_max(&cpu);
-            format!(
-                "Server CPU per 1,000 delivered messages: {}. {} was the cheapest to serve and {} the most expensive ({:.1}× as much).",
-                list(&cpu, |v| format!("{:.1} ms", v * 1000.0)),
-                lo.0,
-                hi.0,
-                if lo.1 > 0.0 { hi.1 / lo.1 } else { 0.0 }
-            )
-        }
-        "bandwidth" => {
-            let spread: Vec<(String, f64, f64)> = ts
-                .iter()
-                .filter_map(|t| {
-                    let pts = first_repetition(&run.bandwidth, t)?;
-                    let at = |p: f64| {
-                        pts.iter()
-                            .find(|x| x.percentile >= p)
-                            .map_or(0.0, |x| x.value)
-                    };
-                    Some((t.clone(), at(50.0), at(100.0)))
-                })
-                .collect();
-            let parts: Vec<String> = spread
-                .iter()
-                .map(|(t, p50, max)| {
-                    format!(
-                        "{t} {} median, {} busiest client",
-                        fmt_rate(*p50),
-                        fmt_rate(*max)
-                    )
-                })
-                .collect();
-            format!(
-                "Bandwidth per client over the window (up plus down): {}.",
-                parts.join("; ")
-            )
-        }
-        _ => String::new(),
-    }
-}
-
-/// A transport's first repetition in one of the per-phase tables (of a run, or of one point
-/// of a sweep).
-fn first_repetition<'a, V>(map: &'a BTreeMap<PhaseKey, V>, transport: &str) -> Option<&'a V> {
-    map.iter()
-        .find(|(k, _)| k.transport == transport && k.repetition == 1)
-        .map(|(_, v)| v)
-}
-
-fn list(v: &[(String, f64)], f: impl Fn(f64) -> String) -> String {
-    v.iter()
-        .map(|(t, x)| format!("{t} {}", f(*x)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn fmt_us(us: f64) -> String {
-    if us >= 1000.0 {
-        format!("{:.2} ms", us / 1000.0)
-    } else {
-        format!("{us:.0} µs")
-    }
-}
-
-fn fmt_bytes(b: f64) -> String {
-    format!("{b:.1} B")
-}
-
-fn fmt_rate(bps: f64) -> String {
-    if bps >= 1e6 {
-        format!("{:.2} MB/s", bps / 1e6)
-    } else if bps >= 1e3 {
-        format!("{:.1} kB/s", bps / 1e3)
-    } else {
-        format!("{bps:.0} B/s")
-    }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// Rows of the summary table: header and cells, shared by the HTML and Markdown pages.
 fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
@@ -328,11 +54,11 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
                 r.messages_lost.to_string(),
                 r.messages_duplicated.to_string(),
                 r.messages_out_of_order.to_string(),
-                fmt_us(r.latency_p50_us),
-                fmt_us(r.latency_p90_us),
-                fmt_us(r.latency_p99_us),
-                fmt_us(r.latency_p999_us),
-                fmt_us(r.latency_max_us),
+                words::us(r.latency_p50_us),
+                words::us(r.latency_p90_us),
+                words::us(r.latency_p99_us),
+                words::us(r.latency_p999_us),
+                words::us(r.latency_max_us),
                 format!("{:.1}", r.bytes_per_message),
                 format!("{:.1}", r.overhead_per_message()),
                 r.errors.to_string(),
@@ -504,24 +230,10 @@ fn incomplete(run: &RunData) -> Option<String> {
     (!run.meta.completed).then(|| run.meta.incomplete_reason.clone().unwrap_or_default())
 }
 
-const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;\
-color:#222;padding:0 1rem}h1{margin-bottom:.2rem}table{border-collapse:collapse;font-size:.85rem;margin:1rem 0}\
-th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child\
-{text-align:left}.swatch{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.4rem;\
-vertical-align:middle}.warn{background:#fff3cd;border:1px solid #e0c060;padding:.5rem 1rem}figure{margin:2rem 0}\
-figure svg{max-width:100%;height:auto}figcaption{font-size:.95rem;margin-top:.5rem}.muted{color:#666}";
-
 /// The self-contained HTML page.
-pub(crate) fn html(run: &RunData, charts: &[Chart]) -> String {
-    let name = run.name();
-    let mut h = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>pushbench: {}</title>\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{CSS}</style></head><body>\n\
-         <h1>pushbench: {}</h1>\n<p class=\"muted\">{}</p>\n",
-        esc(name),
-        esc(name),
-        esc(&host_line(run))
-    );
+pub(crate) fn html(run: &RunData, charts: &[Drawn]) -> String {
+    let mut h = head(&format!("pushbench: {}", run.name()), REPORT_CSS);
+    let _ = writeln!(h, "<p class=\"muted\">{}</p>", esc(&host_line(run)));
     if let Some(why) = incomplete(run) {
         let _ = writeln!(
             h,
@@ -545,8 +257,8 @@ pub(crate) fn html(run: &RunData, charts: &[Chart]) -> String {
             if i == 0 {
                 let _ = write!(
                     h,
-                    "<td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
-                    charts::css_color(run, &t),
+                    "<td>{}{}</td>",
+                    swatch(&charts::css_color(run, &t)),
                     esc(c)
                 );
             } else {
@@ -568,9 +280,9 @@ pub(crate) fn html(run: &RunData, charts: &[Chart]) -> String {
             h,
             "<figure id=\"{}\">\n{}\n<figcaption><strong>{}.</strong> {}</figcaption></figure>",
             c.name,
-            strip_xml_prolog(&c.svg),
+            inline_svg(&c.svg),
             esc(&c.title),
-            esc(&reading(run, c.name))
+            esc(&c.reading)
         );
     }
     h.push_str("</body></html>\n");
@@ -588,16 +300,8 @@ fn sweep_note(run: &RunData) -> Option<String> {
     ))
 }
 
-/// An SVG document's `<?xml ...?>` prolog is not allowed inside HTML.
-fn strip_xml_prolog(svg: &str) -> &str {
-    match svg.find("<svg") {
-        Some(i) => &svg[i..],
-        None => svg,
-    }
-}
-
 /// The Markdown page, for pull requests and CI summaries.
-pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
+pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
     let name = run.name();
     let mut m = format!("# pushbench: {name}\n\n{}\n\n", host_line(run));
     if let Some(why) = incomplete(run) {
@@ -633,10 +337,7 @@ pub(crate) fn markdown(run: &RunData, charts: &[Chart]) -> String {
         let _ = writeln!(
             m,
             "### {}\n\n![{}](charts/{}.svg)\n\n{}\n",
-            c.title,
-            c.title,
-            c.name,
-            reading(run, c.name)
+            c.title, c.title, c.name, c.reading
         );
     }
     m

@@ -4,12 +4,14 @@
 use super::axis::{self, Categories, ValueAxis};
 use super::frame::{self, Axes, Entry, Mark};
 use super::palette::{Rgb, mix, transport_color};
-use super::{Backend, DrawError, mean_ratio};
+use super::{Area, Backend, Chart, DrawError, mean_ratio, words};
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
+use pushbench_model::TransportKind;
 use pushbench_model::rows::SummaryRow;
+use std::fmt::Write as _;
 
 /// How far each part of a bar is lightened from the transport's colour.
 const PARTS: [(&str, f64); 3] = [("message", 0.0), ("overhead", 0.45), ("set-up", 0.75)];
@@ -51,9 +53,62 @@ impl Split {
     }
 }
 
+/// What a delivered message costs on the wire, per transport.
+pub struct BytesPerMessage;
+
+impl Chart for BytesPerMessage {
+    fn name(&self) -> String {
+        "bytes_per_message".into()
+    }
+
+    fn title(&self) -> String {
+        "Bytes on the wire per delivered message".into()
+    }
+
+    fn draw(&self, run: &RunData, area: &Area) -> Result<(), DrawError> {
+        draw(run, area)
+    }
+
+    fn reading(&self, run: &RunData) -> String {
+        let ts = run.transports();
+        if ts.is_empty() {
+            return words::NO_PHASE.into();
+        }
+        let bpm = words::by(run, |r| r.bytes_per_message);
+        let msg = run.summary.first().map_or(0.0, |r| r.message_bytes as f64);
+        let mut s = format!(
+            "Each message is {msg:.0} bytes. Per delivered message the wire carried {}.",
+            words::list(&bpm, words::bytes)
+        );
+        // WebSocket's frame is the smallest overhead a push transport adds: the yardstick.
+        let Some(ws) = ts
+            .iter()
+            .find(|t| run.kind_of(t) == Some(TransportKind::WebSocket))
+        else {
+            return s;
+        };
+        let base = run.mean(ws, |r| r.bytes_per_message);
+        if base > 0.0 {
+            let rel: Vec<(String, f64)> = bpm
+                .iter()
+                .filter(|(t, _)| t != ws)
+                .map(|(t, v)| (t.clone(), v / base))
+                .collect();
+            if !rel.is_empty() {
+                let _ = write!(
+                    s,
+                    " Relative to {ws}: {}.",
+                    words::list(&rel, |v| format!("{v:.2}×"))
+                );
+            }
+        }
+        s
+    }
+}
+
 /// Horizontal stacked bars, one per transport from the top; each bar's numbers are printed
 /// just above it, where they never collide with a neighbour or a longer bar.
-pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
     let labels = frame::labels(run);
     let splits: Vec<Option<Split>> = labels.iter().map(|l| Split::of(run, l)).collect();
 

@@ -3,7 +3,7 @@
 use super::axis::{self, Categories, ValueAxis};
 use super::frame::{self, Axes, Mark};
 use super::palette::transport_color;
-use super::{Backend, DrawError, mean_ratio};
+use super::{Area, Backend, Chart, DrawError, mean_ratio, words};
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -37,10 +37,54 @@ impl Panel {
     }
 }
 
+/// What the server spends per delivered message and per connection.
+pub struct ServerCost;
+
+impl Chart for ServerCost {
+    fn name(&self) -> String {
+        "server_cost".into()
+    }
+
+    fn title(&self) -> String {
+        "Server cost".into()
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1200, 850)
+    }
+
+    fn draw(&self, run: &RunData, area: &Area) -> Result<(), DrawError> {
+        draw(run, area)
+    }
+
+    fn reading(&self, run: &RunData) -> String {
+        let ts = run.transports();
+        if ts.is_empty() {
+            return words::NO_PHASE.into();
+        }
+        // The repetitions pooled: CPU seconds over deliveries, both means.
+        let cpu: Vec<(String, f64)> = ts
+            .iter()
+            .map(|t| {
+                let per_1k = run.pooled(t).server_cpu_s_per_1k_messages();
+                (t.clone(), per_1k.unwrap_or(0.0))
+            })
+            .collect();
+        let (lo, hi) = words::min_max(&cpu);
+        format!(
+            "Server CPU per 1,000 delivered messages: {}. {} was the cheapest to serve and {} the most expensive ({:.1}× as much).",
+            words::list(&cpu, |v| format!("{:.1} ms", v * 1000.0)),
+            lo.0,
+            hi.0,
+            if lo.1 > 0.0 { hi.1 / lo.1 } else { 0.0 }
+        )
+    }
+}
+
 /// Two panels of bars, one above the other so transport names never crowd: CPU per 1,000
 /// delivered messages and peak RSS per connection. Each is the mean over repetitions of
 /// the per-repetition ratio.
-pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
     let plot = frame::with_legend(area, &frame::transport_entries(run, Mark::Fill))?;
     let labels = frame::labels(run);
     let ratio = |ratio: fn(&SummaryRow) -> Option<f64>, scale: f64| -> Vec<Option<f64>> {

@@ -1,44 +1,104 @@
 //! Charts of a run (plotters), made from the run directory's files alone.
 //!
-//! Each chart is drawn by one backend-generic function, once into an SVG string and once
-//! into an RGB bitmap encoded as PNG, so the two files of a chart cannot disagree. Text is
-//! laid out and rasterised with ab_glyph from the DejaVu Sans file bundled in `fonts/`:
-//! PNGs get legible text on a machine with no fonts installed, and SVGs get the same text
-//! metrics (their text is left to the viewer's `sans-serif`).
+//! Each chart is a type implementing [`Chart`], in a file of its own: its name, its title,
+//! what it draws and its reading of the numbers (a chart without a reading does not
+//! compile). [`charts_of`] lists them in the order the reports show them; a new chart is a
+//! file and a line there.
+//!
+//! Each chart is drawn once into an SVG string and once into an RGB bitmap encoded as PNG,
+//! through the same [`Canvas`], so the two files of a chart cannot disagree. Text is laid
+//! out and rasterised with ab_glyph from the DejaVu Sans file bundled in `fonts/`: PNGs get
+//! legible text on a machine with no fonts installed, and SVGs get the same text metrics
+//! (their text is left to the viewer's `sans-serif`).
 
 mod axis;
+mod bandwidth;
 mod bytes;
+mod bytes_vs;
+mod canvas;
 mod cost;
+mod cpu_vs;
+mod distribution;
 mod frame;
+mod latency;
+mod latency_vs;
 mod palette;
-mod percentiles;
 mod sweep;
 mod timeseries;
+pub(crate) mod words;
 
+pub use canvas::Canvas;
 pub use palette::{css_color, transport_color};
-pub use sweep::Measure;
 
-use crate::RunData;
+use crate::files::write_atomic;
+use crate::{ReportError, RunData};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use pushbench_model::SweepDimension;
-use pushbench_model::rows::SummaryRow;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use pushbench_model::rows::{PercentileRow, SummaryRow};
+use std::path::Path;
 use std::sync::OnceLock;
 
-/// One rendered chart.
+/// One chart of a run.
+pub trait Chart {
+    /// The file stem of its files (`charts/<name>.svg`, `.png`) and its id in the report.
+    fn name(&self) -> String;
+
+    /// What it shows: its title, before the point it shows and the scenario's name.
+    fn title(&self) -> String;
+
+    /// Its size in pixels.
+    fn size(&self) -> (u32, u32) {
+        (1200, 700)
+    }
+
+    /// Whether it draws every point of a sweep; the others draw the run at its headline
+    /// point ([`RunData::headline_point`]) and say so in their titles.
+    fn whole_sweep(&self) -> bool {
+        false
+    }
+
+    /// Draws the chart's data on `area`, below its title.
+    fn draw(&self, run: &RunData, area: &Area) -> Result<(), DrawError>;
+
+    /// What the numbers it draws say, in one paragraph: the report prints it under the
+    /// chart. `run` is what [`Chart::draw`] was given.
+    fn reading(&self, run: &RunData) -> String;
+}
+
+/// The charts of `run`, in the order the reports show them: a sweep's first, they are what
+/// a sweep is run for.
+pub fn charts_of(run: &RunData) -> Vec<Box<dyn Chart>> {
+    let mut charts: Vec<Box<dyn Chart>> = Vec::new();
+    if let Some(d) = run.sweep_dimension() {
+        charts.push(Box::new(latency_vs::LatencyVs(d)));
+        charts.push(Box::new(bytes_vs::BytesVs(d)));
+        charts.push(Box::new(cpu_vs::CpuVs(d)));
+    }
+    charts.push(Box::new(latency::Latency));
+    charts.push(Box::new(bytes::BytesPerMessage));
+    charts.push(Box::new(timeseries::Timeseries));
+    charts.push(Box::new(cost::ServerCost));
+    charts.push(Box::new(bandwidth::Bandwidth));
+    charts
+}
+
+/// Where a chart draws: an area of a [`Canvas`].
+pub type Area<'a> = DrawingArea<Canvas<'a>, Shift>;
+
+/// One rendered chart, as the reports embed it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Chart {
+pub struct Drawn {
     /// File stem: `<name>.svg`, `<name>.png`.
-    pub name: &'static str,
+    pub name: String,
     /// The title drawn above it.
     pub title: String,
     /// The chart as an SVG document.
     pub svg: String,
+    /// Its reading of the numbers.
+    pub reading: String,
 }
 
-/// Why charts could not be made or written.
+/// Why charts could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
     /// The bundled font did not parse (a corrupted build).
@@ -48,149 +108,107 @@ pub enum ChartError {
     #[error("chart {chart}: {message}")]
     Draw {
         /// The chart's name.
-        chart: &'static str,
+        chart: String,
         /// What went wrong.
         message: String,
-    },
-    /// A chart file or its directory could not be written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
     },
 }
 
 /// What a chart's drawing code fails with. Boxed because plotters' errors are generic over
-/// the backend and each chart is drawn on two of them.
-type DrawError = Box<dyn std::error::Error + Send + Sync>;
+/// the backend.
+pub type DrawError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A drawing backend whose errors can be boxed into [`DrawError`].
+/// A drawing backend whose errors can be boxed into [`DrawError`]. The drawing helpers are
+/// generic over it; charts draw on a [`Canvas`].
 trait Backend: DrawingBackend<ErrorType: 'static> {}
 impl<T: DrawingBackend<ErrorType: 'static>> Backend for T {}
 
-/// The charts.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Latency,
-    BytesPerMessage,
-    Timeseries,
-    ServerCost,
-    Bandwidth,
-    /// A sweep chart: a measure against the swept dimension.
-    Sweep(Measure, SweepDimension),
+/// A chart ready to draw: the chart, its full title, and the data it draws.
+struct Planned {
+    chart: Box<dyn Chart>,
+    title: String,
+    data: RunData,
 }
 
-/// The charts of every run, in the order they are rendered. In a sweep they show one
-/// point, [`RunData::headline_point`].
-const KINDS: [Kind; 5] = [
-    Kind::Latency,
-    Kind::BytesPerMessage,
-    Kind::Timeseries,
-    Kind::ServerCost,
-    Kind::Bandwidth,
-];
-
-/// The charts of `run`: a sweep's charts first, they are what a sweep is run for.
-fn kinds(run: &RunData) -> Vec<Kind> {
-    let sweep = run
-        .sweep_dimension()
-        .into_iter()
-        .flat_map(|d| Measure::ALL.map(|m| Kind::Sweep(m, d)));
-    sweep.chain(KINDS).collect()
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Latency => "latency_percentiles",
-            Kind::BytesPerMessage => "bytes_per_message",
-            Kind::Timeseries => "timeseries",
-            Kind::ServerCost => "server_cost",
-            Kind::Bandwidth => "bandwidth",
-            Kind::Sweep(m, d) => m.name(d),
-        }
-    }
-
-    fn size(self) -> (u32, u32) {
-        match self {
-            Kind::Timeseries => (1200, 1000),
-            Kind::ServerCost => (1200, 850),
-            _ => (1200, 700),
-        }
-    }
-
-    /// The title; a single-point chart of a sweep names its point.
-    fn title(self, run: &RunData) -> String {
-        let mut what = match self {
-            Kind::Latency => "Delivery latency by percentile".to_string(),
-            Kind::BytesPerMessage => "Bytes on the wire per delivered message".to_string(),
-            Kind::Timeseries => "Second by second".to_string(),
-            Kind::ServerCost => "Server cost".to_string(),
-            Kind::Bandwidth => "Per-client bandwidth by percentile".to_string(),
-            Kind::Sweep(m, d) => m.title(d),
-        };
-        if let (false, Some(p)) = (matches!(self, Kind::Sweep(..)), run.headline_point()) {
-            what = format!("{what} at {p}");
-        }
-        format!("{what} — {}", run.name())
-    }
-
-    fn draw<DB: Backend>(
-        self,
-        run: &RunData,
-        root: &DrawingArea<DB, Shift>,
-        title: &str,
-    ) -> Result<(), DrawError> {
-        root.fill(&WHITE)?;
-        let body = root.titled(title, frame::font(24))?;
-        match self {
-            Kind::Latency => percentiles::latency(run, &body)?,
-            Kind::BytesPerMessage => bytes::draw(run, &body)?,
-            Kind::Timeseries => timeseries::draw(run, &body)?,
-            Kind::ServerCost => cost::draw(run, &body)?,
-            Kind::Bandwidth => percentiles::bandwidth(run, &body)?,
-            Kind::Sweep(m, _) => sweep::draw(run, &body, m)?,
-        }
-        root.present()?;
-        Ok(())
-    }
-
-    fn svg(self, run: &RunData, title: &str) -> Result<String, ChartError> {
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, self.size()).into_drawing_area();
-            self.draw(run, &root, title).map_err(|e| self.error(e))?;
-        }
-        Ok(svg)
-    }
-
-    fn png(self, run: &RunData, title: &str) -> Result<Vec<u8>, ChartError> {
-        let (w, h) = self.size();
-        let mut rgb = vec![0u8; w as usize * h as usize * 3];
-        {
-            let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-            self.draw(run, &root, title).map_err(|e| self.error(e))?;
-        }
-        let mut png = Vec::new();
-        image::ImageEncoder::write_image(
-            image::codecs::png::PngEncoder::new(&mut png),
-            &rgb,
-            w,
-            h,
-            image::ColorType::Rgb8,
-        )
-        .map_err(|e| self.error(format!("encoding PNG: {e}").into()))?;
-        Ok(png)
-    }
-
-    fn error(self, e: DrawError) -> ChartError {
+impl Planned {
+    fn error(&self, e: DrawError) -> ChartError {
         ChartError::Draw {
-            chart: self.name(),
+            chart: self.chart.name(),
             message: e.to_string(),
         }
     }
+
+    fn draw_on(&self, canvas: Canvas<'_>) -> Result<(), ChartError> {
+        let root = canvas.into_drawing_area();
+        let drawn = (|| {
+            root.fill(&WHITE)?;
+            let body = root.titled(&self.title, frame::font(24))?;
+            self.chart.draw(&self.data, &body)?;
+            root.present()?;
+            Ok(())
+        })();
+        drawn.map_err(|e| self.error(e))
+    }
+
+    fn svg(&self) -> Result<String, ChartError> {
+        let mut svg = String::new();
+        self.draw_on(Canvas::Svg(SVGBackend::with_string(
+            &mut svg,
+            self.chart.size(),
+        )))?;
+        Ok(svg)
+    }
+
+    fn png(&self) -> Result<Vec<u8>, ChartError> {
+        let (w, h) = self.chart.size();
+        let mut rgb = vec![0u8; w as usize * h as usize * 3];
+        self.draw_on(Canvas::Bitmap(BitMapBackend::with_buffer(&mut rgb, (w, h))))?;
+        encode_png(&rgb, (w, h)).map_err(|e| self.error(e))
+    }
+
+    fn drawn(&self, svg: String) -> Drawn {
+        Drawn {
+            name: self.chart.name(),
+            title: self.title.clone(),
+            svg,
+            reading: self.chart.reading(&self.data),
+        }
+    }
+}
+
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, DrawError> {
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        rgb,
+        w,
+        h,
+        image::ColorType::Rgb8,
+    )
+    .map_err(|e| format!("encoding PNG: {e}"))?;
+    Ok(png)
+}
+
+/// Each chart with its title and data: the whole run for a chart of the whole sweep, else
+/// the run at its headline point (the run itself without a sweep), named in the title.
+fn plan(run: &RunData) -> Vec<Planned> {
+    let point = run.at(run.headline_point());
+    charts_of(run)
+        .into_iter()
+        .map(|chart| {
+            let mut title = chart.title();
+            if let (false, Some(p)) = (chart.whole_sweep(), run.headline_point()) {
+                title = format!("{title} at {p}");
+            }
+            let title = format!("{title} — {}", run.name());
+            let data = if chart.whole_sweep() {
+                run.clone()
+            } else {
+                point.clone()
+            };
+            Planned { chart, title, data }
+        })
+        .collect()
 }
 
 /// The font every chart asks for, under the generic family name so an SVG viewer without
@@ -211,81 +229,54 @@ fn register_font() -> Result<(), ChartError> {
     if ok { Ok(()) } else { Err(ChartError::Font) }
 }
 
-/// Each chart with the data it is drawn from: the whole run for a sweep chart, else the
-/// run at its headline point (the run itself without a sweep).
-fn plan(run: &RunData) -> Vec<(Kind, String, RunData)> {
-    let point = run.at(run.headline_point());
-    kinds(run)
-        .into_iter()
-        .map(|kind| {
-            let data = if matches!(kind, Kind::Sweep(..)) {
-                run.clone()
-            } else {
-                point.clone()
-            };
-            (kind, kind.title(run), data)
-        })
-        .collect()
-}
-
 /// Renders every chart as SVG in memory.
-pub fn render(run: &RunData) -> Result<Vec<Chart>, ChartError> {
+pub fn render(run: &RunData) -> Result<Vec<Drawn>, ChartError> {
     register_font()?;
-    plan(run)
-        .into_iter()
-        .map(|(kind, title, data)| {
-            let svg = kind.svg(&data, &title)?;
-            Ok(Chart {
-                name: kind.name(),
-                title,
-                svg,
-            })
-        })
-        .collect()
+    plan(run).iter().map(|p| Ok(p.drawn(p.svg()?))).collect()
 }
 
 /// Writes `<dir>/<name>.svg` and `<dir>/<name>.png` for every chart (creating `dir`),
 /// each through a temporary file renamed into place; returns the charts.
-pub fn write(run: &RunData, dir: &Path) -> Result<Vec<Chart>, ChartError> {
+pub fn write(run: &RunData, dir: &Path) -> Result<Vec<Drawn>, ReportError> {
     register_font()?;
-    std::fs::create_dir_all(dir).map_err(|source| ChartError::Io {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         path: dir.to_owned(),
         source,
     })?;
-    let plan = plan(run);
-    let mut charts = Vec::with_capacity(plan.len());
-    for (kind, title, data) in plan {
-        let svg = kind.svg(&data, &title)?;
-        let png = kind.png(&data, &title)?;
-        write_atomic(&dir.join(format!("{}.svg", kind.name())), svg.as_bytes())?;
-        write_atomic(&dir.join(format!("{}.png", kind.name())), &png)?;
-        charts.push(Chart {
-            name: kind.name(),
-            title,
-            svg,
-        });
+    let mut charts = Vec::new();
+    for p in plan(run) {
+        let svg = p.svg()?;
+        let png = p.png()?;
+        let name = p.chart.name();
+        write_atomic(&dir.join(format!("{name}.svg")), svg.as_bytes())?;
+        write_atomic(&dir.join(format!("{name}.png")), &png)?;
+        charts.push(p.drawn(svg));
     }
     Ok(charts)
 }
 
-/// Writes through `.<file>.tmp` so a reader never sees half a chart; the temporary file is
-/// removed when writing fails.
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ChartError> {
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+/// Compare's overlay of one transport's latency distributions as an SVG document: one
+/// line per repetition in `color` (an RGB triple), the baseline dashed and the candidate
+/// solid, drawn by the same code as the `latency_percentiles` chart.
+pub fn overlay_svg(
+    color: (u8, u8, u8),
+    base: &[&[PercentileRow]],
+    new: &[&[PercentileRow]],
+) -> Result<String, ChartError> {
+    register_font()?;
+    let mut svg = String::new();
+    let drawn = (|| {
+        let root = Canvas::Svg(SVGBackend::with_string(&mut svg, (1000, 440))).into_drawing_area();
+        root.fill(&WHITE)?;
+        distribution::overlay(&root, frame::rgb(color), base, new)?;
+        root.present()?;
+        Ok::<(), DrawError>(())
     })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        ChartError::Io {
-            path: path.to_owned(),
-            source,
-        }
-    })
+    drawn.map_err(|e| ChartError::Draw {
+        chart: "compare overlay".into(),
+        message: e.to_string(),
+    })?;
+    Ok(svg)
 }
 
 /// Mean over a transport's repetitions of a ratio, skipping repetitions where it has no

@@ -1,164 +1,121 @@
-//! The sweep charts, cost against load: a quantity of `sweep.csv` against the swept
-//! dimension, one line per transport with a marker at every point.
-//! `latency_vs_<dimension>` draws p50 (solid) and p99 (dashed), `bytes_per_message_vs_…`
-//! the bytes per delivered message, `server_cpu_vs_…` the server's CPU per 1,000 delivered
-//! messages.
+//! What the sweep charts share (cost against load: a quantity of `sweep.csv` against the
+//! swept dimension, one line per transport with a marker at every point): their drawing,
+//! and the span from the smallest point to the largest their readings give.
 
-use super::axis::{self, SweepAxis, ValueAxis};
+use super::axis::{SweepAxis, ValueAxis};
 use super::frame::{self, Axes, Entry, Mark};
 use super::palette::transport_color;
 use super::{Backend, DrawError};
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use pushbench_model::SweepDimension;
-use pushbench_model::rows::{Figures, SweepRow};
-
-/// What a sweep chart draws.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measure {
-    /// Delivery latency, p50 and p99.
-    Latency,
-    /// Bytes on the wire per delivered message.
-    BytesPerMessage,
-    /// Server CPU time per 1,000 delivered messages.
-    ServerCpu,
-}
+use pushbench_model::rows::SweepRow;
+use pushbench_model::{SweepDimension, SweepPoint};
 
 /// One line per transport: the quantity it draws and whether it is dashed.
-struct Line {
-    name: &'static str,
-    dashed: bool,
-    value: fn(&SweepRow) -> Option<f64>,
+pub struct Line {
+    /// The legend's name for it, when a chart draws more than one line per transport.
+    pub name: &'static str,
+    /// Dashed rather than solid.
+    pub dashed: bool,
+    /// Its value at a point; `None` breaks the line there.
+    pub value: fn(&SweepRow) -> Option<f64>,
 }
 
-const LATENCY: [Line; 2] = [
-    Line {
-        name: "p50",
-        dashed: false,
-        value: SweepRow::latency_p50,
-    },
-    Line {
-        name: "p99",
-        dashed: true,
-        value: SweepRow::latency_p99,
-    },
-];
+/// What a sweep chart plots.
+pub struct Plot {
+    /// The lines of each transport.
+    pub lines: &'static [Line],
+    /// The vertical axis's quantity.
+    pub quantity: &'static str,
+    /// Its units.
+    pub units: &'static [(f64, &'static str)],
+    /// The caption above the plot.
+    pub caption: &'static str,
+}
 
-const BYTES: [Line; 1] = [Line {
-    name: "bytes per message",
-    dashed: false,
-    value: |r| (r.messages_delivered > 0.0).then_some(r.bytes_per_message),
-}];
+/// A sweep chart's file stem: `<what>_vs_<dimension>`.
+pub fn name(what: &str, d: SweepDimension) -> String {
+    format!("{what}_vs_{d}")
+}
 
-const CPU: [Line; 1] = [Line {
-    name: "server CPU",
-    dashed: false,
-    // Seconds per 1,000 messages; the axis picks ms or µs.
-    value: |r| r.server_cpu_s_per_1k_messages(),
-}];
+/// A sweep chart's title, before the scenario name: `<what> against <dimension>`.
+pub fn title(what: &str, d: SweepDimension) -> String {
+    format!("{what} against {}", d.name().replace('_', " "))
+}
 
-impl Measure {
-    /// The charts of a sweep, in the order they are rendered.
-    pub const ALL: [Measure; 3] = [
-        Measure::Latency,
-        Measure::BytesPerMessage,
-        Measure::ServerCpu,
-    ];
+/// The smallest and the largest point of a sweep, for the readings.
+pub struct Span<'a> {
+    run: &'a RunData,
+    /// The swept dimension.
+    pub dimension: SweepDimension,
+    /// The smallest point.
+    pub lo: SweepPoint,
+    /// The largest point.
+    pub hi: SweepPoint,
+}
 
-    /// The chart's file stem for a sweep of `d`: `<measure>_vs_<dimension>`.
-    pub fn name(self, d: SweepDimension) -> &'static str {
-        // Rows in `Measure::ALL` order, columns in `SweepDimension::ALL` order.
-        const NAMES: [[&str; SweepDimension::ALL.len()]; Measure::ALL.len()] = [
-            [
-                "latency_vs_clients",
-                "latency_vs_rate",
-                "latency_vs_payload_bytes",
-                "latency_vs_rtt",
-                "latency_vs_bandwidth_down",
-            ],
-            [
-                "bytes_per_message_vs_clients",
-                "bytes_per_message_vs_rate",
-                "bytes_per_message_vs_payload_bytes",
-                "bytes_per_message_vs_rtt",
-                "bytes_per_message_vs_bandwidth_down",
-            ],
-            [
-                "server_cpu_vs_clients",
-                "server_cpu_vs_rate",
-                "server_cpu_vs_payload_bytes",
-                "server_cpu_vs_rtt",
-                "server_cpu_vs_bandwidth_down",
-            ],
-        ];
-        let m = Measure::ALL
+impl<'a> Span<'a> {
+    /// The span of `run`'s sweep; `None` without one.
+    pub fn of(run: &'a RunData) -> Option<Span<'a>> {
+        let points = run.points();
+        Some(Span {
+            run,
+            dimension: run.sweep_dimension()?,
+            lo: *points.first()?,
+            hi: *points.last()?,
+        })
+    }
+
+    /// A transport's row at a point.
+    pub fn at(&self, transport: &str, p: SweepPoint) -> Option<&'a SweepRow> {
+        self.run
+            .sweep
             .iter()
-            .position(|m| *m == self)
-            .expect("listed");
-        let i = SweepDimension::ALL
+            .find(|r| r.transport == transport && r.point() == p)
+    }
+
+    /// `From clients 100 to 1000`.
+    pub fn from(&self) -> String {
+        format!(
+            "From {} {} to {}",
+            self.dimension.name().replace('_', " "),
+            self.lo.value_text(),
+            self.hi.value_text()
+        )
+    }
+
+    /// Each transport's value at the smallest and the largest point: `sse 1 → 2, …`.
+    pub fn values(
+        &self,
+        f: &dyn Fn(&SweepRow) -> Option<f64>,
+        fmt: &dyn Fn(f64) -> String,
+    ) -> String {
+        self.run
+            .transports()
             .iter()
-            .position(|x| *x == d)
-            .expect("listed");
-        NAMES[m][i]
-    }
-
-    /// The measure `name` draws, if it is a sweep chart.
-    pub fn of_chart(name: &str) -> Option<Measure> {
-        Measure::ALL
-            .into_iter()
-            .find(|m| SweepDimension::ALL.into_iter().any(|d| m.name(d) == name))
-    }
-
-    /// The chart's title, before the scenario name.
-    pub fn title(self, d: SweepDimension) -> String {
-        let what = match self {
-            Measure::Latency => "Delivery latency",
-            Measure::BytesPerMessage => "Bytes on the wire per delivered message",
-            Measure::ServerCpu => "Server CPU per 1,000 delivered messages",
-        };
-        format!("{what} against {}", d.name().replace('_', " "))
-    }
-
-    fn lines(self) -> &'static [Line] {
-        match self {
-            Measure::Latency => &LATENCY,
-            Measure::BytesPerMessage => &BYTES,
-            Measure::ServerCpu => &CPU,
-        }
-    }
-
-    /// The vertical axis: its quantity and units.
-    fn quantity(self) -> (&'static str, &'static [(f64, &'static str)]) {
-        match self {
-            Measure::Latency => ("delivery latency", axis::MICROSECONDS),
-            Measure::BytesPerMessage => ("bytes per delivered message", axis::BYTES),
-            Measure::ServerCpu => ("server CPU time per 1,000 messages", axis::SECONDS),
-        }
-    }
-
-    fn caption(self) -> &'static str {
-        match self {
-            Measure::Latency => "p50 (solid) and p99 (dashed), every repetition's latencies merged",
-            Measure::BytesPerMessage => {
-                "both directions, after connection set-up, over the measured windows"
-            }
-            Measure::ServerCpu => {
-                "server CPU over the whole phases (connecting included) / messages delivered in their windows"
-            }
-        }
+            .map(|t| {
+                let v = |p| {
+                    self.at(t, p)
+                        .and_then(f)
+                        .map_or_else(|| "n/a".to_string(), fmt)
+                };
+                format!("{t} {} → {}", v(self.lo), v(self.hi))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-/// The chart of `measure` for a run's sweep rows.
+/// `plot` for a run's sweep rows.
 pub fn draw<DB: Backend>(
     run: &RunData,
     area: &DrawingArea<DB, Shift>,
-    measure: Measure,
+    plot: &Plot,
 ) -> Result<(), DrawError> {
     let grey = RGBColor(80, 80, 80);
     let mut legend = frame::transport_entries(run, Mark::Line);
-    let lines = measure.lines();
+    let lines = plot.lines;
     if lines.len() > 1 {
         legend.push(Entry::new("", WHITE, Mark::Heading));
         for l in lines {
@@ -166,10 +123,10 @@ pub fn draw<DB: Backend>(
             legend.push(Entry::new(l.name, grey, mark));
         }
     }
-    let plot = frame::with_legend(area, &legend)?;
+    let area = frame::with_legend(area, &legend)?;
     let dimension = run.sweep_dimension().unwrap_or(SweepDimension::Clients);
     let x = SweepAxis::new(run.sweep.iter().map(|r| r.sweep_value));
-    let (quantity, units) = measure.quantity();
+    let (quantity, units) = (plot.quantity, plot.units);
     let y = ValueAxis::auto(
         run.sweep
             .iter()
@@ -177,13 +134,13 @@ pub fn draw<DB: Backend>(
         units,
     );
     let mut chart = frame::plane(
-        &plot,
+        &area,
         &Axes {
             x: &x,
             y: &y,
             x_desc: x.describe(dimension.describe()),
             y_desc: y.describe(quantity),
-            caption: Some(measure.caption().into()),
+            caption: Some(plot.caption.into()),
             y_room: None,
         },
     )?;

@@ -3,6 +3,7 @@ use crate::{PERCENTILES, PhaseKey};
 use pushbench_model::TransportKind;
 use pushbench_model::rows::{PercentileRow, SecondRow, SummaryRow, SweepRow};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 const NAMES: [&str; 5] = [
     "latency_percentiles",
@@ -105,7 +106,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn renders_every_chart_as_xml_naming_every_transport() {
     let run = run();
     let charts = render(&run).unwrap();
-    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+    let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, NAMES);
     for chart in &charts {
         assert!(chart.title.ends_with("— synthetic"), "{}", chart.title);
@@ -160,7 +161,7 @@ fn png_text_is_drawn() {
     let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
         .unwrap()
         .to_rgb8();
-    assert_eq!(img.dimensions(), Kind::Latency.size());
+    assert_eq!(img.dimensions(), latency::Latency.size());
     let dark = (0..img.width())
         .flat_map(|x| (0..30).map(move |y| (x, y)))
         .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|c| *c < 100))
@@ -302,7 +303,7 @@ fn sweep_run() -> RunData {
 #[test]
 fn a_sweep_adds_three_charts_against_the_swept_dimension() {
     let charts = render(&sweep_run()).unwrap();
-    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+    let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
     let mut expected = vec![
         "latency_vs_clients",
         "bytes_per_message_vs_clients",

@@ -3,11 +3,13 @@
 use super::axis::{self, Scale, ValueAxis};
 use super::frame::{self, Axes, Entry, Mark, Plane};
 use super::palette::transport_color;
-use super::{Backend, DrawError};
+use super::{Area, Backend, Chart, DrawError, words};
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use pushbench_model::rows::Figures;
 use pushbench_model::rows::SecondRow;
+use std::fmt::Write as _;
 
 /// One phase per transport: its first repetition. Overlaying every repetition would
 /// make three panels of near-identical tangled lines; repetitions are compared in the
@@ -55,9 +57,64 @@ fn runs(seconds: &[SecondRow], keep: impl Fn(&SecondRow) -> bool) -> Vec<&[Secon
         .collect()
 }
 
+/// Each phase second by second.
+pub struct Timeseries;
+
+impl Chart for Timeseries {
+    fn name(&self) -> String {
+        "timeseries".into()
+    }
+
+    fn title(&self) -> String {
+        "Second by second".into()
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1200, 1000)
+    }
+
+    fn draw(&self, run: &RunData, area: &Area) -> Result<(), DrawError> {
+        draw(run, area)
+    }
+
+    fn reading(&self, run: &RunData) -> String {
+        let ts = run.transports();
+        if ts.is_empty() {
+            return words::NO_PHASE.into();
+        }
+        let rate: Vec<(String, f64)> = ts
+            .iter()
+            .map(|t| (t.clone(), run.pooled(t).delivered_per_s().unwrap_or(0.0)))
+            .collect();
+        let worst = ts
+            .iter()
+            .filter_map(|t| {
+                let s = words::first_repetition(&run.timeseries, t)?;
+                let w = s
+                    .iter()
+                    .filter(|x| x.in_window)
+                    .max_by_key(|x| x.latency_p99_us)?;
+                Some((t.clone(), w.second, w.latency_p99_us as f64))
+            })
+            .max_by(|a, b| a.2.total_cmp(&b.2));
+        let mut s = format!(
+            "Deliveries per second in the measured window: {}.",
+            words::list(&rate, |v| format!("{v:.0}/s"))
+        );
+        if let Some((t, sec, v)) = worst {
+            let _ = write!(
+                s,
+                " The worst second was second {sec} of {t}, with a p99 of {}.",
+                words::us(v)
+            );
+        }
+        s
+    }
+}
+
 /// Three panels: messages delivered per second, bandwidth (down solid, up dashed) and p99
 /// latency per second, the measured window shaded in each.
-pub fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
     let phases = phases(run);
     let grey = RGBColor(80, 80, 80);
     let mut legend = frame::transport_entries(run, Mark::Line);

@@ -292,7 +292,7 @@ impl Comparison {
     /// A self-contained HTML page (inline CSS and SVG, no script, nothing fetched): per
     /// transport, both runs' latency percentile distributions overlaid (baseline dashed,
     /// candidate solid, in the transport's colour) above its rows of the verdict table.
-    pub fn html(&self, base: &RunData, new: &RunData) -> String {
+    pub fn html(&self, base: &RunData, new: &RunData) -> Result<String, crate::charts::ChartError> {
         html::page(self, base, new)
     }
 }

@@ -636,20 +636,28 @@ fn html_is_self_contained_with_one_overlay_per_transport() {
     let base = run("ci", &TRANSPORTS, 1.0, &BASE_JITTER);
     let new = run("ci", &TRANSPORTS, 1.5, &NEW_JITTER);
     let c = compare(&base, &new, &default_opts()).unwrap();
-    let html = c.html(&base, &new);
+    let html = c.html(&base, &new).unwrap();
     assert!(!html.to_ascii_lowercase().contains("<script"));
     assert_eq!(html.matches("<svg").count(), TRANSPORTS.len());
     assert!(!html.contains("href=") && !html.contains("src="));
     assert!(html.contains("Regression"));
-    // Each transport: 4 dashed baseline lines and 4 solid candidate lines in its colour.
-    assert_eq!(
-        html.matches("stroke-dasharray=\"7 5\" points=").count(),
-        4 * TRANSPORTS.len()
-    );
-    assert_eq!(html.matches("<polyline").count(), 8 * TRANSPORTS.len());
-    for t in TRANSPORTS {
-        let color = crate::charts::css_color(&new, t);
-        assert!(html.contains(&format!("stroke=\"{color}\"")), "{t}");
+    // Each transport: 4 solid candidate lines (one polyline through all 22 percentiles
+    // each) and 4 dashed baseline lines (plotters draws each dash as a short polyline of its
+    // own), all in the transport's colour, and a legend naming both runs' repetitions.
+    for (t, section) in TRANSPORTS.iter().zip(html.split("<section").skip(1)) {
+        let color = crate::charts::css_color(&new, t).to_ascii_uppercase();
+        let stroke = format!("stroke=\"{color}\" stroke-width=\"2\" points=\"");
+        let lines: Vec<usize> = section
+            .split(&stroke)
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].split_whitespace().count())
+            .collect();
+        let solid = lines.iter().filter(|&&n| n == PERCENTILES.len()).count();
+        let dashes = lines.iter().filter(|&&n| n < PERCENTILES.len()).count();
+        assert_eq!(solid, 4, "{t}: candidate lines");
+        assert!(dashes >= 4 * 4, "{t}: {dashes} dashes for 4 baseline lines");
+        assert!(section.contains("baseline (4 repetitions)"), "{t}");
+        assert!(section.contains("candidate (4 repetitions)"), "{t}");
     }
     // The SVGs are well-formed XML.
     for chunk in html.split("<svg").skip(1) {
@@ -733,7 +741,7 @@ fn a_sweep_is_compared_point_by_point() {
     let first = &json["results"][0];
     assert_eq!(first["sweep"]["dimension"], "clients");
     assert_eq!(first["sweep"]["value"], 100.0);
-    let page = c.html(&base, &new);
+    let page = c.html(&base, &new).unwrap();
     assert!(
         page.contains("id=\"sse-clients1000\""),
         "one section per group"
