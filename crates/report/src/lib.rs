@@ -243,6 +243,19 @@ pub(crate) mod tests {
         d
     }
 
+    /// An empty run of scenario `name`, repeated once.
+    pub(crate) fn run_data(name: &str) -> RunData {
+        RunData {
+            dir: name.into(),
+            meta: meta(name, 1),
+            summary: Vec::new(),
+            latency: Default::default(),
+            bandwidth: Default::default(),
+            timeseries: Default::default(),
+            sweep: Vec::new(),
+        }
+    }
+
     /// The `meta.json` of a run of scenario `name`, repeated `repeat` times, made on an
     /// unnamed machine, with no transports listed (tests add their rows themselves).
     pub(crate) fn meta(name: &str, repeat: u32) -> RunMeta {

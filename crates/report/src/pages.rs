@@ -245,33 +245,31 @@ pub(crate) fn html(run: &RunData, charts: &[Drawn]) -> String {
     for l in scenario_lines(run) {
         let _ = writeln!(h, "<li>{}</li>", esc(&l));
     }
-    h.push_str("</ul>\n<h2>Summary</h2>\n<table><thead><tr>");
+    h.push_str("</ul>\n<h2>Summary</h2>\n");
+    // Every column at once is wider than a laptop's window: the columns most read first,
+    // the others in a second table below, folded.
     let (header, rows) = table(run);
-    for c in &header {
-        let _ = write!(h, "<th>{}</th>", esc(c));
-    }
-    h.push_str("</tr></thead><tbody>\n");
-    for (t, cells) in rows {
-        h.push_str("<tr>");
-        for (i, c) in cells.iter().enumerate() {
-            if i == 0 {
-                let _ = write!(
-                    h,
-                    "<td>{}{}</td>",
-                    swatch(&charts::css_color(run, &t)),
-                    esc(c)
-                );
-            } else {
-                let _ = write!(h, "<td>{}</td>", esc(c));
-            }
-        }
-        h.push_str("</tr>\n");
-    }
+    // Transport, repetition and a swept value head both tables.
+    let key = |c: &&str| !SUMMARY_FIRST.contains(c) && !SUMMARY_MORE.contains(c);
+    let columns = |of: &[&str]| -> Vec<usize> {
+        (0..header.len())
+            .filter(|&i| key(&header[i]) || of.contains(&header[i]))
+            .collect()
+    };
+    let (first, more) = (columns(&SUMMARY_FIRST), columns(&SUMMARY_MORE));
+    summary_table(&mut h, run, &header, &rows, &first);
     h.push_str(
-        "</tbody></table>\n<p class=\"muted\">Latency: from the message's scheduled publish time to the moment the client \
+        "<p class=\"muted\">Latency: from the message's scheduled publish time to the moment the client \
          had read it. bytes/msg: everything the connections carried in the measured window, both directions, per \
-         delivered message; overhead/msg is that minus the message itself.</p>\n<h2>Charts</h2>\n",
+         delivered message; overhead/msg is that minus the message itself.</p>\n",
     );
+    let _ = writeln!(
+        h,
+        "<details><summary>More columns: {}</summary>",
+        esc(&SUMMARY_MORE.join(", "))
+    );
+    summary_table(&mut h, run, &header, &rows, &more);
+    h.push_str("</details>\n<h2>Charts</h2>\n");
     if let Some(note) = sweep_note(run) {
         let _ = writeln!(h, "<p>{}</p>", esc(&note));
     }
@@ -287,6 +285,60 @@ pub(crate) fn html(run: &RunData, charts: &[Drawn]) -> String {
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// The columns of the summary's first table, after the transport, the repetition and a
+/// swept value: what a reader compares transports by.
+const SUMMARY_FIRST: [&str; 9] = [
+    "clients",
+    "delivered",
+    "lost",
+    "p50",
+    "p99",
+    "max",
+    "bytes/msg",
+    "overhead/msg",
+    "errors",
+];
+
+/// The columns of the second table, folded under the first.
+const SUMMARY_MORE: [&str; 7] = [
+    "published",
+    "dup",
+    "out of order",
+    "p90",
+    "p99.9",
+    "server CPU s",
+    "server peak RSS",
+];
+
+/// One HTML table of the summary's columns `cols` (indices into `header`), each row's first
+/// cell with its transport's colour.
+fn summary_table(
+    h: &mut String,
+    run: &RunData,
+    header: &[&str],
+    rows: &[(String, Vec<String>)],
+    cols: &[usize],
+) {
+    h.push_str("<table><thead><tr>");
+    for &i in cols {
+        let _ = write!(h, "<th>{}</th>", esc(header[i]));
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for (t, cells) in rows {
+        h.push_str("<tr>");
+        for &i in cols {
+            if i == 0 {
+                let color = charts::css_color(run, t);
+                let _ = write!(h, "<td>{}{}</td>", swatch(&color), esc(&cells[i]));
+            } else {
+                let _ = write!(h, "<td>{}</td>", esc(&cells[i]));
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table>\n");
 }
 
 /// Which charts show what, in a sweep.
@@ -345,6 +397,25 @@ pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_summary_column_is_in_one_of_the_two_tables() {
+        use super::{SUMMARY_FIRST, SUMMARY_MORE};
+        let mut run = crate::tests::run_data("t");
+        run.summary.push(pushbench_model::rows::SummaryRow::empty(
+            "sse",
+            pushbench_model::TransportKind::Sse,
+            1,
+        ));
+        let (header, _) = super::table(&run);
+        for c in &header[2..] {
+            let places = [SUMMARY_FIRST.contains(c), SUMMARY_MORE.contains(c)];
+            assert_eq!(places.iter().filter(|p| **p).count(), 1, "{c}");
+        }
+        assert_eq!(header.len(), 2 + SUMMARY_FIRST.len() + SUMMARY_MORE.len());
+        // Wide enough to compare transports by, narrow enough for a laptop's window.
+        assert!(2 + SUMMARY_FIRST.len() <= 12);
+    }
+
     #[test]
     fn the_network_line_reads_meta_json() {
         let n: pushbench_model::scenario::NetworkPlan = serde_json::from_value(serde_json::json!({
