@@ -22,9 +22,9 @@ pub use error::{ClientError, LoadgenError};
 /// The parsers the load generator runs on server output, public so that property tests and
 /// the fuzz targets in `fuzz/` reach them; see `docs/testing.md`. Not a stable API.
 pub mod parsers {
-    pub use crate::clients::websocket::{Frame, encode_client_frame, next_frame};
     pub use crate::http::{Chunked, Head, parse_head};
     pub use pushbench_wire::sse::next_event;
+    pub use pushbench_wire::ws::{Frame, encode_client_frame, next_frame};
     pub use pushbench_wire::{parse_batch, parse_header};
 }
 pub use live::{Progress, ProgressSnapshot};

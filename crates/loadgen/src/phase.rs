@@ -328,7 +328,6 @@ fn run_worker(
     for i in (worker as u32..clients).step_by(threads) {
         let client = Client {
             plan: plan.clone(),
-            index: i,
             topic: topic_of(i, topics),
             source: source_of(i, seed.addr, seed.connections),
             meter: Meter::new(shared.clone()),

@@ -34,6 +34,7 @@ use fastwebsockets::{
     after_handshake_split, upgrade::UpgradeFut,
 };
 use hyper_util::rt::TokioIo;
+use pushbench_wire::ws::frame_bytes;
 use pushbench_wire::{PUBLISH_HEADER_LEN, parse_publish};
 use std::future::Future;
 use std::io::{self, Cursor};
@@ -326,7 +327,9 @@ impl Writer<'_> {
                         Err(SendError::Stalled) => return self.stalled(),
                     }
                     self.cursor = seq;
-                    self.state.stats.wrote(1, frame_cost(envelope.len()));
+                    self.state
+                        .stats
+                        .wrote(1, frame_bytes(envelope.len(), false));
                 }
                 continue;
             }
@@ -661,27 +664,9 @@ impl<R: AsyncRead + Unpin> AsyncRead for MaskCheck<R> {
     }
 }
 
-/// Bytes on the wire for a server frame with `m` payload bytes (RFC 6455 §5.2).
-pub(crate) fn frame_cost(m: usize) -> u64 {
-    let head = match m {
-        0..=125 => 2,
-        126..=65_535 => 4,
-        _ => 10,
-    };
-    head + m as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frame_cost_follows_rfc6455() {
-        assert_eq!(frame_cost(125), 127);
-        assert_eq!(frame_cost(126), 130);
-        assert_eq!(frame_cost(65_535), 65_539);
-        assert_eq!(frame_cost(65_536), 65_546);
-    }
 
     fn masked(len_bytes: &[u8], payload_len: usize) -> Vec<u8> {
         let mut f = vec![0x81];

@@ -1,5 +1,6 @@
 //! A raw WebSocket client for tests that check the server's exact frames (of any length,
-//! written and read by hand), and polling `/stats` until a counter moves.
+//! written and read with `pushbench_wire::ws`, the load generator's codec), and polling
+//! `/stats` until a counter moves.
 // Test helpers named after what they build; documenting each would repeat its name.
 #![allow(missing_docs)]
 
@@ -12,10 +13,10 @@ use tokio::net::TcpSocket;
 /// The example key of RFC 6455 §1.3.
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
-pub const TEXT: u8 = 0x1;
-pub const BINARY: u8 = 0x2;
-pub const CLOSE: u8 = 0x8;
-pub const PING: u8 = 0x9;
+pub use pushbench_wire::ws::{
+    OP_BINARY as BINARY, OP_CLOSE as CLOSE, OP_PING as PING, OP_TEXT as TEXT,
+};
+use pushbench_wire::ws::{encode_frame, frame_head};
 
 /// Upgrades `conn` to a WebSocket on `topic`.
 pub async fn upgrade(conn: &mut Conn, topic: u64) {
@@ -46,36 +47,24 @@ pub async fn connect_small(server: &TestServer) -> Conn {
     Conn::new(socket.connect(server.addr).await.expect("connect"))
 }
 
-/// A masked client frame of any length.
+/// A masked client frame of any length, with RFC 6455 §5.7's example key.
 pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![(u8::from(fin) << 7) | opcode];
-    push_len(&mut frame, 0x80, payload.len());
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    let mut frame = Vec::new();
+    encode_frame(
+        fin,
+        opcode,
+        Some([0x37, 0xfa, 0x21, 0x3d]),
+        payload,
+        &mut frame,
+    );
     frame
 }
 
 /// An unmasked frame, which a client must never send.
 pub fn unmasked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0x80 | opcode];
-    push_len(&mut frame, 0, payload.len());
-    frame.extend_from_slice(payload);
+    let mut frame = Vec::new();
+    encode_frame(true, opcode, None, payload, &mut frame);
     frame
-}
-
-fn push_len(frame: &mut Vec<u8>, mask_bit: u8, len: usize) {
-    match len {
-        0..=125 => frame.push(mask_bit | len as u8),
-        126..=65_535 => {
-            frame.push(mask_bit | 126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            frame.push(mask_bit | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
 }
 
 /// A server frame: FIN + opcode byte and payload.
@@ -99,16 +88,18 @@ impl ServerFrame {
 
 /// Reads one server frame of any length; server frames are never masked.
 pub async fn read_frame(conn: &mut Conn) -> ServerFrame {
-    let head = conn.take(2).await;
+    let mut head = conn.take(2).await;
     assert_eq!(head[1] & 0x80, 0, "server frames are unmasked");
-    let len = match head[1] & 0x7f {
-        126 => u16::from_be_bytes(conn.take(2).await.try_into().unwrap()) as usize,
-        127 => u64::from_be_bytes(conn.take(8).await.try_into().unwrap()) as usize,
-        n => usize::from(n),
+    let length_bytes = match head[1] & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
     };
+    head.extend(conn.take(length_bytes).await);
+    let head = frame_head(&head).expect("a whole frame header");
     ServerFrame {
-        first: head[0],
-        payload: conn.take(len).await,
+        first: head.first,
+        payload: conn.take(head.payload_len as usize).await,
     }
 }
 
@@ -144,12 +135,13 @@ pub async fn read_ws_to_end(conn: &mut Conn) -> (End, u64) {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         // Take every whole frame that is buffered.
-        while let Some((first, payload_at, len)) = parse_head(&conn.buf) {
+        while let Some(head) = frame_head(&conn.buf) {
+            let (payload_at, len) = (head.len, head.payload_len as usize);
             if conn.buf.len() < payload_at + len {
                 break;
             }
             let frame: Vec<u8> = conn.buf.drain(..payload_at + len).collect();
-            match first & 0x0f {
+            match head.opcode() {
                 TEXT => texts += 1,
                 CLOSE => {
                     let p = &frame[payload_at..];
@@ -170,22 +162,6 @@ pub async fn read_ws_to_end(conn: &mut Conn) -> (End, u64) {
             eof = true;
         }
         conn.buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// (first byte, payload offset, payload length) of the frame at the start of `buf`.
-fn parse_head(buf: &[u8]) -> Option<(u8, usize, usize)> {
-    if buf.len() < 2 {
-        return None;
-    }
-    match buf[1] & 0x7f {
-        126 if buf.len() >= 4 => Some((buf[0], 4, u16::from_be_bytes([buf[2], buf[3]]).into())),
-        127 if buf.len() >= 10 => {
-            let len = u64::from_be_bytes(buf[2..10].try_into().unwrap());
-            Some((buf[0], 10, len as usize))
-        }
-        126 | 127 => None,
-        n => Some((buf[0], 2, n.into())),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The message format both sides of pushbench agree on, and the clock they share.
 //!
 //! This crate owns the envelope (sequence number, scheduled publish time, payload), how a
-//! message is framed inside each transport's body (poll batches, chunks, SSE events), and
+//! message is framed inside each transport's body (poll batches, chunks, SSE events, the
+//! WebSocket frames a client writes and reads), and
 //! `now_ns`, the system-wide monotonic clock used for every timestamp, plus the process's own
 //! CPU and memory readings. It does no network I/O and knows nothing about sockets, HTTP or
 //! histograms; `docs/protocol.md` is its prose twin.
@@ -12,6 +13,7 @@ mod envelope;
 pub mod headers;
 pub mod process;
 pub mod sse;
+pub mod ws;
 
 pub use clock::now_ns;
 pub use envelope::{
@@ -39,6 +41,12 @@ pub enum WireError {
     /// An SSE event is missing a field pushbench always sends.
     #[error("SSE event has no `{0}` field")]
     MissingSseField(&'static str),
+    /// A WebSocket frame pushbench's server never sends.
+    #[error("{0}")]
+    Frame(&'static str),
+    /// A WebSocket frame longer than any message could be.
+    #[error("WebSocket frame of {0} bytes")]
+    FrameTooLarge(u64),
 }
 
 /// Appends one poll or long-poll answer: the new cursor as a decimal line, then each message

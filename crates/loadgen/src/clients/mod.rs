@@ -80,7 +80,6 @@ impl RequestHeads {
 /// One client.
 pub(crate) struct Client {
     pub(crate) plan: Rc<ClientPlan>,
-    pub(crate) index: u32,
     pub(crate) topic: u32,
     /// The local address this client connects from (`None`: the kernel's choice).
     pub(crate) source: Option<std::net::IpAddr>,
