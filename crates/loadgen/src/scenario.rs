@@ -3,6 +3,7 @@
 //!
 //! Every error names the file, the line and the key, so a typo is fixed in one look.
 
+mod check;
 mod http;
 mod network;
 mod sweep;
@@ -18,9 +19,7 @@ pub use pushbench_model::transport::{TransportKind, TransportOption};
 pub use sweep::SweepFile;
 
 use crate::LoadgenError;
-use pushbench_model::protocol::{
-    DEFAULT_LONGPOLL_TIMEOUT, DEFAULT_RING_CAPACITY, MAX_PAYLOAD, MAX_RATE, MAX_TOPICS,
-};
+use pushbench_model::protocol::{MAX_PAYLOAD, MAX_RATE};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,10 +52,12 @@ impl Serialize for HumanDuration {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
-    /// Name used for the run directory.
-    pub name: Spanned<String>,
-    /// Measured window per transport phase.
-    pub duration: Spanned<HumanDuration>,
+    /// Name used for the run directory (required).
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// Measured window per transport phase (required).
+    #[serde(default)]
+    pub duration: Option<Spanned<HumanDuration>>,
     /// Time after the ramp-up whose messages are not measured.
     #[serde(default)]
     pub warmup: Option<Spanned<HumanDuration>>,
@@ -66,8 +67,9 @@ pub struct ScenarioFile {
     /// How many times each transport phase runs.
     #[serde(default)]
     pub repeat: Option<Spanned<u32>>,
-    /// What is published.
-    pub workload: Spanned<WorkloadFile>,
+    /// What is published (required).
+    #[serde(default)]
+    pub workload: Option<Spanned<WorkloadFile>>,
     /// Load-generator settings.
     #[serde(default)]
     pub loadgen: Option<LoadgenFile>,
@@ -83,8 +85,9 @@ pub struct ScenarioFile {
     /// The link the load generator emulates for every client connection.
     #[serde(default)]
     pub network: Option<Spanned<NetworkFile>>,
-    /// The transports, one phase each, in this order.
-    pub transports: Vec<TransportFile>,
+    /// The transports, one phase each, in this order (required).
+    #[serde(default)]
+    pub transports: Option<Vec<Spanned<TransportFile>>>,
 }
 
 /// `[workload]` as written.
@@ -138,8 +141,9 @@ pub struct ServerFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransportFile {
-    /// Which client kind.
-    pub kind: Spanned<TransportKind>,
+    /// Which client kind (required).
+    #[serde(default)]
+    pub kind: Option<Spanned<TransportKind>>,
     /// Label in results; defaults to the kind. Needed when a kind appears twice.
     #[serde(default)]
     pub label: Option<Spanned<String>>,
@@ -210,13 +214,29 @@ pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {
 
 /// Parses and checks scenario text; `path` is used in error messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadgenError> {
-    let file: ScenarioFile = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim().to_string();
-        let key = key_from_error(text, span.clone(), &message);
-        invalid(path, text, span, &key, &message)
-    })?;
+    let file = read_file(path, text)?;
     Checking { path, text }.check(file)
+}
+
+/// The first stage: the TOML as written, its syntax and types, unknown keys refused. An
+/// error names the key serde_path_to_error followed to it ([`key_of`]); a syntax error,
+/// which has none, the key its line writes ([`key_at`]).
+fn read_file(path: &Path, text: &str) -> Result<ScenarioFile, LoadgenError> {
+    let document = toml::Deserializer::parse(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        invalid(
+            path,
+            text,
+            span.clone(),
+            &key_at(text, span.start),
+            e.message().trim(),
+        )
+    })?;
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        let span = e.inner().span().unwrap_or(0..0);
+        let key = key_of(e.path(), text, span.start);
+        invalid(path, text, span, &key, e.inner().message().trim())
+    })
 }
 
 struct Checking<'a> {
@@ -228,332 +248,6 @@ impl Checking<'_> {
     fn fail<T>(&self, at: &Spanned<T>, key: &str, why: &str) -> LoadgenError {
         invalid(self.path, self.text, at.span(), key, why)
     }
-
-    fn check(&self, f: ScenarioFile) -> Result<Scenario, LoadgenError> {
-        let duration = f.duration.get_ref().0;
-        if duration.is_zero() {
-            return Err(self.fail(&f.duration, "duration", "expected a duration above zero"));
-        }
-        if f.name.get_ref().trim().is_empty()
-            || !f
-                .name
-                .get_ref()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(self.fail(
-                &f.name,
-                "name",
-                "expected a non-empty name of letters, digits, '-', '_' or '.'",
-            ));
-        }
-        let repeat = f.repeat.as_ref().map_or(1, |r| *r.get_ref());
-        if repeat == 0 {
-            return Err(self.fail(f.repeat.as_ref().unwrap(), "repeat", "expected at least 1"));
-        }
-        let sweep = f.sweep.as_ref().map(|s| self.sweep(s)).transpose()?;
-        let network = f.network.as_ref().map(|n| self.network(n)).transpose()?;
-        let network = self.swept_network(f.network.as_ref(), network, sweep.as_ref())?;
-        let swept = |d: SweepDimension| {
-            sweep
-                .as_ref()
-                .filter(|s| s.dimension == d)
-                .map(Sweep::largest)
-        };
-        let w = f.workload.get_ref();
-        let rate = self.swept_or_given(
-            &f.workload,
-            w.rate.as_ref(),
-            swept(SweepDimension::Rate),
-            "workload.rate",
-            "rate",
-        )?;
-        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
-            return Err(self.fail(
-                w.rate.as_ref().expect("a rate out of range is written"),
-                "workload.rate",
-                &format!("expected a rate above 0 and at most {MAX_RATE} messages per second"),
-            ));
-        }
-        let payload_bytes = self.swept_or_given(
-            &f.workload,
-            w.payload_bytes.as_ref(),
-            swept(SweepDimension::PayloadBytes).map(|v| v as u64),
-            "workload.payload_bytes",
-            "payload_bytes",
-        )?;
-        if payload_bytes > MAX_PAYLOAD {
-            return Err(self.fail(
-                w.payload_bytes
-                    .as_ref()
-                    .expect("a size out of range is written"),
-                "workload.payload_bytes",
-                &format!("expected at most {MAX_PAYLOAD} bytes"),
-            ));
-        }
-        let topics = w.topics.as_ref().map_or(1, |t| *t.get_ref());
-        if let Some(t) = &w.topics {
-            if topics == 0 || u64::from(topics) > MAX_TOPICS {
-                return Err(self.fail(
-                    t,
-                    "workload.topics",
-                    &format!("expected 1 to {MAX_TOPICS} topics"),
-                ));
-            }
-            if w.pattern == Pattern::Echo {
-                return Err(self.fail(
-                    t,
-                    "workload.topics",
-                    "echo gives every client a topic of its own; remove `topics`",
-                ));
-            }
-        }
-        let threads = match f.loadgen.as_ref().and_then(|l| l.threads.as_ref()) {
-            Some(t) if *t.get_ref() == 0 || *t.get_ref() > 1024 => {
-                return Err(self.fail(t, "loadgen.threads", "expected 1 to 1024 threads"));
-            }
-            Some(t) => *t.get_ref() as usize,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        let server_threads = match f.server.as_ref().and_then(|s| s.threads.as_ref()) {
-            Some(t) if *t.get_ref() == 0 || *t.get_ref() > 1024 => {
-                return Err(self.fail(t, "server.threads", "expected 1 to 1024 threads"));
-            }
-            t => t.map(|t| *t.get_ref() as usize),
-        };
-        let ring_capacity = match f.server.as_ref().and_then(|s| s.ring_capacity.as_ref()) {
-            Some(r) if *r.get_ref() == 0 || *r.get_ref() > 1_000_000 => {
-                return Err(self.fail(r, "server.ring_capacity", "expected 1 to 1000000 messages"));
-            }
-            Some(r) => *r.get_ref() as usize,
-            None => DEFAULT_RING_CAPACITY,
-        };
-        if f.transports.is_empty() {
-            return Err(invalid(
-                self.path,
-                self.text,
-                0..0,
-                "transports",
-                "expected at least one [[transports]] entry",
-            ));
-        }
-        let http = self.http(f.http.as_ref())?;
-        let mut transports = Vec::with_capacity(f.transports.len());
-        for (i, t) in f.transports.iter().enumerate() {
-            transports.push(self.check_transport(i, t, duration, sweep.as_ref())?);
-        }
-        for (i, t) in transports.iter().enumerate() {
-            if transports[..i].iter().any(|o| o.label == t.label) {
-                let entry = &f.transports[i];
-                let span = entry
-                    .label
-                    .as_ref()
-                    .map_or_else(|| entry.kind.span(), |l| l.span());
-                return Err(invalid(
-                    self.path,
-                    self.text,
-                    span,
-                    &format!("transports[{i}].label"),
-                    &format!(
-                        "label {:?} is used twice; give each entry of the same kind its own `label`",
-                        t.label
-                    ),
-                ));
-            }
-        }
-        Ok(Scenario {
-            name: f.name.get_ref().clone(),
-            duration,
-            warmup: f
-                .warmup
-                .as_ref()
-                .map_or(Duration::from_secs(1), |d| d.get_ref().0),
-            ramp_up: f
-                .ramp_up
-                .as_ref()
-                .map_or(Duration::from_secs(1), |d| d.get_ref().0),
-            repeat,
-            workload: Workload {
-                pattern: w.pattern,
-                rate,
-                payload_bytes: payload_bytes as usize,
-                topics,
-            },
-            loadgen_threads: threads,
-            reconnect_backoff: f
-                .loadgen
-                .as_ref()
-                .and_then(|l| l.reconnect_backoff.as_ref())
-                .map_or(Duration::from_millis(100), |d| d.get_ref().0),
-            server_threads,
-            server_runtime: f
-                .server
-                .as_ref()
-                .and_then(|s| s.runtime.as_ref())
-                .map(|r| *r.get_ref()),
-            ring_capacity,
-            transports,
-            sweep,
-            http,
-            network,
-        })
-    }
-
-    /// A setting that is either written in its place or swept (then left out there).
-    fn swept_or_given<T: Copy>(
-        &self,
-        table: &Spanned<impl Sized>,
-        given: Option<&Spanned<T>>,
-        swept: Option<T>,
-        key: &str,
-        name: &str,
-    ) -> Result<T, LoadgenError> {
-        match (given, swept) {
-            (Some(v), None) => Ok(*v.get_ref()),
-            (None, Some(v)) => Ok(v),
-            (Some(v), Some(_)) => Err(self.fail(
-                v,
-                key,
-                &format!("`[sweep] {name}` gives the values; remove `{name}` here"),
-            )),
-            (None, None) => Err(self.fail(
-                table,
-                key,
-                &format!("missing `{name}`: expected it here, or its values in `[sweep] {name}`"),
-            )),
-        }
-    }
-
-    fn check_transport(
-        &self,
-        i: usize,
-        t: &TransportFile,
-        duration: Duration,
-        sweep: Option<&Sweep>,
-    ) -> Result<TransportPlan, LoadgenError> {
-        let kind = *t.kind.get_ref();
-        let key = |k: &str| format!("transports[{i}].{k}");
-        let swept = sweep.filter(|s| s.dimension == SweepDimension::Clients);
-        let clients = self.swept_or_given(
-            &t.kind,
-            t.clients.as_ref(),
-            swept.map(|s| s.largest() as u32),
-            &key("clients"),
-            "clients",
-        )?;
-        if let Some(c) = &t.clients
-            && (clients == 0 || clients > MAX_CLIENTS)
-        {
-            return Err(self.fail(
-                c,
-                &key("clients"),
-                &format!("expected 1 to {MAX_CLIENTS} clients"),
-            ));
-        }
-        let clients_line = match (&t.clients, swept) {
-            (Some(c), _) => line_of(self.text, c.span().start),
-            (None, s) => s.map_or(0, |s| s.line_of(s.largest())),
-        };
-        let options = [
-            (
-                TransportOption::Interval,
-                t.interval.as_ref().map(Spanned::span),
-            ),
-            (
-                TransportOption::Schedule,
-                t.schedule.as_ref().map(Spanned::span),
-            ),
-            (
-                TransportOption::Timeout,
-                t.timeout.as_ref().map(Spanned::span),
-            ),
-        ];
-        for (option, given) in options {
-            if let (Some(span), false) = (given, kind.takes(option)) {
-                return Err(invalid(
-                    self.path,
-                    self.text,
-                    span,
-                    &key(option.key()),
-                    &format!(
-                        "`{}` applies to {} only, not {kind:?}",
-                        option.key(),
-                        kinds_taking(option)
-                    ),
-                ));
-            }
-        }
-        let interval = t
-            .interval
-            .as_ref()
-            .map_or(Duration::from_secs(1), |d| d.get_ref().0);
-        if let Some(v) = &t.interval
-            && interval > duration
-        {
-            return Err(self.fail(
-                v,
-                &key("interval"),
-                "expected a poll interval no longer than the measured `duration`",
-            ));
-        }
-        let timeout = t
-            .timeout
-            .as_ref()
-            .map_or(DEFAULT_LONGPOLL_TIMEOUT, |d| d.get_ref().0);
-        if let Some(v) = &t.timeout
-            && (timeout.is_zero() || timeout > Duration::from_secs(3600))
-        {
-            return Err(self.fail(
-                v,
-                &key("timeout"),
-                "expected a long-poll timeout above zero and at most 1h",
-            ));
-        }
-        let label = t
-            .label
-            .as_ref()
-            .map_or_else(|| kind.name().to_string(), |l| l.get_ref().clone());
-        if let Some(l) = &t.label
-            && (l.get_ref().is_empty()
-                || !l
-                    .get_ref()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)))
-        {
-            return Err(self.fail(
-                l,
-                &key("label"),
-                "expected a label of letters, digits, '-' or '_'",
-            ));
-        }
-        Ok(TransportPlan {
-            kind,
-            label,
-            clients,
-            clients_line,
-            interval,
-            schedule: t
-                .schedule
-                .as_ref()
-                .map_or(PollSchedule::default(), |s| *s.get_ref()),
-            timeout,
-        })
-    }
-}
-
-/// The kinds that take `option`, as an error names them: `kind "poll"`, or
-/// `kinds "a" and "b"`.
-fn kinds_taking(option: TransportOption) -> String {
-    let names: Vec<String> = TransportKind::ALL
-        .into_iter()
-        .filter(|k| k.takes(option))
-        .map(|k| format!("{:?}", k.name()))
-        .collect();
-    match names.as_slice() {
-        [one] => format!("kind {one}"),
-        [rest @ .., last] => format!("kinds {} and {last}", rest.join(", ")),
-        [] => "no kind".to_string(),
-    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -564,17 +258,34 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// The key an error is about: named in the message (unknown or missing fields), or else the
-/// key written at the start of the line the error points at, qualified by its `[table]`
-/// (`sweep.clients`) as the checked errors name it.
-fn key_from_error(text: &str, span: std::ops::Range<usize>, message: &str) -> String {
-    if (message.starts_with("unknown field") || message.starts_with("missing field"))
-        && let Some(start) = message.find('`')
-        && let Some(len) = message[start + 1..].find('`')
-    {
-        return message[start + 1..start + 1 + len].to_string();
+/// The key an error of the first stage is about, as the checks name keys: `workload.rate`
+/// for a key of a `[table]`, the key alone in a `[[transports]]` entry (whose errors name no
+/// index) and at the top level. toml reports an unknown key at the key itself and any other
+/// error at the value, after the `=` of its line: an unknown key belongs to no table, and
+/// is named alone.
+fn key_of(path: &serde_path_to_error::Path, text: &str, at: usize) -> String {
+    use serde_path_to_error::Segment;
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            // `toml::Spanned` reads its value through a field of its own.
+            Segment::Map { key } if !key.starts_with("$__serde_spanned") => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |p| p + 1);
+    let at_key = !text[line_start..at.min(text.len())].contains('=');
+    let in_entry = path.iter().any(|s| matches!(s, Segment::Seq { .. }));
+    match keys.as_slice() {
+        [.., last] if at_key || in_entry => last.to_string(),
+        _ => keys.join("."),
     }
-    let start = text[..span.start.min(text.len())]
+}
+
+/// The key written at the start of the line `offset` is on, qualified by its `[table]`
+/// (`sweep.clients`) as the checks name keys: what a syntax error is about.
+fn key_at(text: &str, offset: usize) -> String {
+    let start = text[..offset.min(text.len())]
         .rfind('\n')
         .map_or(0, |p| p + 1);
     let line = text[start..].lines().next().unwrap_or("");
