@@ -1,97 +1,8 @@
-use clap::{Parser, Subcommand};
-use pushbench::{CliError, CompareOptions, RunOptions, RuntimeMode, ServeOptions};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+//! The `pushbench` binary: the command line, handed to the library.
+
+use clap::Parser;
+use pushbench::args::Cli;
 use std::process::ExitCode;
-
-/// Measures what each server-push transport really costs: latency and bytes on the wire of
-/// timed polling, long polling, chunked streaming, Server-Sent Events and WebSocket.
-#[derive(Parser)]
-#[command(name = "pushbench", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run a scenario file, one phase per transport, and write a run directory.
-    Run {
-        /// The scenario (TOML); see docs/scenarios.md.
-        scenario: PathBuf,
-        /// Write results exactly here (must be empty or absent) instead of results/<name>-<UTC time>/.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Drive a server that is already running (http://127.0.0.1:PORT) instead of starting one.
-        #[arg(long)]
-        server: Option<String>,
-        /// Print nothing but errors.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Bearer token for a --server whose control endpoints require one.
-        #[arg(long, value_name = "TOKEN")]
-        control_token: Option<String>,
-        /// Pin the server to some CPUs and the load generator to the others, for repeatable
-        /// results: `--pin` alone splits this machine's CPUs in two halves, `--pin 0:1-3`
-        /// names them (SERVER:LOADGEN). With --server only the load generator is pinned.
-        #[arg(long, value_name = "SERVER:LOADGEN", num_args = 0..=1, default_missing_value = "halves")]
-        pin: Option<String>,
-    },
-    /// Regenerate the charts, report.html and report.md of a run directory from its files.
-    Report {
-        /// A directory written by `pushbench run`.
-        run_dir: PathBuf,
-    },
-    /// Compare two run directories transport by transport; exit 1 if the candidate regressed.
-    Compare {
-        /// The baseline run directory.
-        base: PathBuf,
-        /// The candidate run directory.
-        new: PathBuf,
-        /// Allowed change before a metric counts: `10%` for all, or `METRIC=PCT` for one
-        /// (`p99=15%`, `bytes_per_message=1%`); repeatable. See docs/compare.md.
-        #[arg(long = "threshold", value_name = "[METRIC=]PCT")]
-        thresholds: Vec<String>,
-        /// Output on stdout.
-        #[arg(long, value_enum, default_value = "markdown")]
-        format: OutputFormat,
-        /// Also write a self-contained HTML page overlaying both runs' latency distributions.
-        #[arg(long, value_name = "FILE")]
-        html: Option<PathBuf>,
-        /// Compare runs of different scenarios or transports (only the transports both have).
-        #[arg(long)]
-        allow_different: bool,
-    },
-    /// Serve the five push endpoints and the control endpoints.
-    Serve {
-        /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// Threads serving connections (default: one per core).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// `shared`: one multi-thread runtime; `per-core`: one single-threaded runtime per
-        /// thread, connections dealt round robin (see docs/benchmarks.md).
-        #[arg(long, value_enum, default_value_t = RuntimeMode::Shared)]
-        runtime: RuntimeMode,
-        /// Messages retained per topic.
-        #[arg(long, default_value_t = 4096)]
-        ring_capacity: usize,
-        /// Require `Authorization: Bearer TOKEN` on /control/*; mandatory when --addr is not
-        /// a loopback address.
-        #[arg(long, value_name = "TOKEN")]
-        control_token: Option<String>,
-        /// Run only on these CPUs (`0`, `0-1`, `0,2`); the default thread count follows.
-        #[arg(long, value_name = "LIST")]
-        cpus: Option<String>,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum OutputFormat {
-    Markdown,
-    Json,
-}
 
 fn main() -> ExitCode {
     // Every expected failure is an error value with a one-line message; a panic is a bug, and
@@ -99,81 +10,11 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("pushbench: internal error (a bug in pushbench; please report it): {info}");
     }));
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run {
-            scenario,
-            out,
-            server,
-            quiet,
-            control_token,
-            pin,
-        } => runtime(Some(1)).and_then(|rt| {
-            rt.block_on(pushbench::run(RunOptions {
-                scenario,
-                out,
-                server,
-                quiet,
-                control_token,
-                pin,
-            }))
-        }),
-        Command::Report { run_dir } => pushbench::report(&run_dir),
-        Command::Compare {
-            base,
-            new,
-            thresholds,
-            format,
-            html,
-            allow_different,
-        } => pushbench::compare(CompareOptions {
-            base,
-            new,
-            thresholds,
-            json: matches!(format, OutputFormat::Json),
-            html,
-            allow_different,
-        }),
-        Command::Serve {
-            addr,
-            threads,
-            runtime: mode,
-            ring_capacity,
-            control_token,
-            cpus,
-        } => pushbench::pin_cpus(cpus.as_deref()).and_then(|()| {
-            // After pinning, so that "one per core" counts the CPUs left.
-            let (own_threads, server_runtime) = mode.threads(threads);
-            runtime(own_threads).and_then(|rt| {
-                rt.block_on(pushbench::serve(ServeOptions {
-                    addr,
-                    ring_capacity,
-                    control_token,
-                    runtime: server_runtime,
-                }))
-            })
-        }),
-    };
-    match result {
+    match Cli::parse().command.execute() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pushbench: {e}");
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-/// The run command's own work is control requests and file writing: one thread suffices,
-/// and leaves the cores to the load generator's workers and the server.
-fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
-    let mut b = match threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    b.enable_all().build().map_err(CliError::Runtime)
 }

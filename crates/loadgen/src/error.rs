@@ -27,14 +27,6 @@ pub enum LoadgenError {
         /// What was expected.
         message: String,
     },
-    /// The `--server` value is not a usable address.
-    #[error("server address {given:?}: {why}")]
-    ServerAddress {
-        /// What was given.
-        given: String,
-        /// Why it cannot be used.
-        why: String,
-    },
     /// A control request to the server failed.
     #[error("server {addr}: {request}: {source}")]
     Control {
