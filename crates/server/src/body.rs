@@ -2,7 +2,7 @@
 //! `/stream` and `/sse`.
 
 use crate::failure::Failure;
-use crate::hub::Topic;
+use crate::hub::{Message, Topic};
 use crate::state::AppState;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
@@ -79,13 +79,14 @@ impl hyper::body::Body for Body {
     }
 }
 
-/// How a push body frames each message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PushKind {
-    /// `/stream`: the chunk data is `<message>\n`.
-    Stream,
-    /// `/sse`: the chunk data is the SSE event; a heartbeat comment when idle.
-    Sse,
+/// How a push body frames each message: what its transport's file says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Framing {
+    /// The data of the chunk that carries a message (one of its encodings, made once when
+    /// it was published).
+    pub(crate) data: fn(&Message) -> &Bytes,
+    /// How long the body may be idle before it sends a heartbeat comment (SSE's `:`).
+    pub(crate) heartbeat: Option<Duration>,
 }
 
 /// Why the waiting future finished.
@@ -166,7 +167,7 @@ pub(crate) fn lag(topic: &Topic, delivered: u64, floor: u64) -> u64 {
 /// `Frame::data` (hence one HTTP chunk) per message, until the server shuts down or the
 /// client falls more than `max_lag` messages behind.
 pub(crate) struct PushBody {
-    kind: PushKind,
+    framing: Framing,
     topic: Arc<Topic>,
     /// The seq of the last message read from the ring.
     cursor: u64,
@@ -186,20 +187,20 @@ impl PushBody {
     /// `head` must have been subscribed before the ring is read at `cursor`, so nothing
     /// published in between can be missed.
     pub(crate) fn new(
-        kind: PushKind,
+        framing: Framing,
         topic: Arc<Topic>,
         head: watch::Receiver<u64>,
         cursor: u64,
         state: Arc<AppState>,
     ) -> Self {
-        let idle = (kind == PushKind::Sse).then_some(state.config.sse_heartbeat);
+        let idle = framing.heartbeat;
         let wait = ReusableBoxFuture::new(wait_for_news(head, state.shutdown.clone(), idle));
         let progress = Arc::new(PushProgress {
             topic: topic.clone(),
             delivered: AtomicU64::new(cursor),
         });
         let mut body = PushBody {
-            kind,
+            framing,
             lag_floor: topic.head(),
             topic,
             cursor,
@@ -222,13 +223,9 @@ impl PushBody {
 
     fn fill(&mut self) {
         let pending = &mut self.pending;
-        let kind = self.kind;
+        let data = self.framing.data;
         self.cursor = self.topic.read_some(self.cursor, BATCH, |m| {
-            let data = match kind {
-                PushKind::Stream => m.line(),
-                PushKind::Sse => m.sse_event(),
-            };
-            pending.push_back((m.seq(), data.clone()));
+            pending.push_back((m.seq(), data(m).clone()));
         });
     }
 

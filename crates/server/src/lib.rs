@@ -16,6 +16,7 @@ mod publisher;
 mod routes;
 mod runtime;
 mod state;
+mod transports;
 mod ws;
 
 use failure::Failure;

@@ -1,17 +1,18 @@
-//! Request routing and the HTTP endpoints of docs/protocol.md.
+//! Request routing, the control and publish endpoints of docs/protocol.md, and what the push
+//! endpoints (`crate::transports`) share: answers, refusals, query parameters, topics and
+//! cursors, poll batches.
 
-use crate::body::{Body, PushBody, PushKind};
+use crate::body::Body;
 use crate::failure::Failure;
 use crate::hub::Topic;
 use crate::publisher;
 use crate::state::{AppState, ConnSlot, Publisher};
-use crate::ws::WsSession;
+use crate::transports::{self, Exchange};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
-    WWW_AUTHENTICATE,
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_model::protocol::{
@@ -26,13 +27,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// The largest request body read: a publish body with the largest payload a workload allows.
 const MAX_BODY: usize = PUBLISH_HEADER_LEN + MAX_PAYLOAD as usize;
 
-type Resp = Response<Body>;
+/// An answer.
+pub(crate) type Resp = Response<Body>;
 
 /// Answers one request; every failure is an HTTP answer, never an error for hyper.
 pub(crate) fn handle(state: Arc<AppState>, slot: Arc<ConnSlot>, req: Request<Incoming>) -> Handled {
@@ -52,11 +53,15 @@ pub(crate) enum Handled {
 }
 
 impl Handled {
-    fn now(resp: Resp) -> Self {
+    /// An answer ready now.
+    pub(crate) fn now(resp: Resp) -> Self {
         Handled::Now(Some(resp))
     }
 
-    fn later(answer: impl Future<Output = Result<Resp, Rejection>> + Send + 'static) -> Self {
+    /// An answer `answer` makes when it is polled.
+    pub(crate) fn later(
+        answer: impl Future<Output = Result<Resp, Rejection>> + Send + 'static,
+    ) -> Self {
         Handled::Later(Box::pin(async move {
             answer.await.unwrap_or_else(Rejection::into_response)
         }))
@@ -77,10 +82,11 @@ impl Future for Handled {
 }
 
 /// A request the server refuses, with the one-line reason it gives.
-struct Rejection(StatusCode, String);
+pub(crate) struct Rejection(StatusCode, String);
 
 impl Rejection {
-    fn bad(reason: impl Into<String>) -> Self {
+    /// A `400 Bad Request` with `reason`.
+    pub(crate) fn bad(reason: impl Into<String>) -> Self {
         Rejection(StatusCode::BAD_REQUEST, reason.into())
     }
 
@@ -97,7 +103,8 @@ impl Rejection {
     }
 }
 
-fn text_response(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
+/// An answer with `body` of `content_type`.
+pub(crate) fn text_response(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     // hyper keeps a response's header map for the connection's next request, and a map
@@ -184,13 +191,15 @@ fn route(
     }
     let q = Query::parse(req.uri().query().unwrap_or(""))?;
     match route {
-        Route::Transport(TransportKind::Poll) => poll(&state, &q).map(Handled::now),
-        Route::Transport(TransportKind::LongPoll) => longpoll(state, &q),
-        Route::Transport(TransportKind::Stream) => stream(state, &slot, &q).map(Handled::now),
-        Route::Transport(TransportKind::Sse) => sse(state, &slot, &q, &req).map(Handled::now),
-        Route::Transport(TransportKind::WebSocket) => {
-            websocket(state, slot, &q, req).map(Handled::now)
-        }
+        Route::Transport(kind) => transports::handle(
+            kind,
+            Exchange {
+                state,
+                slot,
+                query: q,
+                req,
+            },
+        ),
         Route::Publish => Ok(Handled::later(publish(state, q, req))),
         Route::Workload => Ok(Handled::later(workload(state, req))),
         Route::Stop => Ok(Handled::later(stop(state))),
@@ -228,10 +237,13 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 
 /// The query parameters the endpoints use; others are ignored.
 #[derive(Default, Clone, Copy)]
-struct Query {
-    topic: Option<u64>,
-    cursor: Option<u64>,
-    timeout_ms: Option<u64>,
+pub(crate) struct Query {
+    /// `topic`.
+    pub(crate) topic: Option<u64>,
+    /// `cursor`: the last message the client has seen.
+    pub(crate) cursor: Option<u64>,
+    /// `timeout`, ms (long polls).
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 impl Query {
@@ -255,7 +267,7 @@ impl Query {
 }
 
 /// The topic named by the request, which must exist in the current workload.
-fn topic(state: &AppState, q: &Query) -> Result<Arc<Topic>, Rejection> {
+pub(crate) fn topic(state: &AppState, q: &Query) -> Result<Arc<Topic>, Rejection> {
     let t = q
         .topic
         .ok_or_else(|| Rejection::bad("missing topic parameter"))?;
@@ -272,7 +284,7 @@ fn topic(state: &AppState, q: &Query) -> Result<Arc<Topic>, Rejection> {
 }
 
 /// A cursor must not be ahead of the head: it would name messages that do not exist.
-fn check_cursor(topic: &Topic, cursor: u64) -> Result<u64, Rejection> {
+pub(crate) fn check_cursor(topic: &Topic, cursor: u64) -> Result<u64, Rejection> {
     let head = topic.head();
     if cursor > head {
         return Err(Rejection::bad(format!(
@@ -284,7 +296,7 @@ fn check_cursor(topic: &Topic, cursor: u64) -> Result<u64, Rejection> {
 
 /// A poll or long-poll answer: the cursor line and every message after `cursor`, each
 /// message a shared buffer, so the answer copies no message bytes.
-fn batch(state: &AppState, topic: &Topic, cursor: u64) -> (usize, Resp) {
+pub(crate) fn batch(state: &AppState, topic: &Topic, cursor: u64) -> (usize, Resp) {
     let mut parts = VecDeque::new();
     parts.push_back(Bytes::new()); // the cursor line, known only after the read
     let new_cursor = topic.read_after(cursor, |m| parts.push_back(m.line().clone()));
@@ -303,139 +315,17 @@ fn batch(state: &AppState, topic: &Topic, cursor: u64) -> (usize, Resp) {
     (messages, resp)
 }
 
-fn poll(state: &AppState, q: &Query) -> Result<Resp, Rejection> {
-    let topic = topic(state, q)?;
-    let cursor = match q.cursor {
-        Some(c) => check_cursor(&topic, c)?,
-        None => topic.head(),
-    };
-    Ok(batch(state, &topic, cursor).1)
-}
-
-fn longpoll(state: Arc<AppState>, q: &Query) -> Result<Handled, Rejection> {
-    let topic = topic(&state, q)?;
-    let Some(cursor) = q.cursor else {
-        return Ok(Handled::now(batch(&state, &topic, topic.head()).1));
-    };
-    let cursor = check_cursor(&topic, cursor)?;
-    let timeout = q
-        .timeout_ms
-        .map_or(state.config.longpoll_timeout, Duration::from_millis);
-    // Subscribe before the first read so a publish in between still wakes us.
-    let head = topic.subscribe();
-    let (n, resp) = batch(&state, &topic, cursor);
-    if n > 0 {
-        return Ok(Handled::now(resp));
-    }
-    Ok(Handled::later(hold(state, topic, head, cursor, timeout)))
-}
-
-/// Holds a long poll until a message after `cursor` is published, `timeout` passes or the
-/// server shuts down, and answers with what there is then.
-async fn hold(
-    state: Arc<AppState>,
-    topic: Arc<Topic>,
-    mut head: watch::Receiver<u64>,
-    cursor: u64,
-    timeout: Duration,
-) -> Result<Resp, Rejection> {
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            biased;
-            _ = state.shutdown.cancelled() => break,
-            _ = &mut deadline => break,
-            changed = head.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let (n, resp) = batch(&state, &topic, cursor);
-                if n > 0 {
-                    return Ok(resp);
-                }
-            }
-        }
-    }
-    Ok(batch(&state, &topic, cursor).1)
-}
-
 /// The cursor a push transport starts from, and a receiver subscribed before it was read.
-fn start(topic: &Topic, cursor: Option<u64>) -> Result<(watch::Receiver<u64>, u64), Rejection> {
+pub(crate) fn start(
+    topic: &Topic,
+    cursor: Option<u64>,
+) -> Result<(watch::Receiver<u64>, u64), Rejection> {
     let head = topic.subscribe();
     let cursor = match cursor {
         Some(c) => check_cursor(topic, c)?,
         None => *head.borrow(),
     };
     Ok((head, cursor))
-}
-
-fn stream(state: Arc<AppState>, slot: &ConnSlot, q: &Query) -> Result<Resp, Rejection> {
-    let topic = topic(&state, q)?;
-    let (head, cursor) = start(&topic, q.cursor)?;
-    let body = PushBody::new(PushKind::Stream, topic, head, cursor, state.clone());
-    slot.pushing(body.progress());
-    let mut resp = text_response(StatusCode::OK, "text/plain", Body::Push(Box::new(body)));
-    state.add_response_headers(resp.headers_mut());
-    Ok(resp)
-}
-
-fn sse(
-    state: Arc<AppState>,
-    slot: &ConnSlot,
-    q: &Query,
-    req: &Request<Incoming>,
-) -> Result<Resp, Rejection> {
-    let topic = topic(&state, q)?;
-    let last_id = match req.headers().get("last-event-id") {
-        Some(v) => Some(
-            parse_decimal(v.as_bytes())
-                .ok_or_else(|| Rejection::bad("Last-Event-ID must be a decimal sequence number"))?,
-        ),
-        None => None,
-    };
-    let (head, cursor) = start(&topic, last_id)?;
-    let body = PushBody::new(PushKind::Sse, topic, head, cursor, state.clone());
-    slot.pushing(body.progress());
-    let mut resp = text_response(
-        StatusCode::OK,
-        "text/event-stream",
-        Body::Push(Box::new(body)),
-    );
-    resp.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    state.add_response_headers(resp.headers_mut());
-    Ok(resp)
-}
-
-fn websocket(
-    state: Arc<AppState>,
-    slot: Arc<ConnSlot>,
-    q: &Query,
-    mut req: Request<Incoming>,
-) -> Result<Resp, Rejection> {
-    let topic = topic(&state, q)?;
-    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
-        return Err(Rejection::bad(
-            "/ws needs Connection: Upgrade and Upgrade: websocket",
-        ));
-    }
-    let (resp, upgrade) = fastwebsockets::upgrade::upgrade(&mut req)
-        .map_err(|e| Rejection::bad(format!("bad WebSocket handshake: {e}")))?;
-    // Like /stream, a reconnecting client may name the last message it saw.
-    let (head, cursor) = start(&topic, q.cursor)?;
-    let mut resp = resp.map(|_| Body::empty());
-    state.add_response_headers(resp.headers_mut());
-    let session = WsSession {
-        upgrade,
-        topic,
-        head,
-        cursor,
-        state,
-        slot,
-    };
-    tokio::spawn(session.run());
-    Ok(resp)
 }
 
 async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Rejection> {
