@@ -5,7 +5,7 @@ use super::{Client, push_decimal};
 use crate::conn::Conn;
 use crate::error::ClientError;
 use crate::http::{Chunked, read_head};
-use crate::scenario::{RequestKind, TransportKind};
+use crate::scenario::TransportKind;
 use crate::stats::SeqState;
 use bytes::{Buf, BytesMut};
 use pushbench_wire::{parse_header, sse};
@@ -15,34 +15,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     let is_sse = plan.kind == TransportKind::Sse;
     let mut conn = Conn::connect(client, true).await?;
 
-    let kind = if is_sse {
-        RequestKind::EventSource
-    } else {
-        RequestKind::Fetch
-    };
-    let block = plan.heads.get(kind);
-    let mut req = Vec::with_capacity(block.len() + 96);
-    req.extend_from_slice(if is_sse {
-        b"GET /sse?topic="
-    } else {
-        b"GET /stream?topic="
-    });
-    push_decimal(&mut req, u64::from(client.topic));
-    // After a reconnect, resume where the last connection stopped; the server replays what
-    // its ring still holds and the rest shows up as a gap.
-    if let (Some(c), false) = (seq.cursor, is_sse) {
-        req.extend_from_slice(b"&cursor=");
-        push_decimal(&mut req, c);
-    }
-    req.extend_from_slice(b" HTTP/1.1\r\n");
-    // For SSE the block holds the Accept: text/event-stream an EventSource sends.
-    req.extend_from_slice(block);
-    if let (Some(c), true) = (seq.cursor, is_sse) {
-        req.extend_from_slice(b"last-event-id: ");
-        push_decimal(&mut req, c);
-        req.extend_from_slice(b"\r\n");
-    }
-    req.extend_from_slice(b"\r\n");
+    let req = request(client, seq.cursor);
     conn.send(&req, true).await?;
 
     let (head, mut t) = read_head(&mut conn).await?;
@@ -78,4 +51,32 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         }
         t = conn.fill().await?;
     }
+}
+
+/// The request of a stream or SSE connection; after a reconnect it resumes where the last
+/// connection stopped (the server replays what its ring still holds and the rest shows up
+/// as a gap): a stream with `cursor`, SSE with `Last-Event-ID` as an `EventSource` does.
+fn request(client: &Client, cursor: Option<u64>) -> Vec<u8> {
+    let plan = &*client.plan;
+    let is_sse = plan.kind == TransportKind::Sse;
+    // For SSE the block holds the Accept: text/event-stream an EventSource sends.
+    let block = plan.heads.get(plan.kind.descriptor().request_kind);
+    let mut req = Vec::with_capacity(block.len() + 96);
+    req.extend_from_slice(b"GET ");
+    req.extend_from_slice(plan.kind.path().as_bytes());
+    req.extend_from_slice(b"?topic=");
+    push_decimal(&mut req, u64::from(client.topic));
+    if let (Some(c), false) = (cursor, is_sse) {
+        req.extend_from_slice(b"&cursor=");
+        push_decimal(&mut req, c);
+    }
+    req.extend_from_slice(b" HTTP/1.1\r\n");
+    req.extend_from_slice(block);
+    if let (Some(c), true) = (cursor, is_sse) {
+        req.extend_from_slice(b"last-event-id: ");
+        push_decimal(&mut req, c);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    req
 }

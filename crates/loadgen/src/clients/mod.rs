@@ -1,6 +1,8 @@
 //! The client driver: one loop that runs a transport's session, counts its failures, and
 //! reconnects after a pause until the phase ends. Each transport family lives in a file of
-//! its own and only knows how to run one connection.
+//! its own and only knows how to run one connection; [`Client::receive`] is the registry
+//! that picks it by kind, the one place the load generator decides by kind (paths, request
+//! kinds and echo publishing come from the kind's descriptor).
 
 mod chunked;
 mod polling;
@@ -91,9 +93,11 @@ pub(crate) struct Client {
 impl Client {
     /// Runs until the future is dropped at the end of the phase.
     pub(crate) async fn run(&self) {
-        let echo_over_http =
-            self.plan.pattern == Pattern::Echo && self.plan.kind != TransportKind::WebSocket;
-        if echo_over_http {
+        // In the echo pattern a kind that cannot publish on its own connection publishes
+        // with `POST /publish` on a second one.
+        let publishes_apart =
+            self.plan.pattern == Pattern::Echo && !self.plan.kind.descriptor().publishes_in_band;
+        if publishes_apart {
             tokio::join!(self.receive(), publisher::run(self));
         } else {
             self.receive().await;
@@ -110,6 +114,7 @@ impl Client {
                 self.meter.reconnect();
             }
             attempt += 1;
+            // The registry of client kinds: one session function per kind.
             let result = match self.plan.kind {
                 TransportKind::Poll | TransportKind::LongPoll => {
                     polling::session(self, &mut seq).await

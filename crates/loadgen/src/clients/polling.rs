@@ -5,7 +5,7 @@ use super::{Client, idle, push_decimal, sleep_until_ns};
 use crate::conn::Conn;
 use crate::error::ClientError;
 use crate::http::read_response;
-use crate::scenario::{PollSchedule, RequestKind, TransportKind};
+use crate::scenario::{PollSchedule, TransportKind};
 use crate::stats::SeqState;
 use bytes::Buf;
 use pushbench_wire::{now_ns, parse_batch, parse_header};
@@ -13,17 +13,14 @@ use pushbench_wire::{now_ns, parse_batch, parse_header};
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
     let plan = &*client.plan;
     let mut conn = Conn::connect(client, false).await?;
-    let (path, suffix) = match plan.kind {
-        TransportKind::LongPoll => (
-            "/longpoll",
-            format!("&timeout={}", plan.longpoll_timeout.as_millis()),
-        ),
-        _ => ("/poll", String::new()),
+    let suffix = match plan.kind {
+        TransportKind::LongPoll => format!("&timeout={}", plan.longpoll_timeout.as_millis()),
+        _ => String::new(),
     };
-    let prefix = format!("GET {path}?topic={}", client.topic);
+    let prefix = format!("GET {}?topic={}", plan.kind.path(), client.topic);
     let tail = [
         &b" HTTP/1.1\r\n"[..],
-        plan.heads.get(RequestKind::Fetch),
+        plan.heads.get(plan.kind.descriptor().request_kind),
         b"\r\n",
     ]
     .concat();
@@ -34,7 +31,8 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     if seq.cursor.is_none() {
         // Without a cursor the server answers at once with the head: start from there, so
         // only messages published after this client subscribed are expected.
-        req.extend_from_slice(format!("GET /poll?topic={}", client.topic).as_bytes());
+        let path = TransportKind::Poll.path();
+        req.extend_from_slice(format!("GET {path}?topic={}", client.topic).as_bytes());
         req.extend_from_slice(&tail);
         ask(&mut conn, client, seq, &req, true).await?;
         answered = true;
