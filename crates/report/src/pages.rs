@@ -9,7 +9,7 @@ use crate::html::{REPORT_CSS, esc, head, inline_svg, swatch};
 use crate::rundata::RunData;
 use pushbench_model::SweepDimension;
 use pushbench_model::run::CpuPinning;
-use pushbench_model::scenario::{NetworkPlan, Pattern, duration_text};
+use pushbench_model::scenario::{NetworkPlan, Pattern, Scenario, duration_text};
 use std::fmt::Write as _;
 
 /// Rows of the summary table: header and cells, shared by the HTML and Markdown pages.
@@ -76,7 +76,6 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
 
 fn scenario_lines(run: &RunData) -> Vec<String> {
     let s = &run.meta.scenario;
-    let w = &s.workload;
     let swept = s.sweep.as_ref().map_or("", |s| s.dimension.name());
     let unit = match swept {
         "rtt" => " ms",
@@ -90,52 +89,7 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
         .flat_map(|s| &s.values)
         .map(|v| format!("{v}{unit}"))
         .collect();
-    let transports = s.transports.len();
-    let phases = if values.is_empty() {
-        format!("{transports} phases")
-    } else {
-        format!(
-            "{transports} transports at {} points ({} phases)",
-            values.len(),
-            transports * values.len()
-        )
-    };
-    let or_swept = |key: &str, v: String| {
-        if key == swept {
-            format!("{} swept", key.replace('_', " "))
-        } else {
-            v
-        }
-    };
-    let duration = duration_text;
-    let mut out = vec![
-        format!(
-            "{phases} of {} measured after {} ramp-up and {} warm-up, {} repetition(s)",
-            duration(s.duration),
-            duration(s.ramp_up),
-            duration(s.warmup),
-            s.repeat
-        ),
-        format!(
-            "workload: {}, {} {}, {}, {} topic(s)",
-            w.pattern.name(),
-            or_swept("rate", format!("{} messages/s", json_number(w.rate))),
-            if w.pattern == Pattern::Echo {
-                "per client"
-            } else {
-                "per topic"
-            },
-            or_swept(
-                "payload_bytes",
-                format!(
-                    "{} payload bytes ({} bytes per message)",
-                    w.payload_bytes,
-                    w.message_bytes()
-                )
-            ),
-            w.topics
-        ),
-    ];
+    let mut out = vec![timing_line(s, values.len()), workload_line(s, swept)];
     if !values.is_empty() {
         out.push(format!(
             "sweep: {swept} = {}; every transport runs at every point, smallest first",
@@ -161,6 +115,57 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
         });
     }
     out
+}
+
+/// The phases and their timing, for a sweep of `points` points (0 without one).
+fn timing_line(s: &Scenario, points: usize) -> String {
+    let transports = s.transports.len();
+    let phases = if points == 0 {
+        format!("{transports} phases")
+    } else {
+        format!(
+            "{transports} transports at {points} points ({} phases)",
+            transports * points
+        )
+    };
+    format!(
+        "{phases} of {} measured after {} ramp-up and {} warm-up, {} repetition(s)",
+        duration_text(s.duration),
+        duration_text(s.ramp_up),
+        duration_text(s.warmup),
+        s.repeat
+    )
+}
+
+/// The workload, its `swept` setting named as swept.
+fn workload_line(s: &Scenario, swept: &str) -> String {
+    let w = &s.workload;
+    let or_swept = |key: &str, v: String| {
+        if key == swept {
+            format!("{} swept", key.replace('_', " "))
+        } else {
+            v
+        }
+    };
+    format!(
+        "workload: {}, {} {}, {}, {} topic(s)",
+        w.pattern.name(),
+        or_swept("rate", format!("{} messages/s", json_number(w.rate))),
+        if w.pattern == Pattern::Echo {
+            "per client"
+        } else {
+            "per topic"
+        },
+        or_swept(
+            "payload_bytes",
+            format!(
+                "{} payload bytes ({} bytes per message)",
+                w.payload_bytes,
+                w.message_bytes()
+            )
+        ),
+        w.topics
+    )
 }
 
 /// The emulated link of `[network]` (docs/network.md), as `meta.json` records it; a swept

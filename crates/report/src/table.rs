@@ -1,3 +1,5 @@
+//! The compact table `pushbench run` prints at its end.
+
 use pushbench_model::rows::Figures;
 use pushbench_model::{PhaseResult, SweepDimension};
 use std::fmt::Write as _;
@@ -63,6 +65,14 @@ pub fn summary_table(phases: &[PhaseResult]) -> String {
             p.errors.total()
         );
     }
+    out.push_str(&warnings(phases));
+    out
+}
+
+/// A line for each phase whose load generator was near saturation, and one for each phase
+/// with errors or reconnects.
+fn warnings(phases: &[PhaseResult]) -> String {
+    let mut out = String::new();
     let at = |p: &PhaseResult| p.sweep.map(|s| format!(" {s}")).unwrap_or_default();
     for p in phases.iter().filter(|p| p.loadgen_saturated()) {
         let _ = writeln!(

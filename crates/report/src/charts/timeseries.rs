@@ -125,10 +125,8 @@ fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(),
         Entry::new("measured window", frame::WINDOW, Mark::Fill),
     ]);
     let plot = frame::with_legend(area, &legend)?;
-    let panels = plot.split_evenly((3, 1));
+    let areas = plot.split_evenly((3, 1));
     let all = || phases.iter().flat_map(|(_, s)| s.iter());
-    let x = ValueAxis::linear(all().map(|s| mid(s) + 0.5), axis::COUNT);
-    let windows = windows(&phases);
     let delivered = ValueAxis::linear(all().map(|s| s.messages_delivered as f64), axis::COUNT);
     let rate = ValueAxis::linear(
         all().flat_map(|s| [s.bytes_up as f64, s.bytes_down as f64]),
@@ -138,7 +136,6 @@ fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(),
     // where latencies are not recorded) has a p99 of 0: it is left out. Per-second p99s of
     // different transports easily differ 10 to 100 times, and on a linear axis all but the
     // slowest would then lie flat on zero: log from a 10x spread.
-    let delivering = |s: &SecondRow| s.latency_p99_us > 0;
     let latency = ValueAxis::log_above(
         10.0,
         all()
@@ -146,72 +143,117 @@ fn draw<DB: Backend>(run: &RunData, area: &DrawingArea<DB, Shift>) -> Result<(),
             .map(|s| s.latency_p99_us as f64),
         axis::MICROSECONDS,
     );
-    let y_room = frame::y_room(&plot, &[&delivered, &rate, &latency])?;
+    let panels = Panels {
+        run,
+        x: ValueAxis::linear(all().map(|s| mid(s) + 0.5), axis::COUNT),
+        windows: windows(&phases),
+        y_room: frame::y_room(&plot, &[&delivered, &rate, &latency])?,
+        phases,
+    };
+    panels.delivered(&areas[0], &delivered)?;
+    panels.bandwidth(&areas[1], &rate)?;
+    panels.latency(&areas[2], &latency)
+}
 
-    let mut chart = panel(
-        &panels[0],
-        &x,
-        &delivered,
-        "delivered messages per second",
-        delivered.describe("messages/s"),
-        (false, y_room),
-        &windows,
-    )?;
-    for (label, seconds) in &phases {
-        let color = frame::rgb(transport_color(run, label)).stroke_width(2);
-        let line = seconds
-            .iter()
-            .map(|s| (mid(s), delivered.at(s.messages_delivered as f64)));
-        chart.draw_series(LineSeries::new(line, color))?;
-    }
-    if phases.is_empty() {
-        frame::note(
-            &chart.plotting_area().strip_coord_spec(),
-            "no per-second data",
-        )?;
-    }
+/// Whether a second has latencies to draw.
+fn delivering(s: &SecondRow) -> bool {
+    s.latency_p99_us > 0
+}
 
-    let mut chart = panel(
-        &panels[1],
-        &x,
-        &rate,
-        "bandwidth, all clients (set-up included)",
-        rate.describe("bandwidth"),
-        (false, y_room),
-        &windows,
-    )?;
-    for (label, seconds) in &phases {
-        let color = frame::rgb(transport_color(run, label)).stroke_width(2);
-        let down = seconds
-            .iter()
-            .map(|s| (mid(s), rate.at(s.bytes_down as f64)));
-        chart.draw_series(LineSeries::new(down, color))?;
-        let up: Vec<(f64, f64)> = seconds
-            .iter()
-            .map(|s| (mid(s), rate.at(s.bytes_up as f64)))
-            .collect();
-        chart.draw_series(DashedLineSeries::new(up, 7, 5, color))?;
+/// What the three panels share: the phases, the time axis, the windows, the room left of
+/// the plane for the vertical axes (the same for all three, so they line up).
+struct Panels<'a> {
+    run: &'a RunData,
+    phases: Vec<(String, &'a [SecondRow])>,
+    x: ValueAxis,
+    windows: Vec<(f64, f64)>,
+    y_room: u32,
+}
+
+impl Panels<'_> {
+    fn color(&self, label: &str) -> ShapeStyle {
+        frame::rgb(transport_color(self.run, label)).stroke_width(2)
     }
 
-    let mut chart = panel(
-        &panels[2],
-        &x,
-        &latency,
-        "p99 delivery latency per second",
-        latency.describe("p99 latency"),
-        (true, y_room),
-        &windows,
-    )?;
-    for (label, seconds) in &phases {
-        let color = frame::rgb(transport_color(run, label)).stroke_width(2);
-        for part in runs(seconds, delivering) {
-            let line = part
+    /// Messages delivered per second.
+    fn delivered<DB: Backend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        y: &ValueAxis,
+    ) -> Result<(), DrawError> {
+        let caption = "delivered messages per second";
+        let mut chart = self.panel(area, y, caption, y.describe("messages/s"), false)?;
+        for (label, seconds) in &self.phases {
+            let line = seconds
                 .iter()
-                .map(|s| (mid(s), latency.at(s.latency_p99_us as f64)));
-            chart.draw_series(LineSeries::new(line, color))?;
+                .map(|s| (mid(s), y.at(s.messages_delivered as f64)));
+            chart.draw_series(LineSeries::new(line, self.color(label)))?;
         }
+        if self.phases.is_empty() {
+            frame::note(
+                &chart.plotting_area().strip_coord_spec(),
+                "no per-second data",
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Bandwidth of all clients, down solid and up dashed.
+    fn bandwidth<DB: Backend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        y: &ValueAxis,
+    ) -> Result<(), DrawError> {
+        let caption = "bandwidth, all clients (set-up included)";
+        let mut chart = self.panel(area, y, caption, y.describe("bandwidth"), false)?;
+        for (label, seconds) in &self.phases {
+            let color = self.color(label);
+            let down = seconds.iter().map(|s| (mid(s), y.at(s.bytes_down as f64)));
+            chart.draw_series(LineSeries::new(down, color))?;
+            let up: Vec<(f64, f64)> = seconds
+                .iter()
+                .map(|s| (mid(s), y.at(s.bytes_up as f64)))
+                .collect();
+            chart.draw_series(DashedLineSeries::new(up, 7, 5, color))?;
+        }
+        Ok(())
+    }
+
+    /// p99 latency per second, a gap where a second has none.
+    fn latency<DB: Backend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        y: &ValueAxis,
+    ) -> Result<(), DrawError> {
+        let caption = "p99 delivery latency per second";
+        let mut chart = self.panel(area, y, caption, y.describe("p99 latency"), true)?;
+        for (label, seconds) in &self.phases {
+            for part in runs(seconds, delivering) {
+                let line = part.iter().map(|s| (mid(s), y.at(s.latency_p99_us as f64)));
+                chart.draw_series(LineSeries::new(line, self.color(label)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn panel<'b, DB: Backend>(
+        &self,
+        area: &'b DrawingArea<DB, Shift>,
+        y: &ValueAxis,
+        caption: &str,
+        y_desc: String,
+        bottom: bool,
+    ) -> Result<Plane<'b, DB>, DrawError> {
+        panel(
+            area,
+            &self.x,
+            y,
+            caption,
+            y_desc,
+            (bottom, self.y_room),
+            &self.windows,
+        )
+    }
 }
 
 /// One panel: its plane with the measured windows shaded behind the data.

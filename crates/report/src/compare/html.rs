@@ -52,60 +52,7 @@ pub(super) fn page<'a>(
     let mut groups: Vec<Group> = c.results.iter().map(|r| r.group()).collect();
     groups.dedup();
     for g in &groups {
-        let t = g.to_string();
-        let color = css_color(new, &g.transport);
-        // An id has no spaces: `sse clients=1000` becomes `sse-clients1000`.
-        let id = t.replace(' ', "-").replace('=', "");
-        let _ = writeln!(
-            h,
-            "<section id=\"{}\">\n<h2>{}{}</h2>",
-            esc(&id),
-            swatch(&color),
-            esc(&t)
-        );
-        let phases = |run: &'a RunData| -> Vec<&'a [PercentileRow]> {
-            run.latency
-                .iter()
-                .filter(|(k, _)| g.has(&k.transport, k.sweep))
-                .map(|(_, points)| points.as_slice())
-                .collect()
-        };
-        let svg = overlay_svg(
-            transport_color(new, &g.transport),
-            &phases(base),
-            &phases(new),
-        )?;
-        let _ = writeln!(
-            h,
-            "<figure>\n{}\n<figcaption>Delivery latency by percentile, one line per repetition: baseline dashed, \
-             candidate solid.</figcaption></figure>",
-            inline_svg(&svg).trim_end()
-        );
-        h.push_str("<table><thead><tr>");
-        for head in &HEADER[1..] {
-            let _ = write!(h, "<th>{}</th>", esc(head));
-        }
-        h.push_str("</tr></thead><tbody>\n");
-        for r in c.results.iter().filter(|r| r.group() == *g) {
-            let class = match r.verdict {
-                Verdict::Regression => " class=\"regression\"",
-                Verdict::Improvement => " class=\"improvement\"",
-                _ => "",
-            };
-            let _ = write!(h, "<tr{class}>");
-            let cells = render::cells(r);
-            for cell in &cells[1..7] {
-                let _ = write!(h, "<td>{}</td>", esc(cell));
-            }
-            let _ = write!(
-                h,
-                "<td>{} {}</td>",
-                render::symbol(r.verdict, false),
-                esc(&cells[7])
-            );
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</tbody></table>\n</section>\n");
+        section(&mut h, c, g, base, new)?;
     }
     let _ = writeln!(
         h,
@@ -113,4 +60,70 @@ pub(super) fn page<'a>(
         esc(&render::legend(false))
     );
     Ok(h)
+}
+
+/// One transport's section (at one sweep point): the overlay of both runs' latency
+/// distributions above its rows of the verdict table.
+fn section<'a>(
+    h: &mut String,
+    c: &Comparison,
+    g: &Group,
+    base: &'a RunData,
+    new: &'a RunData,
+) -> Result<(), ChartError> {
+    let t = g.to_string();
+    let color = css_color(new, &g.transport);
+    // An id has no spaces: `sse clients=1000` becomes `sse-clients1000`.
+    let id = t.replace(' ', "-").replace('=', "");
+    let _ = writeln!(
+        h,
+        "<section id=\"{}\">\n<h2>{}{}</h2>",
+        esc(&id),
+        swatch(&color),
+        esc(&t)
+    );
+    let phases = |run: &'a RunData| -> Vec<&'a [PercentileRow]> {
+        run.latency
+            .iter()
+            .filter(|(k, _)| g.has(&k.transport, k.sweep))
+            .map(|(_, points)| points.as_slice())
+            .collect()
+    };
+    let svg = overlay_svg(
+        transport_color(new, &g.transport),
+        &phases(base),
+        &phases(new),
+    )?;
+    let _ = writeln!(
+        h,
+        "<figure>\n{}\n<figcaption>Delivery latency by percentile, one line per repetition: baseline dashed, \
+         candidate solid.</figcaption></figure>",
+        inline_svg(&svg).trim_end()
+    );
+    h.push_str("<table><thead><tr>");
+    for head in &HEADER[1..] {
+        let _ = write!(h, "<th>{}</th>", esc(head));
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for r in c.results.iter().filter(|r| r.group() == *g) {
+        let class = match r.verdict {
+            Verdict::Regression => " class=\"regression\"",
+            Verdict::Improvement => " class=\"improvement\"",
+            _ => "",
+        };
+        let _ = write!(h, "<tr{class}>");
+        let cells = render::cells(r);
+        for cell in &cells[1..7] {
+            let _ = write!(h, "<td>{}</td>", esc(cell));
+        }
+        let _ = write!(
+            h,
+            "<td>{} {}</td>",
+            render::symbol(r.verdict, false),
+            esc(&cells[7])
+        );
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table>\n</section>\n");
+    Ok(())
 }

@@ -314,7 +314,36 @@ pub fn compare(
             });
         }
     }
-    let mut notes = Vec::new();
+    let mut notes = scenario_notes(base, new, opts)?;
+    let matched = Matched::of(base, new, opts)?;
+    let mut results = Vec::with_capacity(matched.shared.len() * Metric::ALL.len());
+    let mut counts = Vec::with_capacity(matched.shared.len());
+    for g in &matched.shared {
+        let (b, n) = (repetitions(base, g), repetitions(new, g));
+        counts.push((b.len(), n.len()));
+        for metric in Metric::ALL {
+            let threshold = metric::threshold_for(metric, &opts.thresholds);
+            results.push(judge(g, metric, &b, &n, threshold));
+        }
+    }
+    notes.extend(repetition_notes(&counts));
+    Ok(Comparison {
+        baseline: RunInfo::of(base),
+        candidate: RunInfo::of(new),
+        transports: matched.shared.iter().map(Group::to_string).collect(),
+        skipped: matched.skipped,
+        notes,
+        results,
+    })
+}
+
+/// What qualifies a comparison of runs of different scenarios (refused unless allowed), or
+/// of one scenario whose settings differ.
+fn scenario_notes(
+    base: &RunData,
+    new: &RunData,
+    opts: &CompareOptions,
+) -> Result<Vec<String>, CompareError> {
     let (base_name, new_name) = (base.name().to_string(), new.name().to_string());
     if base_name != new_name {
         if !opts.allow_different {
@@ -323,91 +352,99 @@ pub fn compare(
                 new: new_name,
             });
         }
-        notes.push(format!(
+        return Ok(vec![format!(
             "The runs are of different scenarios (baseline `{base_name}`, candidate `{new_name}`): only the transports they share are compared."
-        ));
-    } else {
-        let json = |run: &RunData| serde_json::to_value(&run.meta.scenario).unwrap_or_default();
-        let changed = differing_keys(&json(base), &json(new));
-        if !changed.is_empty() {
-            notes.push(format!(
-                "Scenario `{base_name}` differs between the runs in: {}. Changes may come from the scenario rather than the build.",
-                changed.join(", ")
-            ));
-        }
+        )]);
     }
+    let json = |run: &RunData| serde_json::to_value(&run.meta.scenario).unwrap_or_default();
+    let changed = differing_keys(&json(base), &json(new));
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![format!(
+        "Scenario `{base_name}` differs between the runs in: {}. Changes may come from the scenario rather than the build.",
+        changed.join(", ")
+    )])
+}
 
-    // A sweep is compared point by point: a group is a transport at one point.
-    let (base_groups, new_groups) = (base.groups(), new.groups());
-    let names = |g: &[Group]| g.iter().map(Group::to_string).collect::<Vec<_>>();
-    let (base_ts, new_ts) = (names(&base_groups), names(&new_groups));
-    let only_base: Vec<String> = base_groups
-        .iter()
-        .filter(|g| !new_groups.contains(g))
-        .map(Group::to_string)
-        .collect();
-    let only_new: Vec<String> = new_groups
-        .iter()
-        .filter(|g| !base_groups.contains(g))
-        .map(Group::to_string)
-        .collect();
-    if (!only_base.is_empty() || !only_new.is_empty()) && !opts.allow_different {
-        return Err(CompareError::DifferentTransports {
-            only_base,
-            only_new,
-        });
-    }
-    let shared: Vec<&Group> = base_groups
-        .iter()
-        .filter(|g| new_groups.contains(g))
-        .collect();
-    let transports: Vec<String> = shared.iter().map(|g| g.to_string()).collect();
-    if transports.is_empty() {
-        return Err(CompareError::NoCommonTransports {
-            base: base_ts,
-            new: new_ts,
-        });
-    }
-    let skipped: Vec<String> = only_base
-        .iter()
-        .map(|t| format!("{t} (only in the baseline)"))
-        .chain(
-            only_new
-                .iter()
-                .map(|t| format!("{t} (only in the candidate)")),
-        )
-        .collect();
+/// The groups both runs have, and those only one has. A sweep is compared point by point:
+/// a group is a transport at one point.
+struct Matched {
+    /// Groups both runs have, in the baseline's order.
+    shared: Vec<Group>,
+    /// The others, each with the run that has it.
+    skipped: Vec<String>,
+}
 
-    let mut results = Vec::with_capacity(transports.len() * Metric::ALL.len());
-    // Repetition counts (baseline, candidate) whose best interval falls short of 95%.
-    let mut single = false;
-    let mut weak: Vec<(usize, usize, f64)> = Vec::new();
-    for g in shared {
-        let rows = |run: &RunData| -> Vec<SummaryRow> {
-            let mut rows: Vec<SummaryRow> = run
-                .summary
-                .iter()
-                .filter(|r| g.has(&r.transport, r.sweep()))
-                .cloned()
-                .collect();
-            rows.sort_by_key(|r| r.repetition);
-            rows
+impl Matched {
+    fn of(base: &RunData, new: &RunData, opts: &CompareOptions) -> Result<Matched, CompareError> {
+        let (base_groups, new_groups) = (base.groups(), new.groups());
+        let only = |of: &[Group], other: &[Group]| -> Vec<String> {
+            of.iter()
+                .filter(|g| !other.contains(g))
+                .map(Group::to_string)
+                .collect()
         };
-        let (b, n) = (rows(base), rows(new));
-        if b.len() < 2 || n.len() < 2 {
-            single = true;
-        } else {
-            let (_, confidence) = stats::rank(b.len(), n.len());
-            if confidence < stats::LEVEL && !weak.iter().any(|w| (w.0, w.1) == (b.len(), n.len())) {
-                weak.push((b.len(), n.len(), confidence));
-            }
+        let (only_base, only_new) = (
+            only(&base_groups, &new_groups),
+            only(&new_groups, &base_groups),
+        );
+        if (!only_base.is_empty() || !only_new.is_empty()) && !opts.allow_different {
+            return Err(CompareError::DifferentTransports {
+                only_base,
+                only_new,
+            });
         }
-        for metric in Metric::ALL {
-            let threshold = metric::threshold_for(metric, &opts.thresholds);
-            results.push(judge(g, metric, &b, &n, threshold));
+        let shared: Vec<Group> = base_groups
+            .iter()
+            .filter(|g| new_groups.contains(g))
+            .cloned()
+            .collect();
+        if shared.is_empty() {
+            let names = |g: &[Group]| g.iter().map(Group::to_string).collect::<Vec<_>>();
+            return Err(CompareError::NoCommonTransports {
+                base: names(&base_groups),
+                new: names(&new_groups),
+            });
+        }
+        let skipped = only_base
+            .iter()
+            .map(|t| format!("{t} (only in the baseline)"))
+            .chain(
+                only_new
+                    .iter()
+                    .map(|t| format!("{t} (only in the candidate)")),
+            )
+            .collect();
+        Ok(Matched { shared, skipped })
+    }
+}
+
+/// A group's repetitions, in repetition order.
+fn repetitions(run: &RunData, g: &Group) -> Vec<SummaryRow> {
+    let mut rows: Vec<SummaryRow> = run
+        .summary
+        .iter()
+        .filter(|r| g.has(&r.transport, r.sweep()))
+        .cloned()
+        .collect();
+    rows.sort_by_key(|r| r.repetition);
+    rows
+}
+
+/// What the repetition counts (baseline, candidate) of the groups compared qualify: a
+/// single repetition, judged without an interval, or counts whose best interval falls short
+/// of 95%, each once.
+fn repetition_notes(counts: &[(usize, usize)]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut weak: Vec<(usize, usize, f64)> = Vec::new();
+    for &(b, n) in counts.iter().filter(|(b, n)| *b >= 2 && *n >= 2) {
+        let (_, confidence) = stats::rank(b, n);
+        if confidence < stats::LEVEL && !weak.iter().any(|w| (w.0, w.1) == (b, n)) {
+            weak.push((b, n, confidence));
         }
     }
-    if single {
+    if counts.iter().any(|(b, n)| *b < 2 || *n < 2) {
         notes.push(
             "A transport has a single repetition in one of the runs: its changes are judged from single values against \
              the threshold, with no confidence interval. Use repeat = 4 or more in both runs."
@@ -421,14 +458,7 @@ pub fn compare(
             confidence * 100.0
         ));
     }
-    Ok(Comparison {
-        baseline: RunInfo::of(base),
-        candidate: RunInfo::of(new),
-        transports,
-        skipped,
-        notes,
-        results,
-    })
+    notes
 }
 
 /// The top-level keys of two scenario objects that differ, `name` aside.
@@ -485,20 +515,7 @@ fn judge(
         note: None,
     };
     if metric.is_count() {
-        let (before, after) = (result.baseline.summary, result.candidate.summary);
-        result.method = Method::Count;
-        result.change = Some(after - before);
-        result.verdict = if after > 0.0 && before == 0.0 {
-            result.note = Some("the baseline had none".into());
-            Verdict::Regression
-        } else if after == 0.0 && before > 0.0 {
-            Verdict::Improvement
-        } else {
-            if after > 0.0 {
-                result.note = Some("the baseline had some too".into());
-            }
-            Verdict::NoChange
-        };
+        judge_count(&mut result);
         return result;
     }
     let threshold = threshold.unwrap_or(0.0);
@@ -513,18 +530,52 @@ fn judge(
         ));
         return result;
     }
-    let all_same = b.iter().chain(&n).all(|v| *v == b[0]);
-    let positive = b.iter().chain(&n).all(|v| *v > 0.0);
     let single = b.len() < 2 || n.len() < 2;
-    let (mb, mn) = (result.baseline.summary, result.candidate.summary);
     if single {
         result.note = Some(format!(
             "no confidence interval ({} repetition)",
             b.len().min(n.len())
         ));
     }
-    // The change and its interval, relative, as (estimate, lo, hi).
-    let (estimate, lo, hi) = if all_same {
+    let Some((estimate, lo, hi)) = relative_change(&mut result, &b, &n) else {
+        return result;
+    };
+    result.change = Some(estimate);
+    if !single {
+        result.interval = Some([lo, hi]);
+        result.confidence = Some(stats::rank(b.len(), n.len()).1);
+    }
+    result.verdict = classify(lo, hi, threshold, metric.higher_is_worse());
+    result
+}
+
+/// A correctness count: any the candidate has where the baseline had none regresses.
+fn judge_count(result: &mut MetricResult) {
+    let (before, after) = (result.baseline.summary, result.candidate.summary);
+    result.method = Method::Count;
+    result.change = Some(after - before);
+    result.verdict = if after > 0.0 && before == 0.0 {
+        result.note = Some("the baseline had none".into());
+        Verdict::Regression
+    } else if after == 0.0 && before > 0.0 {
+        Verdict::Improvement
+    } else {
+        if after > 0.0 {
+            result.note = Some("the baseline had some too".into());
+        }
+        Verdict::NoChange
+    };
+}
+
+/// The change of candidate samples `n` against baseline samples `b` and its interval,
+/// relative, as (estimate, lo, hi), with the method (and a note) recorded in `result`;
+/// `None` when no relative change exists (a zero baseline).
+fn relative_change(result: &mut MetricResult, b: &[f64], n: &[f64]) -> Option<(f64, f64, f64)> {
+    let all_same = b.iter().chain(n).all(|v| *v == b[0]);
+    let positive = b.iter().chain(n).all(|v| *v > 0.0);
+    let single = b.len() < 2 || n.len() < 2;
+    let (mb, mn) = (result.baseline.summary, result.candidate.summary);
+    Some(if all_same {
         result.method = if single {
             Method::Point
         } else if positive {
@@ -536,7 +587,7 @@ fn judge(
     } else if !positive && mb == 0.0 {
         result.method = Method::Difference;
         result.note = Some("the baseline is zero: no relative change".into());
-        return result;
+        return None;
     } else if single {
         result.method = Method::Point;
         let c = if positive {
@@ -548,22 +599,15 @@ fn judge(
     } else if positive {
         result.method = Method::LogRatio;
         let ln = |v: &[f64]| v.iter().map(|x| x.ln()).collect::<Vec<_>>();
-        let s = stats::shift(&ln(&b), &ln(&n));
+        let s = stats::shift(&ln(b), &ln(n));
         (s.estimate.exp_m1(), s.lo.exp_m1(), s.hi.exp_m1())
     } else {
         result.method = Method::Difference;
         result.note = Some("a zero or negative value: compared as a difference".into());
-        let s = stats::shift(&b, &n);
+        let s = stats::shift(b, n);
         let scale = mb.abs();
         (s.estimate / scale, s.lo / scale, s.hi / scale)
-    };
-    result.change = Some(estimate);
-    if !single {
-        result.interval = Some([lo, hi]);
-        result.confidence = Some(stats::rank(b.len(), n.len()).1);
-    }
-    result.verdict = classify(lo, hi, threshold, metric.higher_is_worse());
-    result
+    })
 }
 
 /// The median of a metric's samples; the total for a count.
