@@ -1,7 +1,9 @@
 //! The command line: what `pushbench --help` shows, and how each command is run.
 
-use crate::{CliError, CompareOptions, Pin, RunOptions, RuntimeMode, ServeOptions};
+use crate::{CliError, CompareOptions, Pin, RunOptions, ServeOptions, serve_runtime};
 use clap::{Parser, Subcommand};
+use pushbench_model::ServerRuntimeKind;
+use pushbench_model::protocol::DEFAULT_RING_CAPACITY;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -75,10 +77,10 @@ pub enum Command {
         threads: Option<usize>,
         /// `shared`: one multi-thread runtime; `per-core`: one single-threaded runtime per
         /// thread, connections dealt round robin (see docs/benchmarks.md).
-        #[arg(long, value_enum, default_value_t = RuntimeMode::Shared)]
-        runtime: RuntimeMode,
+        #[arg(long, default_value = "shared", value_parser = runtime_kind())]
+        runtime: ServerRuntimeKind,
         /// Messages retained per topic.
-        #[arg(long, default_value_t = 4096)]
+        #[arg(long, default_value_t = DEFAULT_RING_CAPACITY)]
         ring_capacity: usize,
         /// Require `Authorization: Bearer TOKEN` on /control/*; mandatory when --addr is not
         /// a loopback address.
@@ -88,6 +90,13 @@ pub enum Command {
         #[arg(long, value_name = "LIST")]
         cpus: Option<String>,
     },
+}
+
+/// `--runtime`'s values: the names of [`ServerRuntimeKind`].
+fn runtime_kind() -> impl clap::builder::TypedValueParser<Value = ServerRuntimeKind> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(ServerRuntimeKind::ALL.map(|k| k.name()))
+        .map(|name| ServerRuntimeKind::from_name(&name).expect("one of the possible values"))
 }
 
 /// What `compare` prints.
@@ -147,7 +156,7 @@ impl Command {
             } => {
                 crate::pin_cpus(cpus.as_deref())?;
                 // After pinning, so that "one per core" counts the CPUs left.
-                let (own_threads, server_runtime) = mode.threads(threads);
+                let (own_threads, server_runtime) = serve_runtime(mode, threads);
                 runtime(own_threads)?.block_on(crate::serve(ServeOptions {
                     addr,
                     ring_capacity,

@@ -16,6 +16,7 @@ mod run;
 pub use run::{Pin, RunOptions, run};
 
 use pushbench_loadgen::LoadgenError;
+use pushbench_model::ServerRuntimeKind;
 use pushbench_report::ReportError;
 use pushbench_server::ServerRuntime;
 use pushbench_wire::process;
@@ -186,31 +187,23 @@ pub struct ServeOptions {
     pub runtime: ServerRuntime,
 }
 
-/// `pushbench serve --runtime`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RuntimeMode {
-    /// One multi-thread runtime serves every connection.
-    Shared,
-    /// One single-threaded runtime per thread; connections dealt round robin.
-    PerCore,
-}
-
-impl RuntimeMode {
-    /// The threads of the runtime `serve` must be called on (`None`: one per core) and the
-    /// server's own runtime setting, for `threads` serving threads (`None`: one per core).
-    pub fn threads(self, threads: Option<usize>) -> (Option<usize>, ServerRuntime) {
-        match self {
-            RuntimeMode::Shared => (threads, ServerRuntime::Shared),
-            // The caller's runtime only accepts connections and waits for signals.
-            RuntimeMode::PerCore => (
-                Some(1),
-                ServerRuntime::PerCore {
-                    threads: threads.unwrap_or_else(|| {
-                        std::thread::available_parallelism().map_or(1, |n| n.get())
-                    }),
-                },
-            ),
-        }
+/// For `pushbench serve --runtime kind` with `threads` serving threads (`None`: one per
+/// core): the threads of the runtime `serve` must be called on (`None`: one per core) and
+/// the server's own runtime setting.
+pub fn serve_runtime(
+    kind: ServerRuntimeKind,
+    threads: Option<usize>,
+) -> (Option<usize>, ServerRuntime) {
+    match kind {
+        ServerRuntimeKind::Shared => (threads, ServerRuntime::Shared),
+        // The caller's runtime only accepts connections and waits for signals.
+        ServerRuntimeKind::PerCore => (
+            Some(1),
+            ServerRuntime::PerCore {
+                threads: threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            },
+        ),
     }
 }
 

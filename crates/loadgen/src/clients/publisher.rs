@@ -7,6 +7,7 @@ use crate::error::ClientError;
 use crate::http::read_response;
 use crate::scenario::RequestKind;
 use bytes::Buf;
+use pushbench_model::protocol::PUBLISH_PATH;
 
 pub(crate) async fn run(client: &Client) {
     let period_ns = (1e9 / client.plan.rate) as u64;
@@ -28,7 +29,7 @@ async fn session(client: &Client, period_ns: u64, tick: &mut u64) -> Result<(), 
     let body_len = pushbench_wire::PUBLISH_HEADER_LEN + plan.payload.len();
     // The block holds the Content-Type of the body (text/plain).
     let head = [
-        format!("POST /publish?topic={} HTTP/1.1\r\n", client.topic).as_bytes(),
+        format!("POST {PUBLISH_PATH}?topic={} HTTP/1.1\r\n", client.topic).as_bytes(),
         plan.heads.get(RequestKind::Publish),
         format!("content-length: {body_len}\r\n\r\n").as_bytes(),
     ]

@@ -73,6 +73,16 @@ pub enum ServerRuntimeKind {
 }
 
 impl ServerRuntimeKind {
+    /// Both layouts.
+    pub const ALL: [ServerRuntimeKind; 2] = [ServerRuntimeKind::Shared, ServerRuntimeKind::PerCore];
+
+    /// The layout named `name` ([`ServerRuntimeKind::name`]).
+    pub fn from_name(name: &str) -> Option<ServerRuntimeKind> {
+        ServerRuntimeKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
     /// The name in scenario files and on the command line.
     pub fn name(self) -> &'static str {
         match self {
