@@ -80,7 +80,7 @@ pub struct Descriptor {
 }
 
 /// One descriptor per kind, in [`TransportKind::ALL`] order.
-const DESCRIPTORS: [Descriptor; 5] = [
+const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
     Descriptor {
         kind: TransportKind::Poll,
         name: "poll",
@@ -233,8 +233,8 @@ impl<'de> Deserialize<'de> for TransportKind {
 }
 
 /// The kinds' names, for "expected one of" messages.
-const NAMES: [&str; 5] = {
-    let mut names = [""; 5];
+const NAMES: [&str; TransportKind::ALL.len()] = {
+    let mut names = [""; TransportKind::ALL.len()];
     let mut i = 0;
     while i < DESCRIPTORS.len() {
         names[i] = DESCRIPTORS[i].name;

@@ -1,11 +1,12 @@
 //! Writes a pushbench run directory: `summary.csv`, `latency_percentiles.csv`,
 //! `timeseries.csv`, `bandwidth_percentiles.csv`, the histogram logs and `meta.json`, and
-//! from those files alone `sweep.csv` (for a sweep), the charts and both reports; plus the
-//! compact summary table printed at the end of a run.
+//! reads it back to make `sweep.csv` (for a sweep), the charts, both reports and the
+//! comparison of two runs; plus the compact summary table printed at the end of a run.
 //!
-//! It owns the layout and column order of those files (documented in the README) and
-//! writes each file to a temporary name first, so an interrupted run never leaves a
-//! half-written file. It measures nothing and runs nothing: it formats what it is given.
+//! It owns the files' layout (the typed rows of `pushbench-model`, written and read with the
+//! `csv` crate), the charts (one file each under `charts/`, all listed in `charts_of`) and
+//! the pages; it writes each file to a temporary name first, so an interrupted run never
+//! leaves a half-written file. It measures nothing, runs nothing and needs no async runtime.
 #![warn(missing_docs)]
 
 pub mod charts;
