@@ -14,10 +14,14 @@ use crate::error::ClientError;
 use crate::scenario::NetworkPlan;
 use crate::stats::Meter;
 use bytes::{Buf, BufMut, BytesMut};
-use pushbench_wire::clock::instant_at;
 use pushbench_wire::now_ns;
+use std::future::Future;
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
@@ -31,6 +35,9 @@ pub(crate) const MAX_CHUNK: usize = 4096;
 /// which the kernel would otherwise apply (Linux's default maximum is 6 MiB): a link whose
 /// bandwidth-delay product is larger is held to 4 MiB per delay.
 const IN_FLIGHT_LIMIT: u64 = 4 << 20;
+
+/// The most an emptied pipe keeps allocated for the next chunk.
+const RETAINED: usize = 1024;
 
 /// Each held chunk is stored as its length (u32) and release time (u64), then its bytes.
 const RECORD: usize = 12;
@@ -143,9 +150,10 @@ impl Pipe {
     }
 
     fn free_if_empty(&mut self) {
-        if self.held.is_empty() && self.held.capacity() > 0 {
-            // A link that holds nothing holds no memory: an idle connection costs what it
-            // costs without emulation.
+        // An emptied pipe keeps a small allocation for the next chunk (a message's worth:
+        // one allocation per connection rather than one per message) and gives back one a
+        // burst grew, so an idle connection costs little more than without emulation.
+        if self.held.is_empty() && self.held.capacity() > RETAINED {
             self.held = BytesMut::new();
         }
     }
@@ -190,6 +198,9 @@ pub(crate) struct Link {
     /// Extra delay of the connection's first round trip (the TCP handshake).
     handshake_ns: u64,
     rng: fastrand::Rng,
+    /// One reading of both clocks, to turn release times into timer deadlines without
+    /// reading the clocks again: both count `CLOCK_MONOTONIC`, so their offset is fixed.
+    origin: (std::time::Instant, u64),
     /// The connection's one timer, set to the earliest moment the link has work.
     timer: Pin<Box<Sleep>>,
     /// The deadline `timer` is set to and has not yet fired for.
@@ -224,6 +235,7 @@ impl Link {
             handshake_ns: ns(plan.rtt()),
             // Seeded from the thread's generator: every connection draws its own sequence.
             rng: fastrand::Rng::new(),
+            origin: (std::time::Instant::now(), now_ns()),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             armed: None,
             eof: None,
@@ -245,10 +257,11 @@ impl Link {
         if let Some(d) = deadline
             && self.armed != Some(d)
         {
-            // One microsecond late rather than early: `instant_at` converts between clocks
-            // through two readings, and a timer that fires before a release finds nothing
-            // due and waits a whole tick more.
-            let at = instant_at(d) + std::time::Duration::from_micros(1);
+            // One microsecond late rather than early: the two clocks were read one after
+            // the other, and a timer that fires before a release finds nothing due and
+            // waits a whole tick more.
+            let (instant, ns) = self.origin;
+            let at = instant + Duration::from_nanos(d.saturating_sub(ns) + 1_000);
             self.timer.as_mut().reset(at.into());
         }
         self.armed = deadline;
@@ -269,6 +282,9 @@ impl Link {
 
     /// Writes the upstream bytes due at `now` as far as the socket takes them.
     fn flush_up(&mut self, stream: &TcpStream, now: u64) -> Result<(), ClientError> {
+        if self.up.held.is_empty() {
+            return Ok(());
+        }
         while !self.write_blocked
             && let Some(data) = self.up.due_front(now)
         {
@@ -282,36 +298,97 @@ impl Link {
         Ok(())
     }
 
-    /// Reads one chunk off the socket into the downstream pipe, taking at most `room` bytes.
+    /// Reads one chunk off the socket into the downstream pipe, taking at most `room` bytes;
+    /// returns the time it read.
     fn read(
         &mut self,
         stream: &TcpStream,
         buf: &mut BytesMut,
         room: u64,
-    ) -> Result<(), ClientError> {
+    ) -> Result<u64, ClientError> {
         // Read through the client's own buffer's spare room, so a held chunk occupies
         // exactly its size in the pipe rather than a whole read buffer.
         let start = buf.len();
         if buf.capacity() - start < READ_BUFFER / 4 {
             buf.reserve(READ_BUFFER);
         }
-        let limit = (room as usize).min(MAX_CHUNK);
-        let result = stream.try_read_buf(&mut (&mut *buf).limit(limit));
-        let arrival = now_ns();
-        match result {
-            Ok(0) => {
-                let jitter = self.jitter();
-                self.eof = Some(self.down.schedule(arrival, 0, jitter));
+        let spare = buf.spare_capacity_mut();
+        let want = (room as usize).min(MAX_CHUNK).min(spare.len());
+        let fd = stream.as_raw_fd();
+        let mut got = 0;
+        let result = stream.try_io(Interest::READABLE, || {
+            // SAFETY: recv writes at most `want` bytes into spare capacity `buf` owns.
+            let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, 0) };
+            if n < 0 {
+                return Err(std::io::Error::last_os_error());
             }
-            Ok(_) => {
+            got = n as usize;
+            // A read that took less than it asked for emptied the socket: saying so lets
+            // tokio clear the readiness now, rather than after one more recv that finds
+            // nothing (an event arriving meanwhile is kept: tokio clears by tick). That
+            // saves a system call and a wake-up per message, which the emulation pays on
+            // top of a client's own wake-ups.
+            if got > 0 && got < want {
+                Err(ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        let arrival = now_ns();
+        // SAFETY: recv initialised the first `got` bytes of the spare capacity.
+        unsafe { buf.set_len(start + got) };
+        match result {
+            _ if got > 0 => {
                 let jitter = self.jitter();
                 self.down.push(arrival, &buf[start..], jitter);
                 buf.truncate(start);
             }
+            Ok(()) => {
+                let jitter = self.jitter();
+                self.eof = Some(self.down.schedule(arrival, 0, jitter));
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => return Err(e.into()),
         }
-        Ok(())
+        Ok(arrival)
+    }
+}
+
+/// What ended a [`Link::wait`].
+enum Woke {
+    Writable,
+    Timer,
+    Readable,
+}
+
+impl Link {
+    /// Waits for the socket to take upstream bytes again (when it refused some), for the
+    /// timer (when armed), or for the socket to have bytes to read (when `read`). Polled by
+    /// hand rather than through `select!` and the sockets' `readable()` futures: those
+    /// join and leave a list of waiters on every call, twice per message here, where the
+    /// readiness polls use the socket's one waker slot per direction.
+    fn wait<'a>(
+        &'a mut self,
+        stream: &'a TcpStream,
+        read: bool,
+    ) -> impl Future<Output = Result<Woke, ClientError>> + 'a {
+        let (blocked, timed) = (self.write_blocked, self.armed.is_some());
+        std::future::poll_fn(move |cx| {
+            if !(blocked || timed || read) {
+                let why = "emulated link has nothing to wait for";
+                return Poll::Ready(Err(ClientError::Protocol(why.into())));
+            }
+            if blocked && let Poll::Ready(r) = stream.poll_write_ready(cx) {
+                return Poll::Ready(r.map(|()| Woke::Writable).map_err(Into::into));
+            }
+            if timed && self.timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(Woke::Timer));
+            }
+            if read && let Poll::Ready(r) = stream.poll_read_ready(cx) {
+                return Poll::Ready(r.map(|()| Woke::Readable).map_err(Into::into));
+            }
+            Poll::Pending
+        })
     }
 }
 
@@ -340,8 +417,8 @@ impl Link {
         let called = now_ns();
         // Left in place until a chunk is handed over, so a cancelled call loses nothing.
         let carry = self.carry;
+        let mut now = called;
         loop {
-            let now = now_ns();
             self.flush_up(stream, now)?;
             if let Some((n, release)) = self.down.release_front(now, buf) {
                 // Chunks that fell due while an earlier call waited were asked for then.
@@ -369,22 +446,17 @@ impl Link {
                 deadline = min_some(deadline, (reopens > now).then_some(reopens));
             }
             self.arm(deadline);
-            let timed = self.armed.is_some();
-            tokio::select! {
-                biased;
-                r = stream.writable(), if self.write_blocked => {
-                    r?;
+            now = match self.wait(stream, read).await? {
+                Woke::Writable => {
                     self.write_blocked = false;
+                    now_ns()
                 }
-                () = &mut self.timer, if timed => self.armed = None,
-                r = stream.readable(), if read => {
-                    r?;
-                    self.read(stream, buf, room)?;
+                Woke::Timer => {
+                    self.armed = None;
+                    now_ns()
                 }
-                else => {
-                    return Err(ClientError::Protocol("emulated link has nothing to wait for".into()));
-                }
-            }
+                Woke::Readable => self.read(stream, buf, room)?,
+            };
         }
     }
 
@@ -412,15 +484,13 @@ impl Link {
             let reopens = self.up.room_at();
             deadline = min_some(deadline, (reopens > now).then_some(reopens));
             self.arm(deadline);
-            let timed = self.armed.is_some();
-            tokio::select! {
-                biased;
-                r = stream.writable(), if self.write_blocked => {
-                    r?;
-                    self.write_blocked = false;
-                }
-                () = &mut self.timer, if timed => self.armed = None,
-                else => break,
+            if !(self.write_blocked || self.armed.is_some()) {
+                break;
+            }
+            match self.wait(stream, false).await? {
+                Woke::Writable => self.write_blocked = false,
+                Woke::Timer => self.armed = None,
+                Woke::Readable => {}
             }
         }
         let now = now_ns();
@@ -472,7 +542,10 @@ mod tests {
         );
         assert_eq!(&out[..], b"abcde");
         assert!(p.is_empty());
-        assert_eq!(p.held.capacity(), 0, "an empty pipe holds no memory");
+        assert!(
+            p.held.capacity() <= RETAINED,
+            "an empty pipe keeps little memory"
+        );
     }
 
     #[test]
