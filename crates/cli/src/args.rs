@@ -89,6 +89,10 @@ pub enum Command {
         /// Run only on these CPUs (`0`, `0-1`, `0,2`); the default thread count follows.
         #[arg(long, value_name = "LIST")]
         cpus: Option<String>,
+        /// Publish at most this many ticks per second whatever the workload asks: a server
+        /// that cannot keep up on purpose, to see how overload is reported (default: none).
+        #[arg(long, value_name = "PER_SECOND")]
+        publisher_max_rate: Option<f64>,
     },
 }
 
@@ -153,6 +157,7 @@ impl Command {
                 ring_capacity,
                 control_token,
                 cpus,
+                publisher_max_rate,
             } => {
                 crate::pin_cpus(cpus.as_deref())?;
                 // After pinning, so that "one per core" counts the CPUs left.
@@ -162,6 +167,7 @@ impl Command {
                     ring_capacity,
                     control_token,
                     runtime: server_runtime,
+                    publisher_max_rate,
                 }))
             }
         }

@@ -9,8 +9,9 @@ use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
 use crate::stats::{Meter, Window, Worker, WorkerStats, merge_workers};
-use pushbench_model::protocol::{StatsDoc, WorkloadDoc};
-use pushbench_model::result::{PhaseResult, ProcessUsage};
+use pushbench_model::overload::{Evidence, judge};
+use pushbench_model::protocol::{FailureCounter, StatsDoc, WorkloadDoc};
+use pushbench_model::result::{Counters, KeepingUp, PhaseResult, ProcessUsage};
 use pushbench_wire::{now_ns, process};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -94,7 +95,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         control.stop().await?;
     }
     let server_after = control.stats().await?;
-    let readings = heads.iter().flat_map(|(first, last)| [first, last]);
+    let readings = heads.iter().flat_map(|(first, last, _)| [first, last]);
     if readings
         .chain([&server_after])
         .any(|s| s.instance != before.server.instance)
@@ -105,11 +106,16 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         });
     }
     let mut merged = merge_workers(stats);
-    if let Some((first, last)) = &heads {
+    if let Some((first, last, _)) = &heads {
         merged.counters.messages_published = published_in_window(first, last, tp.clients, topics);
     }
-    let wall_s = (ended.saturating_sub(window.phase_start)) as f64 / 1e9;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let loadgen_cpu_share = cpu_share(loadgen_cpu, ended.saturating_sub(window.phase_start));
+    let keeping_up = keeping_up(
+        (sc, tp),
+        (&before.server, heads.as_ref(), &server_after),
+        &merged.counters,
+        loadgen_cpu_share,
+    );
     Ok(PhaseResult {
         label: tp.label.clone(),
         transport: tp.kind,
@@ -137,14 +143,77 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
             peak_rss_bytes: loadgen_mem.peak_rss_bytes,
             idle_rss_bytes: nonzero_or(spec.baseline.loadgen_bytes, before.loadgen_rss_bytes),
         },
-        loadgen_cpu_share: if wall_s > 0.0 {
-            loadgen_cpu / (wall_s * cores)
-        } else {
-            0.0
-        },
+        loadgen_cpu_share,
         control_bytes: control.bytes,
         started_unix_s,
+        keeping_up,
     })
+}
+
+/// `cpu_s` as a share of all this process's cores over `wall_ns`.
+fn cpu_share(cpu_s: f64, wall_ns: u64) -> f64 {
+    let wall_s = wall_ns as f64 / 1e9;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if wall_s > 0.0 {
+        cpu_s / (wall_s * cores)
+    } else {
+        0.0
+    }
+}
+
+/// The server's readings at the window's edges, and how long after the window's end the
+/// last one was answered, ns.
+type Heads = (StatsDoc, StatsDoc, u64);
+
+/// What the phase learnt about the server keeping up, and the judgement
+/// ([`pushbench_model::overload`]). A figure the server did not report stays `None`.
+fn keeping_up(
+    (sc, tp): (&Scenario, &TransportPlan),
+    (before, heads, after): (&StatsDoc, Option<&Heads>, &StatsDoc),
+    counters: &Counters,
+    loadgen_cpu_share: f64,
+) -> KeepingUp {
+    let rate = sc.workload.rate;
+    let server_publishes = sc.workload.pattern == Pattern::Broadcast && rate > 0.0;
+    let edges = heads.and_then(|(first, last, late)| {
+        Some((first.publisher.as_ref()?, last.publisher.as_ref()?, *late))
+    });
+    let publisher_lag = edges.map(|(a, b, _)| {
+        let mut h = b.lag_us.0.clone();
+        // The later reading holds every tick the earlier one does (one workload): what
+        // remains is the window's ticks.
+        let _ = h.subtract(&a.lag_us.0);
+        h
+    });
+    let fell = edges.map(|(a, b, _)| b.behind_us.saturating_sub(a.behind_us));
+    // Ticks the last reading of the heads may count past the window's end.
+    let late_ticks = heads.map_or(0, |(_, _, late)| (*late as f64 / 1e9 * rate).ceil() as u64);
+    let per_poll = match tp.kind {
+        crate::scenario::TransportKind::Poll => (rate * tp.interval.as_secs_f64()).ceil() as u64,
+        _ => 1,
+    };
+    let evidence = Evidence {
+        period_us: server_publishes.then(|| 1e6 / rate),
+        publisher_fell_behind_us: fell,
+        // Counted from the heads at the window's edges: unknown without them.
+        published: heads.map(|_| counters.messages_published),
+        delivered: counters.messages_delivered,
+        burst: u64::from(tp.clients).saturating_mul(per_poll.max(1)),
+        late_ticks,
+        slow_consumer_disconnects: Some(
+            after
+                .failures
+                .get(FailureCounter::SlowConsumerDisconnects)
+                .saturating_sub(before.failures.get(FailureCounter::SlowConsumerDisconnects)),
+        ),
+        loadgen_cpu_share,
+    };
+    KeepingUp {
+        publisher_lag: publisher_lag.filter(|_| server_publishes),
+        publisher_fell_behind_us: fell.filter(|_| server_publishes),
+        peak_queued_bytes: heads.and_then(|(_, last, _)| last.queued.map(|q| q.peak_bytes)),
+        judgement: judge(&evidence),
+    }
 }
 
 /// The workload the server is set to: `topics` topics, published by the server itself in
@@ -259,7 +328,7 @@ async fn read_heads(
     control: &mut Control,
     window: Window,
     cancel: &CancellationToken,
-) -> Result<Option<(StatsDoc, StatsDoc)>, LoadgenError> {
+) -> Result<Option<Heads>, LoadgenError> {
     tokio::select! {
         _ = sleep_until_ns(window.start) => {}
         _ = cancel.cancelled() => return Ok(None),
@@ -269,9 +338,11 @@ async fn read_heads(
         _ = sleep_until_ns(window.end) => {}
         _ = cancel.cancelled() => {}
     }
+    let asked = now_ns();
     let last = control.stats().await?;
+    let late = now_ns().saturating_sub(asked.min(window.end));
     control.stop().await?;
-    Ok(Some((first, last)))
+    Ok(Some((first, last, late)))
 }
 
 /// Waits for the workers, off the async thread.

@@ -6,6 +6,7 @@
 use crate::charts::{self, Drawn, words};
 use crate::files::json_number;
 use crate::html::{REPORT_CSS, esc, head, inline_svg, swatch};
+use crate::keeping;
 use crate::rundata::RunData;
 use pushbench_model::SweepDimension;
 use pushbench_model::run::CpuPinning;
@@ -274,7 +275,9 @@ pub(crate) fn html(run: &RunData, charts: &[Drawn]) -> String {
         esc(&SUMMARY_MORE.join(", "))
     );
     summary_table(&mut h, run, &header, &rows, &more);
-    h.push_str("</details>\n<h2>Charts</h2>\n");
+    h.push_str("</details>\n");
+    keeping_up_html(&mut h, run);
+    h.push_str("<h2>Charts</h2>\n");
     if let Some(note) = sweep_note(run) {
         let _ = writeln!(h, "<p>{}</p>", esc(&note));
     }
@@ -357,6 +360,48 @@ fn sweep_note(run: &RunData) -> Option<String> {
     ))
 }
 
+/// The "Keeping up" section of the HTML page, for runs whose phases were judged.
+fn keeping_up_html(h: &mut String, run: &RunData) {
+    let Some((header, rows)) = keeping::table(run) else {
+        return;
+    };
+    h.push_str("<h2>Keeping up</h2>\n");
+    for line in keeping::onset(run).unwrap_or_default() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
+    }
+    h.push_str("<table><thead><tr>");
+    for c in &header {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for cells in &rows {
+        h.push_str("<tr>");
+        for c in cells {
+            let _ = write!(h, "<td>{}</td>", esc(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table>\n");
+    let _ = writeln!(h, "<p class=\"muted\">{}</p>", esc(keeping::NOTE));
+}
+
+/// The "Keeping up" section of the Markdown page, for runs whose phases were judged.
+fn keeping_up_markdown(m: &mut String, run: &RunData) {
+    let Some((header, rows)) = keeping::table(run) else {
+        return;
+    };
+    m.push_str("\n## Keeping up\n\n");
+    for line in keeping::onset(run).unwrap_or_default() {
+        let _ = writeln!(m, "{line}\n");
+    }
+    let _ = writeln!(m, "| {} |", header.join(" | "));
+    let _ = writeln!(m, "|---|{}", "---:|".repeat(header.len() - 1));
+    for cells in rows {
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(m, "\n{}", keeping::NOTE);
+}
+
 /// The Markdown page, for pull requests and CI summaries.
 pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
     let name = run.name();
@@ -386,6 +431,7 @@ pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
     for (_, cells) in rows {
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
+    keeping_up_markdown(&mut m, run);
     m.push_str("\n## Charts\n\n");
     if let Some(note) = sweep_note(run) {
         let _ = writeln!(m, "{note}\n");

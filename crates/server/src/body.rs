@@ -2,7 +2,7 @@
 //! `/stream` and `/sse`.
 
 use crate::failure::Failure;
-use crate::hub::{Message, Topic};
+use crate::hub::{Message, Subscription, Topic};
 use crate::state::AppState;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
@@ -174,6 +174,8 @@ pub(crate) struct PushBody {
     /// The head when the connection started; see [`lag`].
     lag_floor: u64,
     progress: Arc<PushProgress>,
+    /// The delivered cursor again, in the topic's count of what subscribers are owed.
+    subscription: Subscription,
     state: Arc<AppState>,
     /// Messages read from the ring but not yet handed to hyper; at most [`BATCH`].
     pending: Batch,
@@ -201,6 +203,7 @@ impl PushBody {
         });
         let mut body = PushBody {
             framing,
+            subscription: Subscription::new(topic.clone(), cursor),
             lag_floor: topic.head(),
             topic,
             cursor,
@@ -248,6 +251,7 @@ impl PushBody {
                     return Poll::Ready(Some(Err(failure)));
                 }
                 self.progress.delivered.store(seq, Relaxed);
+                self.subscription.advance(seq);
                 self.state.stats.wrote(1, chunk_cost(data.len()));
                 return Poll::Ready(Some(Ok(data)));
             }

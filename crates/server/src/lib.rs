@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Tunables of one server. Every limit that protects the server from its clients is here,
 /// with a default meant for a benchmark host that also runs the load generator.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct ServerConfig {
     /// Messages retained per topic for late or reconnecting readers (default 4,096).
     pub ring_capacity: usize,
@@ -82,6 +82,11 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Which threads serve connections (default [`ServerRuntime::Shared`]).
     pub runtime: ServerRuntime,
+    /// The most ticks per second the publisher makes, whatever the workload's rate asks
+    /// (default none: the schedule's rate). Its role is to make a server that cannot keep
+    /// up on purpose, to see how pushbench reports one: with a cap of N against a schedule
+    /// of M > N per second, each tick is published 1/N − 1/M later than the one before it.
+    pub publisher_max_rate: Option<f64>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +106,7 @@ impl Default for ServerConfig {
             max_retained_bytes: 2 << 30,
             shutdown_timeout: Duration::from_secs(5),
             runtime: ServerRuntime::default(),
+            publisher_max_rate: None,
         }
     }
 }
@@ -126,6 +132,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_retained_bytes", &self.max_retained_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("runtime", &self.runtime)
+            .field("publisher_max_rate", &self.publisher_max_rate)
             .finish()
     }
 }
@@ -170,6 +177,11 @@ impl ServerConfig {
             (
                 self.runtime == ServerRuntime::PerCore { threads: 0 },
                 "a per-core runtime needs at least 1 thread",
+            ),
+            (
+                self.publisher_max_rate
+                    .is_some_and(|r| !(r.is_finite() && r > 0.0)),
+                "publisher_max_rate must be a positive number",
             ),
             (
                 state::payload_budget(self, 1).is_none(),

@@ -26,7 +26,7 @@
 
 use crate::body::{BATCH, Batch, lag, release_idle};
 use crate::failure::Failure;
-use crate::hub::Topic;
+use crate::hub::{Subscription, Topic};
 use crate::state::{AppState, ConnSlot};
 use bytes::Bytes;
 use fastwebsockets::{
@@ -137,6 +137,7 @@ impl WsSession {
         let (_, write) = after_handshake_split(tokio::io::empty(), &mut write_half, Role::Server);
         let mut writer = Writer {
             write,
+            subscription: Subscription::new(topic.clone(), cursor),
             topic,
             head,
             cursor,
@@ -273,6 +274,8 @@ struct Writer<'a> {
     head: watch::Receiver<u64>,
     /// The seq of the last message sent.
     cursor: u64,
+    /// `cursor` again, in the topic's count of what subscribers are owed.
+    subscription: Subscription,
     state: &'a Arc<AppState>,
     reading: Reading,
 }
@@ -327,6 +330,7 @@ impl Writer<'_> {
                         Err(SendError::Stalled) => return self.stalled(),
                     }
                     self.cursor = seq;
+                    self.subscription.advance(seq);
                     self.state
                         .stats
                         .wrote(1, frame_bytes(envelope.len(), false));
