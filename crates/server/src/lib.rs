@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod control;
 mod failure;
 mod hub;
 mod publisher;
@@ -19,6 +20,7 @@ mod state;
 mod transports;
 mod ws;
 
+use control::ControlThread;
 use failure::Failure;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -227,10 +229,6 @@ pub fn check_exposure(addr: SocketAddr, control_token: Option<&str>) -> Result<(
     }
 }
 
-/// Pause after a failed `accept` (e.g. EMFILE): the error usually persists for a moment, and
-/// retrying at once would spin a core that the benchmark is measuring.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-
 /// Refused connections being told why at once; beyond this, further ones are closed without
 /// an answer, so a connection flood cannot hold descriptors through the refusals.
 const MAX_REJECTING: usize = 64;
@@ -253,8 +251,10 @@ pub async fn serve(
 /// Refuses to start when `config` is invalid, or when the listener is not on a loopback
 /// address and no `control_token` is set ([`check_exposure`]).
 ///
-/// Connections are served on the caller's runtime, or on threads `serve_with` starts and
-/// stops itself ([`ServerConfig::runtime`]); the accept loop always runs on the caller's.
+/// Data connections are served on the caller's runtime, or on threads `serve_with` starts
+/// and stops itself ([`ServerConfig::runtime`]). The accept loop, and connections whose first
+/// request is `/stats` or `/control/*`, run on a control thread of the server's own, so the
+/// control endpoints answer however busy the data path is.
 ///
 /// On shutdown it stops accepting, stops the publisher, ends streaming responses, closes
 /// WebSockets with status 1001, answers held long polls, waits (up to
@@ -267,7 +267,8 @@ pub async fn serve_with(
     config.validate()?;
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     check_exposure(addr, config.control_token.as_deref())?;
-    let mut spawner = Spawner::start(config.runtime).map_err(ServerError::Runtime)?;
+    let spawner = Spawner::start(config.runtime, tokio::runtime::Handle::current())
+        .map_err(ServerError::Runtime)?;
     let token = CancellationToken::new();
     // If the caller drops this future instead of completing `shutdown`, connections and
     // the publisher still stop rather than run on detached.
@@ -275,50 +276,22 @@ pub async fn serve_with(
     let state = Arc::new(AppState::new(config, token.clone()));
     // Every connection holds a sender clone; `recv` returns None once all are gone.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    state.stats.connections_accepted.fetch_add(1, Relaxed);
-                    // Only this loop opens connections, so the check cannot race another
-                    // accept; connections closing meanwhile only make it conservative.
-                    let open = state.stats.open.load(Relaxed);
-                    if open >= state.config.max_connections {
-                        reject(&state, stream, Failure::TooManyConnections(open));
-                        continue;
-                    }
-                    // Latency benchmark: never let Nagle hold a small message back.
-                    let _ = stream.set_nodelay(true);
-                    let slot = Arc::new(ConnSlot::new(state.clone(), alive.clone()));
-                    spawner.spawn(state.clone(), slot, stream);
-                }
-                Err(_) => {
-                    state.stats.accept_errors.fetch_add(1, Relaxed);
-                    tokio::select! {
-                        _ = &mut shutdown => break,
-                        _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                    }
-                }
-            },
-        }
-    }
+    let control = ControlThread::start(listener, state.clone(), spawner, alive)
+        .map_err(ServerError::Runtime)?;
+    shutdown.await;
     let deadline = Instant::now() + state.config.shutdown_timeout;
-    drop(listener);
+    // The control thread stops accepting and drops the listener.
     token.cancel();
     let _ = tokio::time::timeout_at(deadline, async {
         routes::stop_publisher(state.publisher.lock().await.take()).await;
-        drop(alive);
         all_closed.recv().await;
     })
     .await;
-    spawner.stop().await;
+    control.stop().await;
     Ok(())
 }
 
-async fn connection(state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream) {
+pub(crate) async fn connection(state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream) {
     let service = {
         let (state, slot) = (state.clone(), slot.clone());
         service_fn(move |req| routes::handle(state.clone(), slot.clone(), req))
@@ -366,7 +339,7 @@ fn http_failure(state: &AppState, e: &hyper::Error) -> Option<Failure> {
 
 /// Answers `503` with the reason and closes, in a task of its own so the accept loop does
 /// not wait on a client.
-fn reject(state: &Arc<AppState>, mut stream: TcpStream, failure: Failure) {
+pub(crate) fn reject(state: &Arc<AppState>, mut stream: TcpStream, failure: Failure) {
     state.stats.failed(&failure);
     if state.stats.rejecting.fetch_add(1, Relaxed) >= MAX_REJECTING {
         state.stats.rejecting.fetch_sub(1, Relaxed);
