@@ -10,6 +10,7 @@ use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
+use pushbench_model::overload::Verdict;
 use pushbench_model::rows::SweepRow;
 use pushbench_model::{SweepDimension, SweepPoint};
 
@@ -127,6 +128,9 @@ pub fn draw<DB: Backend>(
     draw_with(run, area, plot, &[])
 }
 
+/// The colour of the ring around an overloaded point.
+const RING: RGBColor = RGBColor(200, 30, 30);
+
 /// `plot` for a run's sweep rows, over `guides`. With guides the vertical axis is linear, so
 /// that the lines through the origin stay straight and their slopes can be compared.
 pub fn draw_with<DB: Backend>(
@@ -144,6 +148,16 @@ pub fn draw_with<DB: Backend>(
             let mark = if l.dashed { Mark::Dashed } else { Mark::Line };
             legend.push(Entry::new(l.name, grey, mark));
         }
+    }
+    let overloaded = |r: &SweepRow| {
+        matches!(
+            r.verdict,
+            Some(Verdict::Overloaded | Verdict::LoadgenSaturated)
+        )
+    };
+    if run.sweep.iter().any(overloaded) {
+        legend.push(Entry::new("", WHITE, Mark::Heading));
+        legend.push(Entry::new("ringed: overloaded", RING, Mark::Heading));
     }
     let area = frame::with_legend(area, &legend)?;
     let dimension = run.sweep_dimension().unwrap_or(SweepDimension::Clients);
@@ -192,6 +206,10 @@ pub fn draw_with<DB: Backend>(
                 };
                 chart.draw_series(points.into_iter().map(|p| Circle::new(p, 5, marker)))?;
             }
+            // Where the server did not keep up (or the load generator saturated): a ring
+            // around the point, so the chart shows where overload begins.
+            let rings = rows.iter().filter(|r| overloaded(r)).filter_map(at);
+            chart.draw_series(rings.map(|p| Circle::new(p, 10, RING.stroke_width(2))))?;
         }
     }
     if run.sweep.is_empty() {
