@@ -437,11 +437,22 @@ async fn below_saturation_a_message_is_late_by_its_transmission_time() {
     assert_clean(with);
     let serialisation: f64 = 1038.0 * 8.0 / 1e6 * 1e6; // µs
     let tolerance = (0.02 * serialisation).max(1.0 * MS);
+    // Every frame is late by its transmission time, the first one of a run included, so
+    // the floors of the two runs differ by exactly that. A floor is what a busy machine
+    // cannot move: its hiccups would have to hit every one of the 400 frames. The medians
+    // are two independent draws of the machine's noise: with both cores busy they differed
+    // from transmission by -1.1 and +2.7 ms, in 2 of 20 runs beyond the plain run's own
+    // noise width, so the median is printed, not asserted. A queue forming below
+    // saturation is the saturated test's and the jitter test's to catch.
     assert_near(
-        "1mbit p50 rise",
-        p(with, 0.5) - p(without, 0.5),
+        "1mbit floor rise",
+        p(with, 0.0) - p(without, 0.0),
         serialisation,
         tolerance,
+    );
+    eprintln!(
+        "measured: 1mbit p50 rise {:.2} ms (not asserted)",
+        (p(with, 0.5) - p(without, 0.5)) / MS
     );
 }
 
