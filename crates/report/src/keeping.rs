@@ -46,12 +46,24 @@ pub(crate) fn table(run: &RunData) -> Option<(Vec<&'static str>, Vec<Vec<String>
                 known(r.publisher_lag_p99_us, us),
                 known(r.publisher_lag_max_us, us),
                 known(r.publisher_fell_behind_us, us),
-                known(r.server_peak_queued_bytes, |b| words::bytes(b as f64)),
+                known(r.server_peak_queued_bytes, size),
                 format!("{:.0}%", r.loadgen_cpu_share * 100.0),
             ]
         })
         .collect();
     Some((header, rows))
+}
+
+/// Bytes in B, kB or MB.
+fn size(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
 }
 
 /// What the verdicts mean, under the table.
