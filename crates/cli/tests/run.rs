@@ -143,6 +143,15 @@ fn run_writes_the_five_files_with_the_documented_columns() {
             matches!(r[0].as_str(), "poll" | "long-poll"),
             "{r:?}"
         );
+        // Every phase is judged; the child server reports its publisher's lag.
+        assert!(
+            ["ok", "overloaded", "loadgen-saturated"].contains(&r[col("verdict")].as_str()),
+            "{r:?}"
+        );
+        assert!(
+            rtt("publisher_lag_p50_us") <= rtt("publisher_lag_max_us"),
+            "{r:?}"
+        );
     }
 
     // Every per-phase file ends with the phase's sweep point, empty without a sweep.

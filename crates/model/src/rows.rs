@@ -265,12 +265,6 @@ pub struct SummaryRow {
     /// Largest request round trip, µs; absent in older runs.
     #[serde(default, deserialize_with = "some_whole")]
     pub request_max_us: Option<u64>,
-    /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
-    #[serde(default, deserialize_with = "dimension")]
-    pub sweep_dimension: Option<SweepDimension>,
-    /// The swept value, empty without a sweep (and absent in runs made before sweeps).
-    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
-    pub sweep_value: Option<f64>,
     /// Whether the server kept up ([`crate::overload`]): `ok`, `overloaded`,
     /// `loadgen-saturated` or `unknown`; absent in runs made before phases were judged.
     #[serde(default, serialize_with = "verdict_text", deserialize_with = "verdict")]
@@ -297,6 +291,12 @@ pub struct SummaryRow {
     /// publication from the workload's start to the window's end; empty when not reported.
     #[serde(default, deserialize_with = "opt_whole")]
     pub server_peak_queued_bytes: Option<u64>,
+    /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
+    #[serde(default, deserialize_with = "dimension")]
+    pub sweep_dimension: Option<SweepDimension>,
+    /// The swept value, empty without a sweep (and absent in runs made before sweeps).
+    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
+    pub sweep_value: Option<f64>,
 }
 
 impl CsvRow for SummaryRow {
@@ -1020,7 +1020,7 @@ mod tests {
     fn columns_are_the_fields_in_order() {
         let c = SummaryRow::columns();
         assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 55));
-        assert_eq!(c[c.len() - 1], "server_peak_queued_bytes");
+        assert_eq!(c[c.len() - 1], "sweep_value");
         for o in SummaryRow::OPTIONAL {
             assert!(c.contains(o), "{o}");
         }
