@@ -336,6 +336,17 @@ async fn connection(state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream
     }
 }
 
+/// The socket of a connection hyper has handed over after a `101` (`/ws`, `/raw`), and the
+/// bytes of it hyper had already read past the request. [`connection`] serves every
+/// connection over a `TokioIo<TcpStream>`, so that is what an upgrade gives back; `None`
+/// only if that ever changed.
+pub(crate) fn take_over(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, bytes::Bytes)> {
+    let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
+    // A copy: even empty, the slice hyper hands over keeps its whole 8 KiB read buffer.
+    let early = bytes::Bytes::copy_from_slice(&parts.read_buf);
+    Some((parts.io.into_inner(), early))
+}
+
 /// The failure behind an error hyper ended a connection with, when it is one the server
 /// counts (a client that just goes away is not).
 fn http_failure(state: &AppState, e: &hyper::Error) -> Option<Failure> {
