@@ -1,5 +1,6 @@
-//! The pushbench load generator: reads scenarios, drives the five client kinds against a
-//! server through its control endpoints, and returns what each phase measured.
+//! The pushbench load generator: reads scenarios, drives the six client kinds (the raw
+//! stream and the five transports) against a server through its control endpoints, and
+//! returns what each phase measured.
 //!
 //! It owns the scenario format, the clients (hand-written HTTP/1.1 and WebSocket over
 //! byte-counting sockets), and the phase driver with its per-worker HdrHistograms. It writes

@@ -1,6 +1,7 @@
 //! The pushbench server: one topic hub behind the five push transports of
 //! `docs/protocol.md` (timed polling, long polling, chunked streaming, Server-Sent Events,
-//! WebSocket), plus the control and statistics endpoints the load generator drives.
+//! WebSocket) and the raw stream they are measured against, plus the control and statistics
+//! endpoints the load generator drives.
 //!
 //! It owns the topics, the open-loop publisher, and the counters `/stats` reports (including
 //! the process's CPU time and memory). It never measures latency (the load generator does,
