@@ -3,9 +3,9 @@
 //! Switching Protocols` the server takes the socket back from hyper and writes each message
 //! followed by a newline, and nothing else (`pushbench_wire::raw`).
 //!
-//! An upgrade rather than a `200` whose body ends at close: hyper's HTTP/1.1 server frames
-//! a body of unknown length with chunked encoding for an HTTP/1.1 request, and only a
-//! connection taken over after a `101` is the bare socket (`docs/protocol.md`).
+//! An upgrade rather than a `200` whose body ends at close: hyper frames a body of unknown
+//! length in an HTTP/1.1 answer with chunked encoding (unframed only in an HTTP/1.0 one),
+//! and a connection taken over after a `101` is the bare socket (`docs/protocol.md`).
 //!
 //! Like `/ws` it sends from the topic's ring with a cursor of its own, one write per message
 //! (so the two differ on the wire by the framing alone), each bounded by the stall timeout,
