@@ -114,10 +114,10 @@ fn assert_near(what: &str, measured: f64, expected: f64, tolerance: f64) {
     );
 }
 
-/// The push transports and the raw stream: 2 clients each, 1,000 messages/s, 64-byte payloads. Many messages
-/// and few clients: p99 of the 4,000 samples is then made of 20 messages, and a single
-/// hiccup of the machine, which delays every client of a thread at once, moves it less
-/// than with many clients and few messages.
+/// The push transports and the raw stream: 2 clients each, 1,000 messages/s, 64-byte
+/// payloads. Many messages and few clients: p99 of the 4,000 samples is then made of 20
+/// messages, and a single hiccup of the machine, which delays every client of a thread at
+/// once, moves it less than with many clients and few messages.
 const PUSH: &str = r#"
     name = "push"
     duration = "2s"
@@ -182,16 +182,18 @@ async fn push_latency_rises_by_the_one_way_delay_and_a_websocket_connects_in_two
             d,
             tolerance,
         );
-        // The two runs' p99s are each the machine's own noise at its 99th percentile, drawn
-        // independently: on a quiet machine they differ by tens of µs, on a busy one by as
-        // much as the noise's tail is wide. So p99 is held to the tolerance plus the width
-        // of that tail, read off the run without emulation (p99 - p50: 0.04 ms quiet, ~18 ms
-        // with every core busy; measured). The emulation itself adding to the tail still
-        // fails: only the machine's noise is allowed for.
-        let noise = p(&without, 0.99) - p(&without, 0.5);
+        // The tail is held at p90, not p99. The two runs' upper percentiles are each the
+        // machine's own noise, drawn independently: p99 of 4,000 samples is made of the 40
+        // slowest, i.e. of a few hiccups of a busy machine, and two runs' p99s differed by up
+        // to 2.4 ms more than the quiet run's p99 - p50 allowed for (1 failure in 5 runs
+        // with both cores busy). p90 is made of 400 samples, above any such hiccup, and still
+        // catches an emulation that delays a tenth of the messages (one timer tick late, a
+        // batch released together). The allowance is the width of the plain run's own noise
+        // at p90, so only the machine's noise is allowed for, not the emulation's.
+        let noise = p(&without, 0.9) - p(&without, 0.5);
         assert_near(
-            &format!("{} p99 rise", with.label),
-            p(&with, 0.99) - p(&without, 0.99),
+            &format!("{} p90 rise", with.label),
+            p(&with, 0.9) - p(&without, 0.9),
             d,
             tolerance + noise,
         );
