@@ -24,6 +24,7 @@ pub use error::{ClientError, LoadgenError};
 /// the fuzz targets in `fuzz/` reach them; see `docs/testing.md`. Not a stable API.
 pub mod parsers {
     pub use crate::http::{Chunked, Head, parse_head};
+    pub use pushbench_wire::raw::Lines;
     pub use pushbench_wire::sse::next_event;
     pub use pushbench_wire::ws::{Frame, encode_client_frame, next_frame};
     pub use pushbench_wire::{parse_batch, parse_header};

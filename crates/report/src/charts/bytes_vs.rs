@@ -53,7 +53,7 @@ impl Chart for BytesVs {
             span.dimension.subject(),
             span.from(),
             span.values(&bytes, &words::bytes),
-            span.over_baseline("bytes per message", &bytes, &words::bytes),
+            span.over_baseline(&[("bytes per message", &bytes)], &words::bytes),
         )
     }
 }

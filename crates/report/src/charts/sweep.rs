@@ -117,33 +117,41 @@ impl<'a> Span<'a> {
             .join(", ")
     }
 
-    /// At the largest point, each transport's `what` minus the baseline's (the raw stream):
-    /// ` Over the raw stream (raw) at clients=1000, p50: websocket +12 µs, ….`; empty in a
-    /// run without a baseline.
+    /// At the largest point, each transport's quantities minus the baseline's (the raw
+    /// stream), one `(name, value)` per quantity:
+    /// ` Over the raw stream (raw) at clients=1000: p50 websocket +12 µs, …; p99 ….`; empty
+    /// in a run without a baseline.
     pub fn over_baseline(
         &self,
-        what: &str,
-        f: &dyn Fn(&SweepRow) -> Option<f64>,
+        quantities: &[(&str, &dyn Fn(&SweepRow) -> Option<f64>)],
         fmt: &dyn Fn(f64) -> String,
     ) -> String {
-        let at_hi: Vec<(String, f64)> = self
-            .run
-            .transports()
-            .into_iter()
-            .filter_map(|t| {
-                let v = self.at(&t, self.hi).and_then(f)?;
-                Some((t, v))
+        let Some(base) = words::baseline(self.run) else {
+            return String::new();
+        };
+        let parts: Vec<String> = quantities
+            .iter()
+            .filter_map(|(name, f)| {
+                let at_hi: Vec<(String, f64)> = self
+                    .run
+                    .transports()
+                    .into_iter()
+                    .filter_map(|t| {
+                        let v = self.at(&t, self.hi).and_then(f)?;
+                        Some((t, v))
+                    })
+                    .collect();
+                Some(format!("{name} {}", words::over(&at_hi, &base, fmt)?))
             })
             .collect();
-        words::baseline(self.run)
-            .and_then(|b| {
-                let over = words::over(&at_hi, &b, fmt)?;
-                Some(format!(
-                    " Over the raw stream ({b}) at {}, {what}: {over}.",
-                    self.hi
-                ))
-            })
-            .unwrap_or_default()
+        if parts.is_empty() {
+            return String::new();
+        }
+        format!(
+            " Over the raw stream ({base}) at {}: {}.",
+            self.hi,
+            parts.join("; ")
+        )
     }
 }
 
