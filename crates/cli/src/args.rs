@@ -67,7 +67,8 @@ pub enum Command {
         #[arg(long)]
         allow_different: bool,
     },
-    /// Serve the five push endpoints and the control endpoints.
+    /// Serve the six push endpoints (the raw stream and five transports) and the control
+    /// endpoints.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]

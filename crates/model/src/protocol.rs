@@ -382,7 +382,7 @@ mod tests {
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(
             json["connections"],
-            serde_json::json!({"poll": 0, "long-poll": 2, "stream": 0, "sse": 0, "websocket": 0, "other": 1})
+            serde_json::json!({"raw": 0, "poll": 0, "long-poll": 2, "stream": 0, "sse": 0, "websocket": 0, "other": 1})
         );
         assert_eq!(json["slow_consumer_disconnects"], 0);
         assert_eq!(serde_json::from_value::<StatsDoc>(json).unwrap(), doc);

@@ -11,6 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The client kinds, named as in scenario files and result tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TransportKind {
+    /// The raw stream of `/raw`: after an upgrade, each message and a newline, nothing
+    /// else. The floor the other kinds are measured against.
+    Raw,
     /// Timed polling of `/poll`.
     Poll,
     /// HTTP long polling of `/longpoll`.
@@ -75,12 +78,28 @@ pub struct Descriptor {
     pub request_kind: RequestKind,
     /// Its colour in every chart and report, from Okabe & Ito's palette (distinguishable
     /// under the common colour-vision deficiencies; its yellow is left out, it vanishes on
-    /// white). Related kinds get related hues (poll orange, long-poll vermillion).
+    /// white). Related kinds get related hues (poll orange, long-poll vermillion); the
+    /// baseline is a neutral grey, so it reads as the reference rather than a candidate.
     pub colour: (u8, u8, u8),
+    /// Whether it is the baseline: the bare connection, listed first in every table and
+    /// chart, and the reference the reports' readings express the other kinds against.
+    pub baseline: bool,
 }
 
 /// One descriptor per kind, in [`TransportKind::ALL`] order.
 const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
+    Descriptor {
+        kind: TransportKind::Raw,
+        name: "raw",
+        path: "/raw",
+        options: &[],
+        publishes_in_band: false,
+        // A raw stream has no browser API of its own; a page's WebSocket is the nearest, so
+        // it carries the fields of one and differs from it in set-up by the handshake alone.
+        request_kind: RequestKind::WebSocket,
+        colour: (136, 136, 136),
+        baseline: true,
+    },
     Descriptor {
         kind: TransportKind::Poll,
         name: "poll",
@@ -89,6 +108,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
         colour: (230, 159, 0),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::LongPoll,
@@ -98,6 +118,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
         colour: (213, 94, 0),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::Stream,
@@ -107,6 +128,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
         colour: (0, 158, 115),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::Sse,
@@ -116,6 +138,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         publishes_in_band: false,
         request_kind: RequestKind::EventSource,
         colour: (0, 114, 178),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::WebSocket,
@@ -125,12 +148,14 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         publishes_in_band: true,
         request_kind: RequestKind::WebSocket,
         colour: (204, 121, 167),
+        baseline: false,
     },
 ];
 
 impl TransportKind {
     /// Every kind, in the order results list them.
-    pub const ALL: [TransportKind; 5] = [
+    pub const ALL: [TransportKind; 6] = [
+        TransportKind::Raw,
         TransportKind::Poll,
         TransportKind::LongPoll,
         TransportKind::Stream,
@@ -163,6 +188,11 @@ impl TransportKind {
     /// The kind whose endpoint is `path`.
     pub fn from_path(path: &str) -> Option<TransportKind> {
         TransportKind::ALL.into_iter().find(|k| k.path() == path)
+    }
+
+    /// Whether this is the baseline kind ([`Descriptor::baseline`]).
+    pub fn is_baseline(self) -> bool {
+        self.descriptor().baseline
     }
 
     /// Whether a scenario entry of this kind may give `option`.
@@ -269,10 +299,23 @@ mod tests {
         assert_eq!(back, TransportKind::LongPoll);
         let e = serde_json::from_str::<TransportKind>("\"carrier-pigeon\"").unwrap_err();
         assert!(
-            e.to_string()
-                .contains("unknown variant `carrier-pigeon`, expected one of `poll`, `long-poll`"),
+            e.to_string().contains(
+                "unknown variant `carrier-pigeon`, expected one of `raw`, `poll`, `long-poll`"
+            ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_raw_stream_is_the_one_baseline_and_listed_first() {
+        let baselines: Vec<TransportKind> = TransportKind::ALL
+            .into_iter()
+            .filter(|k| k.is_baseline())
+            .collect();
+        assert_eq!(baselines, [TransportKind::Raw]);
+        assert_eq!(TransportKind::ALL[0], TransportKind::Raw);
+        let (r, g, b) = TransportKind::Raw.descriptor().colour;
+        assert!(r == g && g == b, "a neutral grey");
     }
 
     #[test]

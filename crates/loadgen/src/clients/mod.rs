@@ -7,6 +7,7 @@
 mod chunked;
 mod polling;
 mod publisher;
+mod raw;
 pub(crate) mod websocket;
 
 use crate::error::ClientError;
@@ -116,6 +117,7 @@ impl Client {
             attempt += 1;
             // The registry of client kinds: one session function per kind.
             let result = match self.plan.kind {
+                TransportKind::Raw => raw::session(self, &mut seq).await,
                 TransportKind::Poll | TransportKind::LongPoll => {
                     polling::session(self, &mut seq).await
                 }
