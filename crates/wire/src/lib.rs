@@ -12,6 +12,7 @@ pub mod clock;
 mod envelope;
 pub mod headers;
 pub mod process;
+pub mod scan;
 pub mod sse;
 pub mod ws;
 

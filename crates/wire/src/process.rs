@@ -157,6 +157,104 @@ pub fn format_cpu_list(cpus: &[usize]) -> String {
     out.join(",")
 }
 
+/// CPU time and memory of a process and every process descended from it: what a server
+/// pushbench did not write costs (nginx's master and its workers), measured from `/proc`
+/// as pushbench's own server measures itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TreeUsage {
+    /// User plus system CPU seconds of every process of the tree, and of the children each
+    /// has waited for (a worker that exited and was reaped still counts).
+    pub cpu_s: f64,
+    /// The sum of the processes' resident set sizes now.
+    pub rss_bytes: u64,
+    /// The sum of the processes' peak resident set sizes since the last
+    /// [`reset_tree_peak_rss`]: an upper bound of the tree's peak, since the processes need
+    /// not have peaked at the same moment.
+    pub peak_rss_bytes: u64,
+    /// Processes in the tree.
+    pub processes: usize,
+}
+
+/// The usage of `root` and its descendants; `None` when `root` is gone.
+pub fn tree_usage(root: u32) -> Option<TreeUsage> {
+    let ticks = clock_ticks();
+    let mut usage = TreeUsage::default();
+    for pid in tree(root)? {
+        let Some(stat) = read_stat(pid) else { continue };
+        usage.cpu_s += stat.cpu_ticks as f64 / ticks;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let m = parse_status(&status);
+        usage.rss_bytes += m.rss_bytes;
+        usage.peak_rss_bytes += m.peak_rss_bytes;
+        usage.processes += 1;
+    }
+    Some(usage)
+}
+
+/// Resets the peak-RSS mark of every process of the tree (as [`reset_peak_rss`] does for
+/// this one); false when `root` is gone or the kernel refused for one of them.
+pub fn reset_tree_peak_rss(root: u32) -> bool {
+    tree(root).is_some_and(|pids| {
+        pids.iter()
+            .all(|p| std::fs::write(format!("/proc/{p}/clear_refs"), "5").is_ok())
+    })
+}
+
+/// `root` and its descendants, root first; `None` when `root` is gone.
+fn tree(root: u32) -> Option<Vec<u32>> {
+    read_stat(root)?;
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, read_stat(pid)?.ppid)))
+        .collect();
+    let mut pids = vec![root];
+    let mut i = 0;
+    while i < pids.len() {
+        let parent = pids[i];
+        pids.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    Some(pids)
+}
+
+/// The fields of `/proc/PID/stat` a tree's usage needs.
+struct Stat {
+    ppid: u32,
+    /// utime + stime + cutime + cstime, in clock ticks.
+    cpu_ticks: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Reads a `/proc/PID/stat` line: the command name is in parentheses and may hold spaces
+/// and parentheses itself, so the fields are counted from the last `)` (proc(5)).
+fn parse_stat(line: &str) -> Option<Stat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // After the name: state (3), ppid (4), ..., utime (14) to cstime (17), numbered as in
+    // proc(5); `fields[0]` is field 3.
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(Stat {
+        ppid: u32::try_from(field(4)?).ok()?,
+        cpu_ticks: field(14)? + field(15)? + field(16)? + field(17)?,
+    })
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
 /// Resident memory of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryUsage {
@@ -201,6 +299,31 @@ mod tests {
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
         assert_eq!(now, lim.rlim_cur);
         assert_eq!(lim.rlim_cur, lim.rlim_max);
+    }
+
+    #[test]
+    fn stat_lines_with_odd_names() {
+        let line = "42 (a (b) c) S 7 42 42 0 -1 4194560 100 0 0 0 30 12 5 3 20 0 1 0 99 1000 50";
+        let s = parse_stat(line).unwrap();
+        assert_eq!((s.ppid, s.cpu_ticks), (7, 30 + 12 + 5 + 3));
+        assert!(parse_stat("42 (x").is_none());
+    }
+
+    #[test]
+    fn a_tree_holds_its_children_and_their_usage() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let usage = tree_usage(me).unwrap();
+        assert!(usage.processes >= 2, "{usage:?}");
+        assert!(usage.rss_bytes >= memory().rss_bytes);
+        assert!(tree(me).unwrap().contains(&child.id()));
+        assert!(reset_tree_peak_rss(child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(tree_usage(child.id()).is_none());
     }
 
     #[test]
