@@ -16,6 +16,7 @@ mod live;
 pub mod phase;
 pub mod scenario;
 mod stats;
+pub mod target;
 
 pub use error::{ClientError, LoadgenError};
 

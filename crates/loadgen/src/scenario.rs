@@ -85,9 +85,21 @@ pub struct ScenarioFile {
     /// The link the load generator emulates for every client connection.
     #[serde(default)]
     pub network: Option<Spanned<NetworkFile>>,
+    /// The target whose server the run drives, instead of pushbench's own.
+    #[serde(default)]
+    pub target: Option<Spanned<TargetRefFile>>,
     /// The transports, one phase each, in this order (required).
     #[serde(default)]
     pub transports: Option<Vec<Spanned<TransportFile>>>,
+}
+
+/// `[target]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRefFile {
+    /// The target file, relative to the scenario file's directory (required).
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
 }
 
 /// `[workload]` as written.
@@ -214,14 +226,17 @@ pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {
 
 /// Parses and checks scenario text; `path` is used in error messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadgenError> {
-    let file = read_file(path, text)?;
+    let file: ScenarioFile = read_file(path, text)?;
     Checking { path, text }.check(file)
 }
 
 /// The first stage: the TOML as written, its syntax and types, unknown keys refused. An
 /// error names the key serde_path_to_error followed to it ([`key_of`]); a syntax error,
 /// which has none, the key its line writes ([`key_at`]).
-fn read_file(path: &Path, text: &str) -> Result<ScenarioFile, LoadgenError> {
+pub(crate) fn read_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, LoadgenError> {
     let document = toml::Deserializer::parse(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         invalid(
@@ -239,13 +254,15 @@ fn read_file(path: &Path, text: &str) -> Result<ScenarioFile, LoadgenError> {
     })
 }
 
-struct Checking<'a> {
-    path: &'a Path,
-    text: &'a str,
+/// A file being checked, for errors that name its line and key. Target files are checked
+/// with it too (`crate::target`).
+pub(crate) struct Checking<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) text: &'a str,
 }
 
 impl Checking<'_> {
-    fn fail<T>(&self, at: &Spanned<T>, key: &str, why: &str) -> LoadgenError {
+    pub(crate) fn fail<T>(&self, at: &Spanned<T>, key: &str, why: &str) -> LoadgenError {
         invalid(self.path, self.text, at.span(), key, why)
     }
 }
@@ -311,7 +328,7 @@ fn table_at(text: &str, offset: usize) -> Option<&str> {
     (!header.starts_with("[[") && !name.is_empty()).then_some(name)
 }
 
-fn invalid(
+pub(crate) fn invalid(
     path: &Path,
     text: &str,
     span: std::ops::Range<usize>,

@@ -56,6 +56,19 @@ impl TransportOption {
     }
 }
 
+/// The shape of a kind's exchange with the server, which the generic clients of a target
+/// (a server pushbench did not write) go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Requests answered one by one, each answer complete (timed and long polling).
+    Polls,
+    /// One long response whose body carries the messages, chunked or ended by the close
+    /// (streaming, SSE).
+    Response,
+    /// A connection upgraded to WebSocket; messages in frames.
+    WebSocket,
+}
+
 /// What pushbench knows about one transport kind.
 #[derive(Debug)]
 pub struct Descriptor {
@@ -73,6 +86,8 @@ pub struct Descriptor {
     pub publishes_in_band: bool,
     /// Which `[http]` profile fields its requests carry.
     pub request_kind: RequestKind,
+    /// The shape of its exchange.
+    pub family: Family,
     /// Its colour in every chart and report, from Okabe & Ito's palette (distinguishable
     /// under the common colour-vision deficiencies; its yellow is left out, it vanishes on
     /// white). Related kinds get related hues (poll orange, long-poll vermillion).
@@ -88,6 +103,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[TransportOption::Interval, TransportOption::Schedule],
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
+        family: Family::Polls,
         colour: (230, 159, 0),
     },
     Descriptor {
@@ -97,6 +113,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[TransportOption::Timeout],
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
+        family: Family::Polls,
         colour: (213, 94, 0),
     },
     Descriptor {
@@ -106,6 +123,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[],
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
+        family: Family::Response,
         colour: (0, 158, 115),
     },
     Descriptor {
@@ -115,6 +133,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[],
         publishes_in_band: false,
         request_kind: RequestKind::EventSource,
+        family: Family::Response,
         colour: (0, 114, 178),
     },
     Descriptor {
@@ -124,6 +143,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[],
         publishes_in_band: true,
         request_kind: RequestKind::WebSocket,
+        family: Family::WebSocket,
         colour: (204, 121, 167),
     },
 ];

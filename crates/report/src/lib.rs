@@ -284,6 +284,7 @@ pub(crate) mod tests {
                 sweep: None,
                 http: HttpPlan::default(),
                 network: None,
+                target: None,
             },
             scenario_path: format!("scenarios/{name}.toml"),
             pushbench_version: "0.1.0".into(),

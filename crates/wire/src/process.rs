@@ -97,6 +97,16 @@ pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
 /// Restricts every thread of this process, and the threads it starts later, to `cpus`
 /// (which may lie outside its current mask, as for a child of a pinned parent).
 pub fn pin_to(cpus: &[usize]) -> Result<(), String> {
+    pin_tasks("/proc/self/task", cpus)
+}
+
+/// Restricts every thread of process `pid` (a target's server, say), and the threads and
+/// processes it starts later, to `cpus`.
+pub fn pin_pid(pid: u32, cpus: &[usize]) -> Result<(), String> {
+    pin_tasks(&format!("/proc/{pid}/task"), cpus)
+}
+
+fn pin_tasks(tasks_dir: &str, cpus: &[usize]) -> Result<(), String> {
     if cpus.is_empty() || cpus.iter().any(|&c| c >= libc::CPU_SETSIZE as usize) {
         return Err(format!("no usable CPU in {cpus:?}"));
     }
@@ -111,8 +121,7 @@ pub fn pin_to(cpus: &[usize]) -> Result<(), String> {
     };
     // Threads started before this call (a runtime's workers) are pinned one by one; new
     // threads inherit the mask of the thread that starts them.
-    let tasks =
-        std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))?;
+    let tasks = std::fs::read_dir(tasks_dir).map_err(|e| format!("{tasks_dir}: {e}"))?;
     for task in tasks.flatten() {
         let Some(tid) = task
             .file_name()
@@ -179,7 +188,7 @@ pub struct TreeUsage {
 pub fn tree_usage(root: u32) -> Option<TreeUsage> {
     let ticks = clock_ticks();
     let mut usage = TreeUsage::default();
-    for pid in tree(root)? {
+    for pid in tree_pids(root)? {
         let Some(stat) = read_stat(pid) else { continue };
         usage.cpu_s += stat.cpu_ticks as f64 / ticks;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -194,14 +203,14 @@ pub fn tree_usage(root: u32) -> Option<TreeUsage> {
 /// Resets the peak-RSS mark of every process of the tree (as [`reset_peak_rss`] does for
 /// this one); false when `root` is gone or the kernel refused for one of them.
 pub fn reset_tree_peak_rss(root: u32) -> bool {
-    tree(root).is_some_and(|pids| {
+    tree_pids(root).is_some_and(|pids| {
         pids.iter()
             .all(|p| std::fs::write(format!("/proc/{p}/clear_refs"), "5").is_ok())
     })
 }
 
 /// `root` and its descendants, root first; `None` when `root` is gone.
-fn tree(root: u32) -> Option<Vec<u32>> {
+pub fn tree_pids(root: u32) -> Option<Vec<u32>> {
     read_stat(root)?;
     let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
         .ok()?
@@ -319,7 +328,7 @@ mod tests {
         let usage = tree_usage(me).unwrap();
         assert!(usage.processes >= 2, "{usage:?}");
         assert!(usage.rss_bytes >= memory().rss_bytes);
-        assert!(tree(me).unwrap().contains(&child.id()));
+        assert!(tree_pids(me).unwrap().contains(&child.id()));
         assert!(reset_tree_peak_rss(child.id()));
         child.kill().unwrap();
         child.wait().unwrap();

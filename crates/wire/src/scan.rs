@@ -112,7 +112,7 @@ mod tests {
             format!("id: 1796145673:0\ndata: {m}\n\n"),
             format!("{{\"id\":\"x\",\"data\":\"{m}\"}}"),
             format!("topic=t&data={m}&id=1"),
-            format!("0000000000000001 0000000000000002 abc"),
+            "0000000000000001 0000000000000002 abc".to_string(),
         ] {
             let (seqs, _) = all(body.as_bytes(), p);
             assert_eq!(seqs.len(), 1, "{body}");

@@ -17,8 +17,49 @@ use pushbench_wire::ws::{
     OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, encode_client_frame, next_frame,
 };
 
-/// One WebSocket connection: the upgrade, then frames until the phase ends.
+/// One WebSocket connection to pushbench's server: the upgrade, then frames until the phase
+/// ends.
 pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), ClientError> {
+    let mut target = Vec::with_capacity(64);
+    target.extend_from_slice(TransportKind::WebSocket.path().as_bytes());
+    target.extend_from_slice(b"?topic=");
+    push_decimal(&mut target, u64::from(client.topic));
+    // After a reconnect, resume after the last message seen; what the ring no longer
+    // holds shows up as a gap and is counted as lost.
+    if let Some(c) = seq.cursor {
+        target.extend_from_slice(b"&cursor=");
+        push_decimal(&mut target, c);
+    }
+    let dialect = Dialect {
+        target: &target,
+        extra: &[],
+        scan: false,
+        marked: false,
+    };
+    run(client, seq, &dialect).await
+}
+
+/// What differs between pushbench's server and a target's: the upgrade's request target
+/// and extra fields, and how messages are found and echoed.
+pub(crate) struct Dialect<'a> {
+    /// The request target of the upgrade: path and query.
+    pub(crate) target: &'a [u8],
+    /// The target's own header fields, `Name: value\r\n` each, after the `[http]` profile's.
+    pub(crate) extra: &'a [u8],
+    /// Find messages by scanning each frame for envelopes (`pushbench_wire::scan`), instead
+    /// of reading each frame as exactly one.
+    pub(crate) scan: bool,
+    /// Echo marked envelopes numbered by the client (a target echoes them as they are),
+    /// instead of publish bodies the server numbers.
+    pub(crate) marked: bool,
+}
+
+/// One WebSocket connection: the upgrade, then frames until the phase ends.
+pub(crate) async fn run(
+    client: &Client,
+    seq: &mut SeqState,
+    dialect: &Dialect<'_>,
+) -> Result<(), ClientError> {
     let plan = &*client.plan;
     let mut ws = Ws {
         conn: Conn::connect(client, true).await?,
@@ -26,7 +67,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
         out: Vec::with_capacity(plan.payload.len() + 64),
         closing: false,
     };
-    let mut t = ws.handshake(client, seq).await?;
+    let mut t = ws.handshake(client, dialect).await?;
     let mut echo = Echo::new(client);
     // Halfway through the drain the client starts the closing handshake (RFC 6455 §7), so
     // the connection ends cleanly with every byte both sides sent accounted for.
@@ -38,7 +79,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
     let echo_timer = tokio::time::sleep_until(instant_at(client.start_ns).into());
     tokio::pin!(close_timer, echo_timer);
     loop {
-        if ws.read_frames(client, seq, t).await? {
+        if ws.read_frames(client, seq, t, dialect.scan).await? {
             return Ok(());
         }
         let due = echo.due(client);
@@ -52,7 +93,13 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
                 echo.tick += 1;
                 echo_timer.as_mut().reset(instant_at(echo.due(client)).into());
                 echo.body.clear();
-                pushbench_wire::encode_publish(due, &plan.payload, &mut echo.body);
+                if dialect.marked {
+                    // Message k (from 0) is number k + 1, as a server would number it.
+                    let number = echo.tick;
+                    pushbench_wire::scan::encode_marked(number, due, &plan.payload, &mut echo.body);
+                } else {
+                    pushbench_wire::encode_publish(due, &plan.payload, &mut echo.body);
+                }
                 ws.send(OP_TEXT, &echo.body).await?;
             }
         }
@@ -105,21 +152,18 @@ impl Echo {
 
 impl Ws {
     /// Sends the upgrade request and reads the `101`; returns when its last byte came.
-    async fn handshake(&mut self, client: &Client, seq: &SeqState) -> Result<u64, ClientError> {
+    async fn handshake(
+        &mut self,
+        client: &Client,
+        dialect: &Dialect<'_>,
+    ) -> Result<u64, ClientError> {
         let block = client.plan.heads.get(RequestKind::WebSocket);
-        let mut req = Vec::with_capacity(block.len() + 192);
+        let mut req = Vec::with_capacity(block.len() + dialect.extra.len() + 256);
         req.extend_from_slice(b"GET ");
-        req.extend_from_slice(TransportKind::WebSocket.path().as_bytes());
-        req.extend_from_slice(b"?topic=");
-        push_decimal(&mut req, u64::from(client.topic));
-        // After a reconnect, resume after the last message seen; what the ring no longer
-        // holds shows up as a gap and is counted as lost.
-        if let Some(c) = seq.cursor {
-            req.extend_from_slice(b"&cursor=");
-            push_decimal(&mut req, c);
-        }
+        req.extend_from_slice(dialect.target);
         req.extend_from_slice(b" HTTP/1.1\r\n");
         req.extend_from_slice(block);
+        req.extend_from_slice(dialect.extra);
         req.extend_from_slice(b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: ");
         let mut nonce = [0u8; 16];
         self.rng.fill(&mut nonce);
@@ -147,10 +191,18 @@ impl Ws {
         client: &Client,
         seq: &mut SeqState,
         t: u64,
+        scan: bool,
     ) -> Result<bool, ClientError> {
         while let Some(frame) = next_frame(&self.conn.buf)? {
             let payload = &self.conn.buf[frame.payload.clone()];
             let answer = match frame.opcode {
+                OP_TEXT | OP_BINARY if scan => {
+                    let expected = &client.plan.payload;
+                    pushbench_wire::scan::scan(payload, expected, |h| {
+                        client.meter.message(seq, h, t)
+                    });
+                    None
+                }
                 OP_TEXT | OP_BINARY => {
                     client.meter.message(seq, parse_header(payload)?, t);
                     None

@@ -47,6 +47,7 @@ impl Checking<'_> {
         }
         let http = self.http(f.http.as_ref())?;
         let transports = self.transports(entries, timing.duration, sweep.as_ref())?;
+        let target = f.target.as_ref().map(|t| self.target_ref(t)).transpose()?;
         let or_one_second = |d: &Option<Spanned<super::HumanDuration>>| {
             d.as_ref().map_or(Duration::from_secs(1), |d| d.get_ref().0)
         };
@@ -66,7 +67,25 @@ impl Checking<'_> {
             sweep,
             http,
             network,
+            target,
         })
+    }
+
+    /// `[target]`: the file, resolved against the scenario's directory. It is read when the
+    /// run starts, with its own errors.
+    fn target_ref(
+        &self,
+        t: &Spanned<super::TargetRefFile>,
+    ) -> Result<std::path::PathBuf, LoadgenError> {
+        let Some(file) = &t.get_ref().file else {
+            let why = "missing field `file`: the target file, relative to this scenario";
+            return Err(self.fail(t, "target.file", why));
+        };
+        if file.get_ref().trim().is_empty() {
+            return Err(self.fail(file, "target.file", "expected a file name"));
+        }
+        let dir = self.path.parent().unwrap_or(std::path::Path::new(""));
+        Ok(dir.join(file.get_ref()))
     }
 
     /// The keys a file must give: a `kind` in every `[[transports]]` entry, then `name`,

@@ -143,6 +143,11 @@ pub struct Scenario {
     /// the clients' bytes go straight to their sockets). Left out of `meta.json` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkPlan>,
+    /// The target file `[target]` names (resolved against the scenario's directory), whose
+    /// server the run drives instead of pushbench's own unless `--target` names another.
+    /// Left out of `meta.json` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<std::path::PathBuf>,
 }
 
 /// The checked workload.
