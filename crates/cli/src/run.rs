@@ -225,6 +225,7 @@ impl<'a> Prepared<'a> {
                 Err(e) => return Err(CliError::Child(e.to_string())),
             },
         };
+        let probe_control_bytes = probe.bytes + target.as_ref().map_or(0, |t| t.probe_bytes);
         let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
         let prepared = Prepared {
             opts,
@@ -238,7 +239,7 @@ impl<'a> Prepared<'a> {
             started: SystemTime::now(),
             host: host::detect(),
             pinning,
-            probe_control_bytes: probe.bytes,
+            probe_control_bytes,
         };
         let still_going = "the run is still going (or was killed)".to_string();
         prepared

@@ -21,6 +21,9 @@ pub(crate) struct TargetServer {
     child: Option<Child>,
     /// Its directory, removed after the run.
     dir: Option<PathBuf>,
+    /// Bytes the readiness requests carried, both directions, so that a packet capture of
+    /// the run adds up (recorded as `probe_control_bytes` in `meta.json`).
+    pub(crate) probe_bytes: u64,
 }
 
 impl TargetServer {
@@ -144,11 +147,14 @@ async fn launch(
         .after_base()
         .expect("checked: URLs start with {base}")
         .expand(value);
-    if let Err(why) = wait_ready(&mut child, addr, &ready, start.ready_timeout, &dir).await {
-        let _ = child.kill().await;
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(failed(&plan, why));
-    }
+    let probe_bytes = match wait_ready(&mut child, addr, &ready, start.ready_timeout, &dir).await {
+        Ok(bytes) => bytes,
+        Err(why) => {
+            let _ = child.kill().await;
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(failed(&plan, why));
+        }
+    };
     let pid = child
         .id()
         .ok_or_else(|| failed(&plan, "exited as it became ready".into()))?;
@@ -161,19 +167,22 @@ async fn launch(
         run: TargetRun::new(plan, addr, pid),
         child: Some(child),
         dir: Some(dir),
+        probe_bytes,
     })
 }
 
-/// Asks `path` every 50 ms until it answers 2xx; the error says why it never did.
+/// Asks `path` every 50 ms until it answers 2xx, and returns the bytes the requests
+/// carried; the error says why it never did.
 async fn wait_ready(
     child: &mut Child,
     addr: SocketAddr,
     path: &str,
     timeout: Duration,
     dir: &Path,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     let started = Instant::now();
     let mut last = String::from("no answer");
+    let mut bytes = 0;
     while started.elapsed() < timeout {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!(
@@ -181,8 +190,8 @@ async fn wait_ready(
                 last_words(dir)
             ));
         }
-        match get_status(addr, path).await {
-            Ok(s) if (200..300).contains(&s) => return Ok(()),
+        match get_status(addr, path, &mut bytes).await {
+            Ok(s) if (200..300).contains(&s) => return Ok(bytes),
             Ok(s) => last = format!("answered {s}"),
             Err(e) => last = e.to_string(),
         }
@@ -211,19 +220,20 @@ fn last_words(dir: &Path) -> String {
         .map_or_else(String::new, |l| format!("; it said: {}", l.trim()))
 }
 
-/// One `GET` on a fresh connection; the answer's status.
-async fn get_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+/// One `GET` on a fresh connection, read to its close; the answer's status. Adds the bytes
+/// both ways to `bytes`.
+async fn get_status(addr: SocketAddr, path: &str, bytes: &mut u64) -> std::io::Result<u16> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let req = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await?;
+    *bytes += req.len() as u64;
     let mut buf = Vec::with_capacity(1024);
-    loop {
-        if let Ok(Some(head)) = parse_head(&buf) {
-            return Ok(head.status);
-        }
-        if s.read_buf(&mut buf).await? == 0 {
-            return Err(std::io::Error::other("closed without an answer"));
-        }
+    let read = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
+    *bytes += buf.len() as u64;
+    read.map_err(|_| std::io::Error::other("no answer within 2 s"))??;
+    match parse_head(&buf) {
+        Ok(Some(head)) => Ok(head.status),
+        _ => Err(std::io::Error::other("closed without an answer")),
     }
 }
 
@@ -251,6 +261,7 @@ fn attach(plan: TargetPlan, base: &str, pid: &PidSource) -> Result<TargetServer,
         run: TargetRun::new(plan, addr, pid),
         child: None,
         dir: None,
+        probe_bytes: 0,
     })
 }
 
