@@ -102,10 +102,14 @@ async fn launch(
         fresh_dir(&plan.name).map_err(|e| failed(&plan, format!("temporary directory: {e}")))?;
     let port = free_port().map_err(|e| failed(&plan, format!("no free port: {e}")))?;
     let exe = std::env::current_exe().map_err(|e| failed(&plan, format!("own path: {e}")))?;
+    let cpu_count = cpus
+        .map_or_else(|| process::allowed_cpus().len(), <[usize]>::len)
+        .max(1);
     let value = |v: Var| match v {
         Var::Port => port.to_string(),
         Var::Dir => dir.display().to_string(),
         Var::Pushbench => exe.display().to_string(),
+        Var::Cpus => cpu_count.to_string(),
         Var::Base => format!("http://127.0.0.1:{port}"),
         other => unreachable!("checked: {{{}}} is not the server's", other.name()),
     };

@@ -224,7 +224,7 @@ fn a_bad_target_file_names_its_line_and_key_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let line = stderr_line(&o);
     assert!(
-        line.ends_with("t.toml:3: server.command: unknown variable `{prot}`; expected one of {port}, {dir}, {pushbench}"),
+        line.ends_with("t.toml:3: server.command: unknown variable `{prot}`; expected one of {port}, {dir}, {cpus}, {pushbench}"),
         "{line}"
     );
 }

@@ -274,6 +274,7 @@ pub(crate) fn start_workers(
         longpoll_timeout: tp.timeout,
         pattern: sc.workload.pattern,
         rate: sc.workload.rate,
+        closed_loop: sc.workload.closed_loop,
         payload_bytes: sc.workload.payload_bytes,
         backoff: sc.reconnect_backoff,
         connections: sc.connections(tp),
@@ -391,6 +392,7 @@ impl ClientPlanSeed {
             longpoll_timeout: self.longpoll_timeout,
             pattern: self.pattern,
             rate: self.rate,
+            closed_loop: self.closed_loop,
             payload: pushbench_wire::filler_payload(self.payload_bytes),
             backoff: self.backoff,
             network: self.network,
@@ -410,6 +412,7 @@ struct ClientPlanSeed {
     longpoll_timeout: Duration,
     pattern: Pattern,
     rate: f64,
+    closed_loop: bool,
     payload_bytes: usize,
     backoff: Duration,
     /// Connections the whole phase opens at once.

@@ -120,6 +120,9 @@ pub struct WorkloadFile {
     /// Topics clients are spread over (broadcast only).
     #[serde(default)]
     pub topics: Option<Spanned<u32>>,
+    /// Echo only: one message in flight per client instead of `rate`.
+    #[serde(default)]
+    pub closed_loop: Option<Spanned<bool>>,
 }
 
 /// `[loadgen]` as written.
@@ -368,6 +371,48 @@ clients = 2
                 line, key, message, ..
             } => (line, key, message),
             other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn a_closed_loop_is_echo_over_websocket_without_a_rate() {
+        let echo = GOOD.replace("rate = 10", "pattern = \"echo\"\nclosed_loop = true");
+        let only_ws = echo.replace(
+            "kind = \"poll\"\nclients = 3\ninterval = \"100ms\"",
+            "kind = \"websocket\"\nlabel = \"ws1\"\nclients = 3",
+        );
+        let s = parse(Path::new("x.toml"), &only_ws).unwrap();
+        assert!(s.workload.closed_loop);
+        assert_eq!(s.workload.rate, 0.0);
+        let cases = [
+            (
+                GOOD.replace("rate = 10", "rate = 10\nclosed_loop = true"),
+                (
+                    6,
+                    "workload.closed_loop",
+                    "a closed loop is the echo pattern's: set pattern = \"echo\"",
+                ),
+            ),
+            (
+                only_ws.replace("closed_loop = true", "closed_loop = true\nrate = 5"),
+                (
+                    7,
+                    "workload.rate",
+                    "a closed loop sends each message when the last one's echo is back: leave `rate` out",
+                ),
+            ),
+            (
+                echo.clone(),
+                (
+                    8,
+                    "kind",
+                    "a closed loop needs clients that send on the connection they receive on (websocket); `poll` publishes on a second one",
+                ),
+            ),
+        ];
+        for (text, (line, key, message)) in cases {
+            let (l, k, m) = err(&text);
+            assert_eq!((l, k.as_str(), m.as_str()), (line, key, message), "{text}");
         }
     }
 

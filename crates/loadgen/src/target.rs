@@ -190,6 +190,9 @@ pub fn check_fit(scenario: &Scenario, target: &TargetPlan) -> Result<(), Loadgen
         (TargetKind::WebsocketEcho, Pattern::Broadcast) => Err(mismatch(
             "a websocket-echo target echoes each client's own messages: the scenario needs [workload] pattern = \"echo\"".into(),
         )),
+        (TargetKind::Pubsub, Pattern::Echo) => Err(mismatch(
+            "the echo pattern against a publish/subscribe target is not supported yet (the load generator publishes to a target in broadcast only): use pattern = \"broadcast\", or a websocket-echo target".into(),
+        )),
         _ => Ok(()),
     }
 }

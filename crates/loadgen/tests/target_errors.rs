@@ -56,7 +56,7 @@ fn every_shipped_target_loads() {
         }
     }
     names.sort();
-    assert_eq!(names, ["nchan", "pushbench"]);
+    assert_eq!(names, ["nchan", "pushbench", "pushbench-echo"]);
 }
 
 #[test]
@@ -139,7 +139,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "\"{port}\", \"--dir\"",
         "\"{prot}\", \"--dir\"",
-        "t.toml:4: server.command: unknown variable `{prot}`; expected one of {port}, {dir}, {pushbench}",
+        "t.toml:4: server.command: unknown variable `{prot}`; expected one of {port}, {dir}, {cpus}, {pushbench}",
     ),
     (
         "ready = \"{base}/ready\"",
@@ -169,7 +169,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "ready = \"{base}/ready\"",
         "ready = \"{base}/ready\"\nfiles = { \"x.conf\" = \"listen {topic};\" }",
-        "t.toml:6: server.files.x.conf: unknown variable `{topic}`; expected one of {port}, {dir}",
+        "t.toml:6: server.files.x.conf: unknown variable `{topic}`; expected one of {port}, {dir}, {cpus}",
     ),
     (
         "command = [\"srv\", \"--port\", \"{port}\", \"--dir\", \"{dir}\"]\nready = \"{base}/ready\"",

@@ -59,11 +59,14 @@ pub enum Var {
     Dir,
     /// The path of the running pushbench executable.
     Pushbench,
+    /// How many CPUs a server pushbench starts may use: its share of `--pin`, or all this
+    /// process may use (for nginx's `worker_processes`).
+    Cpus,
 }
 
 impl Var {
     /// Every variable.
-    pub const ALL: [Var; 11] = [
+    pub const ALL: [Var; 12] = [
         Var::Base,
         Var::Topic,
         Var::Phase,
@@ -75,6 +78,7 @@ impl Var {
         Var::Port,
         Var::Dir,
         Var::Pushbench,
+        Var::Cpus,
     ];
 
     /// The name between the braces.
@@ -91,6 +95,7 @@ impl Var {
             Var::Port => "port",
             Var::Dir => "dir",
             Var::Pushbench => "pushbench",
+            Var::Cpus => "cpus",
         }
     }
 }
@@ -219,7 +224,7 @@ pub enum ServerPlan {
 /// A server pushbench starts: in a temporary directory of its own, on a free loopback port.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartPlan {
-    /// The program and its arguments (`{port}`, `{dir}`, `{pushbench}`).
+    /// The program and its arguments (`{port}`, `{dir}`, `{cpus}`, `{pushbench}`).
     pub command: Vec<Template>,
     /// Files written into the directory before the start: name and contents.
     pub files: Vec<(String, Template)>,

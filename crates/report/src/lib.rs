@@ -274,6 +274,7 @@ pub(crate) mod tests {
                     rate: 20.0,
                     payload_bytes: 128,
                     topics: 1,
+                    closed_loop: false,
                 },
                 loadgen_threads: 2,
                 reconnect_backoff: Duration::from_millis(100),

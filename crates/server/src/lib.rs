@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod echo;
 mod failure;
 mod hub;
 mod publisher;

@@ -31,6 +31,8 @@ pub(crate) struct ClientPlan {
     pub(crate) pattern: Pattern,
     /// Echo only: messages per second each client publishes.
     pub(crate) rate: f64,
+    /// Echo only: one message in flight instead of `rate`.
+    pub(crate) closed_loop: bool,
     pub(crate) payload: Bytes,
     pub(crate) backoff: Duration,
     /// The link every connection goes through (`None`: straight to the socket).

@@ -12,6 +12,7 @@ use crate::stats::SeqState;
 use base64::Engine as _;
 use bytes::Buf;
 use pushbench_wire::clock::instant_at;
+use pushbench_wire::now_ns;
 use pushbench_wire::parse_header;
 use pushbench_wire::ws::{
     OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, encode_client_frame, next_frame,
@@ -68,7 +69,7 @@ pub(crate) async fn run(
         closing: false,
     };
     let mut t = ws.handshake(client, dialect).await?;
-    let mut echo = Echo::new(client);
+    let mut echo = Echo::new(client, dialect.marked);
     // Halfway through the drain the client starts the closing handshake (RFC 6455 §7), so
     // the connection ends cleanly with every byte both sides sent accounted for.
     let window = client.meter.window();
@@ -79,8 +80,16 @@ pub(crate) async fn run(
     let echo_timer = tokio::time::sleep_until(instant_at(client.start_ns).into());
     tokio::pin!(close_timer, echo_timer);
     loop {
-        if ws.read_frames(client, seq, t, dialect.scan).await? {
+        let read = ws.read_frames(client, seq, t, dialect.scan).await?;
+        if read.closed {
             return Ok(());
+        }
+        // A closed loop sends its next message as soon as the last one's echo is back.
+        echo.waiting &= read.messages == 0;
+        if echo.closed && !echo.waiting && !ws.closing && now_ns() < window.end {
+            echo.waiting = true;
+            let body = echo.next(client, now_ns());
+            ws.send(OP_TEXT, body).await?;
         }
         let due = echo.due(client);
         tokio::select! {
@@ -89,18 +98,10 @@ pub(crate) async fn run(
                 ws.closing = true;
                 ws.send(OP_CLOSE, &1000u16.to_be_bytes()).await?;
             }
-            _ = &mut echo_timer, if echo.on && due < window.end => {
-                echo.tick += 1;
-                echo_timer.as_mut().reset(instant_at(echo.due(client)).into());
-                echo.body.clear();
-                if dialect.marked {
-                    // Message k (from 0) is number k + 1, as a server would number it.
-                    let number = echo.tick;
-                    pushbench_wire::scan::encode_marked(number, due, &plan.payload, &mut echo.body);
-                } else {
-                    pushbench_wire::encode_publish(due, &plan.payload, &mut echo.body);
-                }
-                ws.send(OP_TEXT, &echo.body).await?;
+            _ = &mut echo_timer, if echo.open && due < window.end => {
+                echo_timer.as_mut().reset(instant_at(echo.due_after(client)).into());
+                let body = echo.next(client, due);
+                ws.send(OP_TEXT, body).await?;
             }
         }
     }
@@ -118,27 +119,40 @@ struct Ws {
     closing: bool,
 }
 
-/// The echo pattern's schedule: message `tick` is due at `start + tick × period`.
+/// What a client sends in the echo pattern: on an open loop message `tick` is due at
+/// `start + tick × period`; on a closed loop the next message goes out when the last one's
+/// echo is back (one in flight per connection, as uWebSockets' `load_test` does).
 struct Echo {
-    on: bool,
+    /// Sends on the open-loop schedule.
+    open: bool,
+    /// Sends on a closed loop.
+    closed: bool,
+    /// Closed loop: a message is out and its echo is not back yet.
+    waiting: bool,
     period_ns: u64,
     tick: u64,
-    /// The publish body being sent.
+    /// Marked envelopes numbered by the client, not publish bodies.
+    marked: bool,
+    /// The message being sent.
     body: bytes::BytesMut,
 }
 
 impl Echo {
-    fn new(client: &Client) -> Echo {
+    fn new(client: &Client, marked: bool) -> Echo {
         let plan = &*client.plan;
-        let on = plan.pattern == Pattern::Echo;
+        let echo = plan.pattern == Pattern::Echo;
+        let closed = echo && plan.closed_loop;
         Echo {
-            on,
-            period_ns: if on {
+            open: echo && !closed,
+            closed,
+            waiting: false,
+            period_ns: if echo && !closed {
                 (1e9 / plan.rate) as u64
             } else {
                 u64::MAX
             },
             tick: 0,
+            marked,
             body: bytes::BytesMut::with_capacity(plan.payload.len() + 32),
         }
     }
@@ -148,6 +162,36 @@ impl Echo {
             .start_ns
             .saturating_add(self.tick.saturating_mul(self.period_ns))
     }
+
+    /// When the message after the next is due.
+    fn due_after(&self, client: &Client) -> u64 {
+        client
+            .start_ns
+            .saturating_add((self.tick + 1).saturating_mul(self.period_ns))
+    }
+
+    /// The next message, stamped `sent_ns`, counted as published.
+    fn next(&mut self, client: &Client, sent_ns: u64) -> &[u8] {
+        self.tick += 1;
+        self.body.clear();
+        let payload = &client.plan.payload;
+        if self.marked {
+            // Message k (from 0) is number k + 1, as a server would number it.
+            pushbench_wire::scan::encode_marked(self.tick, sent_ns, payload, &mut self.body);
+        } else {
+            pushbench_wire::encode_publish(sent_ns, payload, &mut self.body);
+        }
+        client.meter.published(sent_ns);
+        &self.body
+    }
+}
+
+/// What one pass over the read buffer found.
+struct Read {
+    /// The server answered the client's close frame: the session is over.
+    closed: bool,
+    /// Messages found.
+    messages: u64,
 }
 
 impl Ws {
@@ -184,32 +228,40 @@ impl Ws {
         Ok(t)
     }
 
-    /// Handles every whole frame in the buffer, read at `t`; true when the server has
-    /// answered the client's close frame and the session is over.
+    /// Handles every whole frame in the buffer, read at `t`.
     async fn read_frames(
         &mut self,
         client: &Client,
         seq: &mut SeqState,
         t: u64,
         scan: bool,
-    ) -> Result<bool, ClientError> {
+    ) -> Result<Read, ClientError> {
+        let mut read = Read {
+            closed: false,
+            messages: 0,
+        };
         while let Some(frame) = next_frame(&self.conn.buf)? {
             let payload = &self.conn.buf[frame.payload.clone()];
             let answer = match frame.opcode {
                 OP_TEXT | OP_BINARY if scan => {
                     let expected = &client.plan.payload;
                     pushbench_wire::scan::scan(payload, expected, |h| {
-                        client.meter.message(seq, h, t)
+                        client.meter.message(seq, h, t);
+                        read.messages += 1;
                     });
                     None
                 }
                 OP_TEXT | OP_BINARY => {
                     client.meter.message(seq, parse_header(payload)?, t);
+                    read.messages += 1;
                     None
                 }
                 OP_PING => Some(OP_PONG),
                 OP_PONG => None,
-                OP_CLOSE if self.closing => return Ok(true),
+                OP_CLOSE if self.closing => {
+                    read.closed = true;
+                    return Ok(read);
+                }
                 OP_CLOSE => Some(OP_CLOSE),
                 op => {
                     return Err(ClientError::Protocol(format!(
@@ -235,7 +287,7 @@ impl Ws {
             }
             self.conn.buf.advance(frame.len);
         }
-        Ok(false)
+        Ok(read)
     }
 
     /// Sends one masked frame.

@@ -130,7 +130,7 @@ impl Checking<'_> {
             let why = "expected the program and its arguments, e.g. [\"nginx\", \"-c\", \"{dir}/nginx.conf\"]";
             return Err(self.fail(command, "server.command", why));
         }
-        let start_vars = [Var::Port, Var::Dir, Var::Pushbench];
+        let start_vars = [Var::Port, Var::Dir, Var::Cpus, Var::Pushbench];
         let command = command
             .get_ref()
             .iter()
@@ -177,7 +177,7 @@ impl Checking<'_> {
             }
             out.push((
                 name.clone(),
-                self.template(text, &key, &[Var::Port, Var::Dir])?,
+                self.template(text, &key, &[Var::Port, Var::Dir, Var::Cpus])?,
             ));
         }
         Ok(out)

@@ -161,6 +161,11 @@ pub struct Workload {
     pub payload_bytes: usize,
     /// Topics (broadcast); in echo every client has a topic of its own.
     pub topics: u32,
+    /// Echo only: each client sends its next message when the last one's echo is back (one
+    /// in flight per connection), instead of `rate` messages per second. Left out of
+    /// `meta.json` when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_loop: bool,
 }
 
 impl Workload {
