@@ -84,6 +84,22 @@ impl TargetServer {
     }
 }
 
+/// A server left running when the run ends without [`TargetServer::stop`] (a second Ctrl-C,
+/// an error after the start): killed with its whole tree, since a master killed alone
+/// (`kill_on_drop`) would leave nginx's workers holding the port.
+impl Drop for TargetServer {
+    fn drop(&mut self) {
+        if self.child.take().is_some() {
+            for pid in process_tree(self.run.pid) {
+                signal(pid, libc::SIGKILL);
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 fn failed(plan: &TargetPlan, why: String) -> CliError {
     CliError::Target {
         name: plan.name.clone(),
