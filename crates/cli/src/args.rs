@@ -30,6 +30,10 @@ pub enum Command {
         /// Drive a server that is already running (http://127.0.0.1:PORT) instead of starting one.
         #[arg(long)]
         server: Option<String>,
+        /// Drive the server a target file describes (nginx + nchan: targets/nchan.toml)
+        /// instead of pushbench's own; wins over the scenario's [target]. See docs/targets.md.
+        #[arg(long, value_name = "FILE")]
+        target: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -117,6 +121,7 @@ impl Command {
                 scenario,
                 out,
                 server,
+                target,
                 quiet,
                 control_token,
                 pin,
@@ -125,6 +130,7 @@ impl Command {
                     scenario,
                     out,
                     server,
+                    target,
                     quiet,
                     control_token,
                     pin: pin.map(|given| Pin::parse(given.as_deref())).transpose()?,

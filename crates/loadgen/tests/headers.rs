@@ -99,6 +99,7 @@ async fn run(server: &TestServer, text: &str) -> Vec<PhaseResult> {
             progress: Arc::new(Progress::new(sc.loadgen_threads)),
             control_token: None,
             baseline: Default::default(),
+            target: None,
         };
         let r = tokio::time::timeout(WAIT, run_phase(spec))
             .await

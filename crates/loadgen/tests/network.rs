@@ -38,6 +38,7 @@ async fn run_one(addr: SocketAddr, sc: &Scenario, i: usize) -> PhaseResult {
         progress: Arc::new(Progress::new(sc.loadgen_threads)),
         control_token: None,
         baseline: Default::default(),
+        target: None,
     };
     tokio::time::timeout(WAIT, run_phase(spec))
         .await

@@ -51,6 +51,7 @@ async fn run_each(
             progress: Arc::new(Progress::new(sc.loadgen_threads)),
             control_token: None,
             baseline: Default::default(),
+            target: None,
         };
         let (r, ()) = tokio::time::timeout(WAIT, async { tokio::join!(run_phase(spec), cut) })
             .await

@@ -20,6 +20,9 @@ pub const WORKLOAD_PATH: &str = "/control/workload";
 pub const STOP_PATH: &str = "/control/stop";
 /// `GET /stats`: the server's counters ([`StatsDoc`]).
 pub const STATS_PATH: &str = "/stats";
+/// `GET /echo`: a plain WebSocket echo, every message sent back as it came, no topic in
+/// between.
+pub const ECHO_PATH: &str = "/echo";
 
 /// Messages a server retains per topic unless told otherwise.
 pub const DEFAULT_RING_CAPACITY: usize = 4096;

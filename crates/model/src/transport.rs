@@ -59,6 +59,22 @@ impl TransportOption {
     }
 }
 
+/// The shape of a kind's exchange with the server, which the generic clients of a target
+/// (a server pushbench did not write) go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Requests answered one by one, each answer complete (timed and long polling).
+    Polls,
+    /// One long response whose body carries the messages, chunked or ended by the close
+    /// (streaming, SSE).
+    Response,
+    /// A connection upgraded to WebSocket; messages in frames.
+    WebSocket,
+    /// A connection upgraded to pushbench's raw stream; messages one per line. Only
+    /// pushbench's own server offers it: it is the floor, not a candidate.
+    Raw,
+}
+
 /// What pushbench knows about one transport kind.
 #[derive(Debug)]
 pub struct Descriptor {
@@ -76,6 +92,8 @@ pub struct Descriptor {
     pub publishes_in_band: bool,
     /// Which `[http]` profile fields its requests carry.
     pub request_kind: RequestKind,
+    /// The shape of its exchange.
+    pub family: Family,
     /// Its colour in every chart and report, from Okabe & Ito's palette (distinguishable
     /// under the common colour-vision deficiencies; its yellow is left out, it vanishes on
     /// white). Related kinds get related hues (poll orange, long-poll vermillion); the
@@ -97,6 +115,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         // A raw stream has no browser API of its own; a page's WebSocket is the nearest, so
         // it carries the fields of one and differs from it in set-up by the handshake alone.
         request_kind: RequestKind::WebSocket,
+        family: Family::Raw,
         colour: (136, 136, 136),
         baseline: true,
     },
@@ -107,6 +126,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[TransportOption::Interval, TransportOption::Schedule],
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
+        family: Family::Polls,
         colour: (230, 159, 0),
         baseline: false,
     },
@@ -117,6 +137,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[TransportOption::Timeout],
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
+        family: Family::Polls,
         colour: (213, 94, 0),
         baseline: false,
     },
@@ -127,6 +148,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[],
         publishes_in_band: false,
         request_kind: RequestKind::Fetch,
+        family: Family::Response,
         colour: (0, 158, 115),
         baseline: false,
     },
@@ -137,6 +159,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[],
         publishes_in_band: false,
         request_kind: RequestKind::EventSource,
+        family: Family::Response,
         colour: (0, 114, 178),
         baseline: false,
     },
@@ -147,6 +170,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         options: &[],
         publishes_in_band: true,
         request_kind: RequestKind::WebSocket,
+        family: Family::WebSocket,
         colour: (204, 121, 167),
         baseline: false,
     },

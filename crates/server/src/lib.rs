@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod echo;
 mod failure;
 mod hub;
 mod publisher;

@@ -13,6 +13,7 @@ mod envelope;
 pub mod headers;
 pub mod process;
 pub mod raw;
+pub mod scan;
 pub mod sse;
 pub mod ws;
 

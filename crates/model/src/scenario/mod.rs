@@ -144,6 +144,11 @@ pub struct Scenario {
     /// the clients' bytes go straight to their sockets). Left out of `meta.json` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkPlan>,
+    /// The target file `[target]` names (resolved against the scenario's directory), whose
+    /// server the run drives instead of pushbench's own unless `--target` names another.
+    /// Left out of `meta.json` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<std::path::PathBuf>,
 }
 
 /// The checked workload.
@@ -157,6 +162,11 @@ pub struct Workload {
     pub payload_bytes: usize,
     /// Topics (broadcast); in echo every client has a topic of its own.
     pub topics: u32,
+    /// Echo only: each client sends its next message when the last one's echo is back (one
+    /// in flight per connection), instead of `rate` messages per second. Left out of
+    /// `meta.json` when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_loop: bool,
 }
 
 impl Workload {
