@@ -30,6 +30,10 @@ pub enum Command {
         /// Drive a server that is already running (http://127.0.0.1:PORT) instead of starting one.
         #[arg(long)]
         server: Option<String>,
+        /// Drive the server a target file describes (nginx + nchan: targets/nchan.toml)
+        /// instead of pushbench's own; wins over the scenario's [target]. See docs/targets.md.
+        #[arg(long, value_name = "FILE")]
+        target: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -67,7 +71,8 @@ pub enum Command {
         #[arg(long)]
         allow_different: bool,
     },
-    /// Serve the five push endpoints and the control endpoints.
+    /// Serve the six push endpoints (the raw stream and five transports) and the control
+    /// endpoints.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -120,6 +125,7 @@ impl Command {
                 scenario,
                 out,
                 server,
+                target,
                 quiet,
                 control_token,
                 pin,
@@ -128,6 +134,7 @@ impl Command {
                     scenario,
                     out,
                     server,
+                    target,
                     quiet,
                     control_token,
                     pin: pin.map(|given| Pin::parse(given.as_deref())).transpose()?,

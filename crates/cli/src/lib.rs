@@ -12,6 +12,7 @@ mod child;
 mod host;
 mod progress;
 mod run;
+mod target;
 
 pub use run::{Pin, RunOptions, run};
 
@@ -53,6 +54,14 @@ pub enum CliError {
     /// The server child process could not be started or did not come up.
     #[error("server process: {0}")]
     Child(String),
+    /// A target's server could not be started, did not become ready, or is not running.
+    #[error("target {name}: {why}")]
+    Target {
+        /// The target's name.
+        name: String,
+        /// What went wrong.
+        why: String,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -3,6 +3,7 @@
 //! run the phases, and finish (stop the server, record how the run ended, render the
 //! reports).
 
+use crate::target::TargetServer;
 use crate::{CliError, child, host, pin_cpus, progress};
 use pushbench_loadgen::control::Control;
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, RssBaseline, run_phase};
@@ -26,6 +27,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// A running server to drive instead of starting one, as given (`http://HOST:PORT`).
     pub server: Option<String>,
+    /// A target file whose server to drive (wins over the scenario's `[target]`).
+    pub target: Option<PathBuf>,
     /// Print nothing but errors.
     pub quiet: bool,
     /// Bearer token for a `--server` whose control endpoints require one.
@@ -157,6 +160,8 @@ struct Prepared<'a> {
     server: SocketAddr,
     /// The server `run` started, stopped when the phases are over.
     child: Option<child::ServerChild>,
+    /// The target whose server the run drives, when it is not pushbench's own.
+    target: Option<TargetServer>,
     baseline: RssBaseline,
     run_dir: RunDir,
     started: SystemTime,
@@ -188,9 +193,15 @@ impl<'a> Prepared<'a> {
             .out
             .clone()
             .unwrap_or_else(|| default_out_dir(&scenario.name));
-        let (server, child) = match &opts.server {
-            Some(url) => (parse_server(url)?, None),
-            None => {
+        let target_file = opts.target.clone().or_else(|| scenario.target.clone());
+        let target = match target_file {
+            Some(file) => Some(start_target(opts, &file, &scenario, pinning.as_ref()).await?),
+            None => None,
+        };
+        let (server, child) = match (&opts.server, &target) {
+            (_, Some(t)) => (t.run.addr, None),
+            (Some(url), None) => (parse_server(url)?, None),
+            (None, None) => {
                 let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
                 let c = child::ServerChild::start(&scenario, cpus).await?;
                 (c.addr, Some(c))
@@ -200,14 +211,21 @@ impl<'a> Prepared<'a> {
         // Its memory now, before any client connected, is also the base of the
         // per-connection memory figures.
         let mut probe = Control::with_token(server, opts.control_token.as_deref());
-        let baseline = match probe.stats().await {
-            Ok(stats) => RssBaseline {
-                server_bytes: stats.rss_bytes,
+        let baseline = match &target {
+            Some(t) => RssBaseline {
+                server_bytes: process::tree_usage(t.run.pid).map_or(0, |u| u.rss_bytes),
                 loadgen_bytes: process::memory().rss_bytes,
             },
-            Err(e) if opts.server.is_some() => return Err(CliError::Input(e)),
-            Err(e) => return Err(CliError::Child(e.to_string())),
+            None => match probe.stats().await {
+                Ok(stats) => RssBaseline {
+                    server_bytes: stats.rss_bytes,
+                    loadgen_bytes: process::memory().rss_bytes,
+                },
+                Err(e) if opts.server.is_some() => return Err(CliError::Input(e)),
+                Err(e) => return Err(CliError::Child(e.to_string())),
+            },
         };
+        let probe_control_bytes = probe.bytes + target.as_ref().map_or(0, |t| t.probe_bytes);
         let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
         let prepared = Prepared {
             opts,
@@ -215,12 +233,13 @@ impl<'a> Prepared<'a> {
             out,
             server,
             child,
+            target,
             baseline,
             run_dir,
             started: SystemTime::now(),
             host: host::detect(),
             pinning,
-            probe_control_bytes: probe.bytes,
+            probe_control_bytes,
         };
         let still_going = "the run is still going (or was killed)".to_string();
         prepared
@@ -237,9 +256,10 @@ impl<'a> Prepared<'a> {
             pushbench_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: Some(env!("PUSHBENCH_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
             host: self.host.clone(),
-            server: match &self.opts.server {
-                Some(url) => url.clone(),
-                None => format!("started by pushbench on {}", self.server),
+            server: match (&self.target, &self.opts.server) {
+                (Some(t), _) => t.describe(),
+                (None, Some(url)) => url.clone(),
+                (None, None) => format!("started by pushbench on {}", self.server),
             },
             started: humantime::format_rfc3339_seconds(self.started).to_string(),
             ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
@@ -282,6 +302,7 @@ impl<'a> Prepared<'a> {
                     progress: live.clone(),
                     control_token: self.opts.control_token.as_deref(),
                     baseline: self.baseline,
+                    target: self.target.as_ref().map(|t| &t.run),
                 };
                 match self.phase(spec, &title, transport).await {
                     Ok(result) => {
@@ -336,6 +357,9 @@ impl<'a> Prepared<'a> {
         if let Some(c) = self.child.take() {
             c.stop().await;
         }
+        if let Some(t) = self.target.take() {
+            t.stop().await;
+        }
         let (completed, reason) = match (&failure, interrupted) {
             (Some(e), _) => (false, Some(e.to_string())),
             (None, true) => (false, Some("interrupted by Ctrl-C".to_string())),
@@ -357,6 +381,30 @@ impl<'a> Prepared<'a> {
             None => Ok(()),
         }
     }
+}
+
+/// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
+/// pinned to the server's CPUs of `--pin` when pushbench starts it.
+async fn start_target(
+    opts: &RunOptions,
+    file: &std::path::Path,
+    scenario: &Scenario,
+    pinning: Option<&CpuPinning>,
+) -> Result<TargetServer, CliError> {
+    if opts.server.is_some() {
+        return Err(CliError::BadOption {
+            option: "--server",
+            why: "a target file says where its server is; give --server or a target, not both"
+                .into(),
+        });
+    }
+    let plan = pushbench_loadgen::target::load(file).map_err(CliError::Input)?;
+    pushbench_loadgen::target::check_fit(scenario, &plan).map_err(CliError::Input)?;
+    let cpus = match pinning.and_then(|p| p.server.as_deref()) {
+        Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
+        None => None,
+    };
+    TargetServer::start(plan, cpus.as_deref()).await
 }
 
 /// One line saying how a phase went, printed as it ends.

@@ -20,6 +20,9 @@ pub const WORKLOAD_PATH: &str = "/control/workload";
 pub const STOP_PATH: &str = "/control/stop";
 /// `GET /stats`: the server's counters ([`StatsDoc`]).
 pub const STATS_PATH: &str = "/stats";
+/// `GET /echo`: a plain WebSocket echo, every message sent back as it came, no topic in
+/// between.
+pub const ECHO_PATH: &str = "/echo";
 
 /// Messages a server retains per topic unless told otherwise.
 pub const DEFAULT_RING_CAPACITY: usize = 4096;
@@ -458,7 +461,7 @@ mod tests {
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(
             json["connections"],
-            serde_json::json!({"poll": 0, "long-poll": 2, "stream": 0, "sse": 0, "websocket": 0, "other": 1})
+            serde_json::json!({"raw": 0, "poll": 0, "long-poll": 2, "stream": 0, "sse": 0, "websocket": 0, "other": 1})
         );
         assert_eq!(json["slow_consumer_disconnects"], 0);
         assert_eq!(serde_json::from_value::<StatsDoc>(json).unwrap(), doc);

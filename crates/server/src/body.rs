@@ -1,5 +1,7 @@
 //! Response bodies: fixed ones (batches, reasons, JSON) and the endless push bodies of
-//! `/stream` and `/sse`.
+//! `/stream` and `/sse`; and what every push connection shares, the bodies and the
+//! connections taken over after an upgrade (`/ws`, `/raw`) alike: the batch it reads from
+//! the ring, its lag, and a send bounded by the stall timeout.
 
 use crate::failure::Failure;
 use crate::hub::{Message, Subscription, Topic};
@@ -7,7 +9,8 @@ use crate::state::AppState;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use std::collections::VecDeque;
-use std::pin::Pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
@@ -139,6 +142,18 @@ pub(crate) fn release_idle(batch: &mut Batch) {
     debug_assert!(batch.is_empty());
     if batch.capacity() > KEEP {
         *batch = Batch::new();
+    }
+}
+
+/// Polls `f` once and, only if it is not ready, bounds it by `limit`: how a connection taken
+/// over after an upgrade sends within the stall timeout. Most writes complete at once, and
+/// this keeps the clock read and timer registration off that path.
+pub(crate) async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    let first = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => tokio::time::timeout(limit, f).await.ok(),
     }
 }
 

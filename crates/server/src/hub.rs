@@ -4,8 +4,8 @@
 //! subscriber then shares those bytes by reference count: fan-out to N subscribers copies
 //! no payload and allocates nothing per subscriber.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use pushbench_wire::{HEADER_LEN, encode_message, sse};
+use bytes::{Bytes, BytesMut};
+use pushbench_wire::{HEADER_LEN, raw, sse};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,8 +15,9 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub(crate) struct Message {
     seq: u64,
-    /// `<message>\n`: a poll batch line and a stream chunk. The envelope alone (a WebSocket
-    /// frame payload) is this without its last byte, so both share one allocation.
+    /// `<message>\n`: a raw stream's message, a poll batch line and a stream chunk
+    /// (`pushbench_wire::raw`). The envelope alone (a WebSocket frame payload) is this
+    /// without its last byte, so both share one allocation.
     line: Bytes,
     /// `id: <seq>\ndata: <message>\n\n`.
     sse: Bytes,
@@ -25,9 +26,8 @@ pub(crate) struct Message {
 impl Message {
     fn encode(seq: u64, sent_ns: u64, payload: &[u8]) -> Self {
         let m = HEADER_LEN + payload.len();
-        let mut line = BytesMut::with_capacity(m + 1);
-        encode_message(seq, sent_ns, payload, &mut line);
-        line.put_u8(b'\n');
+        let mut line = BytesMut::with_capacity(raw::frame_len(m));
+        raw::encode(seq, sent_ns, payload, &mut line);
         let mut event = BytesMut::new();
         sse::encode_event(seq, &line[..m], &mut event);
         Message {

@@ -1,6 +1,7 @@
 //! The pushbench server: one topic hub behind the five push transports of
 //! `docs/protocol.md` (timed polling, long polling, chunked streaming, Server-Sent Events,
-//! WebSocket), plus the control and statistics endpoints the load generator drives.
+//! WebSocket) and the raw stream they are measured against, plus the control and statistics
+//! endpoints the load generator drives.
 //!
 //! It owns the topics, the open-loop publisher, and the counters `/stats` reports (including
 //! the process's CPU time and memory). It never measures latency (the load generator does,
@@ -11,6 +12,7 @@
 
 mod body;
 mod control;
+mod echo;
 mod failure;
 mod hub;
 mod publisher;
@@ -319,6 +321,17 @@ pub(crate) async fn connection(state: Arc<AppState>, slot: Arc<ConnSlot>, stream
         // last chunk.
         failure = slot.stalled(state.config.stall_timeout) => state.stats.failed(&failure),
     }
+}
+
+/// The socket of a connection hyper has handed over after a `101` (`/ws`, `/raw`), and the
+/// bytes of it hyper had already read past the request. [`connection`] serves every
+/// connection over a `TokioIo<TcpStream>`, so that is what an upgrade gives back; `None`
+/// only if that ever changed.
+pub(crate) fn take_over(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, bytes::Bytes)> {
+    let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
+    // A copy: even empty, the slice hyper hands over keeps its whole 8 KiB read buffer.
+    let early = bytes::Bytes::copy_from_slice(&parts.read_buf);
+    Some((parts.io.into_inner(), early))
 }
 
 /// The failure behind an error hyper ended a connection with, when it is one the server
