@@ -23,6 +23,11 @@ pub const STATS_PATH: &str = "/stats";
 /// `GET /echo`: a plain WebSocket echo, every message sent back as it came, no topic in
 /// between.
 pub const ECHO_PATH: &str = "/echo";
+/// `GET /`: the live page, a browser client of every push transport (`docs/protocol.md`).
+pub const PAGE_PATH: &str = "/";
+/// `GET /clock`: the server's clock (`CLOCK_MONOTONIC`, the timeline of every `sent_ns`), for
+/// a client on another clock to estimate its offset.
+pub const CLOCK_PATH: &str = "/clock";
 
 /// Messages a server retains per topic unless told otherwise.
 pub const DEFAULT_RING_CAPACITY: usize = 4096;

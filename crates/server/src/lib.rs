@@ -1,7 +1,8 @@
 //! The pushbench server: one topic hub behind the five push transports of
 //! `docs/protocol.md` (timed polling, long polling, chunked streaming, Server-Sent Events,
 //! WebSocket) and the raw stream they are measured against, plus the control and statistics
-//! endpoints the load generator drives.
+//! endpoints the load generator drives; and, at `/`, a page that runs the five transports
+//! in a browser (`page.rs`, `live.html`).
 //!
 //! It owns the topics, the open-loop publisher, and the counters `/stats` reports (including
 //! the process's CPU time and memory). It never measures latency (the load generator does,
@@ -15,6 +16,7 @@ mod control;
 mod echo;
 mod failure;
 mod hub;
+mod page;
 mod publisher;
 mod routes;
 mod runtime;

@@ -16,7 +16,8 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_model::protocol::{
-    ECHO_PATH, MAX_PAYLOAD, PUBLISH_PATH, STATS_PATH, STOP_PATH, WORKLOAD_PATH, WorkloadDoc,
+    CLOCK_PATH, ECHO_PATH, MAX_PAYLOAD, PAGE_PATH, PUBLISH_PATH, STATS_PATH, STOP_PATH,
+    WORKLOAD_PATH, WorkloadDoc,
 };
 use pushbench_model::transport::TransportKind;
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
@@ -126,6 +127,9 @@ enum Route {
     Stop,
     Stats,
     Echo,
+    /// The live page, and the clock it reads (`crate::page`).
+    Page,
+    Clock,
 }
 
 impl Route {
@@ -139,6 +143,8 @@ impl Route {
             STOP_PATH => Route::Stop,
             STATS_PATH => Route::Stats,
             ECHO_PATH => Route::Echo,
+            PAGE_PATH => Route::Page,
+            CLOCK_PATH => Route::Clock,
             _ => return None,
         })
     }
@@ -207,6 +213,8 @@ fn route(
         Route::Stop => Ok(Handled::later(stop(state))),
         Route::Stats => Ok(Handled::now(json_response(&state.stats_doc()))),
         Route::Echo => crate::echo::handle(state, slot, req),
+        Route::Page => Ok(Handled::now(crate::page::page())),
+        Route::Clock => Ok(Handled::now(crate::page::clock())),
     }
 }
 

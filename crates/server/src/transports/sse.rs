@@ -1,5 +1,9 @@
-//! `GET /sse?topic=T`: Server-Sent Events, one event per message in its own chunk, a `:`
-//! comment when idle, and `Last-Event-ID` to resume.
+//! `GET /sse?topic=T[&cursor=C]`: Server-Sent Events, one event per message in its own
+//! chunk, a `:` comment when idle, and `Last-Event-ID` to resume.
+//!
+//! `cursor` is for a browser's `EventSource`, which cannot set `Last-Event-ID` on its first
+//! request: it keeps the URL for its reconnects and adds the header once it has seen an
+//! event's `id:`, so the header, when present, is the newer position and wins.
 
 use super::Exchange;
 use crate::body::{Body, Framing, PushBody};
@@ -22,7 +26,7 @@ pub(super) fn handle(x: Exchange) -> Result<Handled, Rejection> {
             parse_decimal(v.as_bytes())
                 .ok_or_else(|| Rejection::bad("Last-Event-ID must be a decimal sequence number"))?,
         ),
-        None => None,
+        None => query.cursor,
     };
     drop(req);
     let (head, cursor) = start(&topic, last_id)?;
