@@ -124,6 +124,9 @@ async fn browser(chromium: &Path, driver: &Path, tag: &str) -> (Group, Client) {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("a Chromium session through chromedriver");
+    // WebDriver's defaults wait 300 s for a page and 30 s for a script.
+    let bounded = fantoccini::wd::TimeoutConfiguration::new(Some(WAIT), Some(WAIT), None);
+    client.update_timeouts(bounded).await.unwrap();
     (group, client)
 }
 
@@ -266,4 +269,241 @@ async fn burst(client: &Client, addr: SocketAddr) {
         assert!(c["p50_us"].as_f64().is_some(), "{what}");
         assert!(c["p50_us"].as_f64() <= c["p99_us"].as_f64(), "{what}");
     }
+}
+
+/// The connection-limit experiment's page side: `window.limit` opens `n` connections of
+/// one kind to this origin and counts, per connection, when it opened, what it received
+/// and with what latency (on the server's clock, offset estimated as the live page does).
+/// It runs in the document of `/clock`, a page that holds no connection of its own.
+const LIMIT_JS: &str = r#"
+const kind = arguments[0], n = arguments[1];
+const t0 = performance.now();
+let offset = null, best = Infinity;
+for (let i = 0; i < 8; i++) {
+  const a = performance.now();
+  const s = parseInt(await (await fetch("/clock", {cache: "no-store"})).text(), 16) / 1e6;
+  const b = performance.now();
+  if (b - a < best) { best = b - a; offset = s - (a + b) / 2; }
+}
+const since = () => performance.now() - t0;
+const conns = [];
+for (let i = 0; i < n; i++) {
+  const c = {opened: null, messages: 0, latencies: [], errors: 0, requests: 0, stop: null};
+  const got = (text) => {
+    c.messages++;
+    if (c.opened === null) c.opened = since();
+    c.latencies.push(performance.now() + offset - parseInt(text.slice(17, 33), 16) / 1e6);
+  };
+  if (kind === "sse") {
+    const es = new EventSource("/sse?topic=0");
+    c.requests = 1;
+    es.onopen = () => { c.opened = since(); };
+    es.onmessage = (e) => got(e.data);
+    es.onerror = () => { c.errors++; };
+    c.state = () => ["connecting", "open", "closed"][es.readyState];
+    c.stop = () => es.close();
+  } else if (kind === "websocket") {
+    const ws = new WebSocket(`ws://${location.host}/ws?topic=0`);
+    c.requests = 1;
+    ws.onopen = () => { c.opened = since(); };
+    ws.onmessage = (e) => got(e.data);
+    ws.onerror = () => { c.errors++; };
+    c.state = () => ["connecting", "open", "closing", "closed"][ws.readyState];
+    c.stop = () => ws.close();
+  } else {
+    const abort = new AbortController();
+    let pending = false;
+    (async () => {
+      let cursor = null;
+      while (!abort.signal.aborted) {
+        const url = "/longpoll?topic=0&timeout=20000" + (cursor === null ? "" : `&cursor=${cursor}`);
+        c.requests++; pending = true;
+        try {
+          const lines = (await (await fetch(url, {signal: abort.signal, cache: "no-store"})).text()).split("\n");
+          if (c.opened === null) c.opened = since();
+          cursor = Number(lines[0]);
+          for (const l of lines.slice(1)) if (l) got(l);
+        } catch (e) { if (!abort.signal.aborted) c.errors++; }
+        pending = false;
+      }
+    })();
+    c.state = () => (c.opened === null ? "waiting" : pending ? "held" : "answered");
+    c.stop = () => abort.abort();
+  }
+  conns.push(c);
+}
+window.limit = {
+  conns,
+  /** Per connection: state, ms to open, messages, median latency ms. */
+  read: () => conns.map((c) => {
+    const l = [...c.latencies].sort((a, b) => a - b);
+    return {state: c.state(), opened_ms: c.opened, messages: c.messages, requests: c.requests,
+            errors: c.errors, p50_ms: l.length ? l[Math.floor(l.length / 2)] : null};
+  }),
+  /** A fetch of this origin started now: when it is answered, in ms, while it waits null. */
+  probe: () => {
+    const p = {ms: null}, a = performance.now();
+    fetch("/clock", {cache: "no-store"}).then((r) => r.text()).then(() => { p.ms = performance.now() - a; });
+    window.limit.fetch = p;
+  },
+  /** Closes connections `ids` and notes when. */
+  close: (ids) => { for (const i of ids) conns[i].stop(); window.limit.closed_at = since(); },
+};
+"#;
+
+/// The page's connections as the server counts them: all open, less the one asking; and
+/// those whose first request was to `kind`'s endpoint (a keep-alive connection the page
+/// opened for something else and reused counts only in the first).
+fn page_connections(addr: SocketAddr, kind: &str) -> (u64, u64) {
+    let s = stats(addr);
+    let open = s["connections_open"].as_u64().unwrap() - 1;
+    (open, s["connections"][kind].as_u64().unwrap())
+}
+
+/// What connections of one kind on one page did.
+struct Limit {
+    /// The page's connections open at the server 3 s after it opened them, and those
+    /// of them whose first request was to the kind's endpoint.
+    server_side: u64,
+    of_kind: u64,
+    /// Per connection then: state, opened_ms, messages, requests, errors, p50_ms.
+    first: Vec<Value>,
+    /// A fetch of the origin started then: answered after this many ms, or null.
+    probe: Value,
+    /// How many were opened.
+    n: usize,
+    /// Which connections were closed then, and the readings 2 s later.
+    closed: Vec<usize>,
+    then: Vec<Value>,
+}
+
+const N: usize = 8;
+
+/// Opens `n` connections of `kind` from one page to one HTTP/1.1 origin and reads what
+/// each sees: after 3 s, and 2 s after two that receive were closed.
+async fn limit_of(client: &Client, addr: SocketAddr, kind: &str, n: usize) -> Limit {
+    // Leaving the previous kind's page through a page that needs no connection: a
+    // navigation to the origin would wait behind six EventSources like any other request.
+    client.goto("about:blank").await.unwrap();
+    client.goto(&format!("http://{addr}/clock")).await.unwrap();
+    let open = format!("return (async () => {{ {LIMIT_JS} }})()");
+    client
+        .execute(&open, vec![json!(kind), json!(n)])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (server_side, of_kind) = page_connections(addr, kind);
+    let read = "window.limit.probe(); return window.limit.read()";
+    let first: Vec<Value> = serde_json::from_value(js(client, read).await).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let probe = js(client, "return window.limit.fetch.ms").await;
+    let closed: Vec<usize> = (0..n)
+        .filter(|&i| first[i]["messages"].as_u64() > Some(0))
+        .take(2)
+        .collect();
+    js(client, &format!("window.limit.close({closed:?})")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let then = serde_json::from_value(js(client, "return window.limit.read()").await).unwrap();
+    Limit {
+        n,
+        server_side,
+        of_kind,
+        first,
+        probe,
+        closed,
+        then,
+    }
+}
+
+fn print_limit(what: &str, kind: &str, l: &Limit) {
+    let ms = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.1}"));
+    println!(
+        "\n{what}: {} on one page; 3 s later the server had {} of the page's connections \
+         open, {} of them first used for {kind}",
+        l.n, l.server_side, l.of_kind
+    );
+    let probe = match l.probe.as_f64() {
+        Some(t) => format!("answered after {t:.1} ms"),
+        None => "still waiting 2 s later".into(),
+    };
+    println!("  a fetch of /clock started then: {probe}");
+    println!(
+        "  conn  state       opened (ms)  messages  requests  errors  latency p50 (ms)  | 2 s after closing {:?}: state, opened (ms), messages",
+        l.closed
+    );
+    for (i, (c, t)) in l.first.iter().zip(&l.then).enumerate() {
+        println!(
+            "  {i:>4}  {:<10}  {:>11}  {:>8}  {:>8}  {:>6}  {:>16}  | {:<10} {:>8} {:>6}",
+            c["state"].as_str().unwrap(),
+            ms(&c["opened_ms"]),
+            c["messages"],
+            c["requests"],
+            c["errors"],
+            ms(&c["p50_ms"]),
+            t["state"].as_str().unwrap(),
+            ms(&t["opened_ms"]),
+            t["messages"],
+        );
+    }
+}
+
+/// Connections of `l` that had received a message when first read.
+fn receiving(l: &Limit) -> usize {
+    l.first
+        .iter()
+        .filter(|c| c["messages"].as_u64() > Some(0))
+        .count()
+}
+
+#[test]
+fn one_page_gets_six_http_connections_to_an_origin_and_websockets_more() {
+    let Some((chromium, driver)) = browser_installed() else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_server, addr) = serve();
+    let workload = r#"{"topics": 1, "rate": 20, "payload_bytes": 16}"#;
+    assert_eq!(http(addr, "POST", "/control/workload", workload).0, 200);
+    runtime().block_on(async {
+        let (_driver, client) = browser(&chromium, &driver, "limit").await;
+        let sse = limit_of(&client, addr, "sse", N).await;
+        print_limit("EventSource", "sse", &sse);
+        let longpoll = limit_of(&client, addr, "long-poll", N).await;
+        print_limit("long poll (fetch loop)", "long-poll", &longpoll);
+        // The same with as many as the pool holds: what taking turns costs.
+        let six = limit_of(&client, addr, "long-poll", 6).await;
+        print_limit("long poll (fetch loop)", "long-poll", &six);
+        let ws = limit_of(&client, addr, "websocket", N).await;
+        print_limit("WebSocket", "websocket", &ws);
+        client.close().await.expect("end the session");
+
+        // Chromium's pool holds 6 connections per host for HTTP/1.1 (field notes, Browsers):
+        // six EventSources receive, the others wait, neither opened nor failed.
+        assert_eq!(receiving(&sse), 6, "EventSources receiving");
+        assert_eq!(
+            sse.server_side, 6,
+            "the server's count of the page's connections"
+        );
+        for c in sse.first.iter().filter(|c| c["messages"] == 0) {
+            assert_eq!(
+                (c["state"].as_str(), &c["errors"]),
+                (Some("connecting"), &json!(0))
+            );
+        }
+        // A closed one frees its connection for a waiting one.
+        let open_then = |l: &Limit| (0..N).filter(|i| !l.closed.contains(i)).collect::<Vec<_>>();
+        for i in open_then(&sse) {
+            assert!(
+                sse.then[i]["messages"].as_u64() > sse.first[i]["messages"].as_u64(),
+                "sse {i}"
+            );
+        }
+        // Long polls take turns on six connections; WebSockets are not in that pool.
+        assert!(longpoll.server_side <= 6, "{}", longpoll.server_side);
+        assert_eq!(receiving(&ws), N, "WebSockets receiving");
+        assert_eq!(
+            ws.of_kind, N as u64,
+            "the server's count of the page's WebSockets"
+        );
+    });
 }
