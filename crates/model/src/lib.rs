@@ -7,6 +7,7 @@
 //! from the data alone: it does no I/O, runs nothing and knows no async runtime.
 #![warn(missing_docs)]
 
+pub mod paired;
 pub mod protocol;
 pub mod result;
 pub mod rows;
