@@ -70,7 +70,11 @@ impl PairedRun {
             None => format!("{} rep {}", k.transport, k.repetition),
         };
         let why = if let Some(k) = listed.difference(&held).next() {
-            format!("lists {} of the {} (not in its summary.csv)", name(k), side.name())
+            format!(
+                "lists {} of the {} (not in its summary.csv)",
+                name(k),
+                side.name()
+            )
         } else if let Some(k) = held.difference(&listed).next() {
             format!(
                 "does not list {} of the {} (in its summary.csv)",

@@ -98,7 +98,10 @@ pub(super) fn judge(
         return result;
     }
     let (b, n) = match pairing {
-        Pairing::Independent => (b.iter().map(|v| v.1).collect(), n.iter().map(|v| v.1).collect()),
+        Pairing::Independent => (
+            b.iter().map(|v| v.1).collect(),
+            n.iter().map(|v| v.1).collect(),
+        ),
         Pairing::Paired => pairs(&b, &n),
     };
     if b.is_empty() {
@@ -131,7 +134,10 @@ fn judge_change(result: &mut MetricResult, b: &[f64], n: &[f64], t: f64, pairing
     if single {
         result.note = Some(match pairing {
             Pairing::Independent => {
-                format!("no confidence interval ({} repetition)", b.len().min(n.len()))
+                format!(
+                    "no confidence interval ({} repetition)",
+                    b.len().min(n.len())
+                )
             }
             Pairing::Paired => "no confidence interval (1 pair)".to_string(),
         });

@@ -342,6 +342,20 @@ impl Comparison {
     }
 }
 
+/// The confidence of the widest interval a paired comparison of `pairs` pairs can give:
+/// `1 − 2/2^pairs` up to 6 pairs (the smallest Walsh average to the largest), at least 95%
+/// from 6 on.
+pub fn paired_confidence(pairs: usize) -> f64 {
+    paired::rank(pairs.max(1)).1
+}
+
+/// The fewest pairs whose paired interval reaches 95% confidence: 6 (96.9%; 5 give 93.75%).
+pub fn min_pairs() -> usize {
+    (1..)
+        .find(|&n| paired_confidence(n) >= stats::LEVEL)
+        .expect("the confidence reaches 95% with enough pairs")
+}
+
 /// Compares `new` (the candidate) against `base` (the baseline), transport by transport:
 /// two runs, made apart, whose repetitions are independent samples.
 ///
@@ -568,7 +582,10 @@ fn repetition_notes(counts: &[Counted]) -> Vec<String> {
 /// interrupted run), a single pair, or too few pairs for a 95% interval, each once.
 fn pair_notes(counts: &[Counted]) -> Vec<String> {
     let mut notes = Vec::new();
-    for c in counts.iter().filter(|c| c.base != c.both || c.new != c.both) {
+    for c in counts
+        .iter()
+        .filter(|c| c.base != c.both || c.new != c.both)
+    {
         notes.push(format!(
             "{}: the baseline has {} repetitions and the candidate {}; only the {} measured on both sides are compared.",
             c.group, c.base, c.new, c.both
@@ -577,18 +594,22 @@ fn pair_notes(counts: &[Counted]) -> Vec<String> {
     let mut pairs: Vec<usize> = counts.iter().map(|c| c.both).collect();
     pairs.sort_unstable();
     pairs.dedup();
+    let enough = min_pairs();
     for n in pairs {
-        let confidence = paired::rank(n.max(1)).1;
+        if n == 0 {
+            // Each of its metrics says so; only its correctness counts are judged.
+            continue;
+        }
+        let confidence = paired_confidence(n);
         if n < 2 {
-            notes.push(
+            notes.push(format!(
                 "A transport has a single pair: its changes are judged from that pair's ratio against the threshold, \
-                 with no confidence interval. Use repeat = 6 or more for a paired run."
-                    .into(),
-            );
+                 with no confidence interval. Use repeat = {enough} or more for a paired run."
+            ));
         } else if confidence < stats::LEVEL {
             notes.push(format!(
                 "With {n} pairs the widest interval has only {:.1}% confidence (1 - 2/2^{n}), so noise passes for a \
-                 change more often. Use repeat = 6 or more for a paired run.",
+                 change more often. Use repeat = {enough} or more for a paired run.",
                 confidence * 100.0
             ));
         }

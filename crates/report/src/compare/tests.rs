@@ -1,5 +1,5 @@
-use super::metric::threshold_for;
 use super::judge::classify;
+use super::metric::threshold_for;
 use super::stats::{null_counts, rank, shift};
 use super::*;
 use crate::{PERCENTILES, PhaseKey};
@@ -896,7 +896,10 @@ fn a_paired_run_judges_correctness_counts_as_two_runs_do() {
     set(&mut new, "websocket", 4, |r| r.messages_lost = 1);
     let c = compare_paired(&paired_run(base, new), &default_opts()).unwrap();
     let lost = result(&c, "websocket", Metric::Lost);
-    assert_eq!((lost.verdict, lost.method), (Verdict::Regression, Method::Count));
+    assert_eq!(
+        (lost.verdict, lost.method),
+        (Verdict::Regression, Method::Count)
+    );
     assert_eq!(c.regressions().len(), 1);
 }
 
@@ -936,7 +939,11 @@ fn only_repetitions_both_sides_have_are_paired() {
         "{:?}",
         c.notes
     );
-    assert!(c.notes.iter().any(|n| n.contains("With 5 pairs") && n.contains("93.8%")));
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("With 5 pairs") && n.contains("93.8%"))
+    );
 }
 
 #[test]
@@ -951,7 +958,10 @@ fn a_paired_comparison_says_so_in_every_format() {
     assert!(md.contains("Wilcoxon signed-rank") && !md.contains("Mann–Whitney"));
     let json: serde_json::Value = serde_json::from_str(&c.json()).unwrap();
     assert_eq!(json["paired"]["phases"], 24);
-    assert_eq!(json["baseline"]["server"]["bin"]["path"], "/tmp/base/pushbench");
+    assert_eq!(
+        json["baseline"]["server"]["bin"]["path"],
+        "/tmp/base/pushbench"
+    );
     assert_eq!(json["results"][0]["method"], "paired_log_ratio");
     let html = c.html(&base, &new).unwrap();
     assert!(html.contains("Paired run runs/paired") && html.contains("Wilcoxon"));
@@ -960,4 +970,13 @@ fn a_paired_comparison_says_so_in_every_format() {
     let json: serde_json::Value = serde_json::from_str(&c.json()).unwrap();
     assert!(json.get("paired").is_none() && json["baseline"].get("server").is_none());
     assert!(c.markdown().contains("Mann–Whitney"));
+}
+
+#[test]
+fn six_pairs_are_the_fewest_for_a_95_percent_paired_interval() {
+    // The widest interval of n pairs misses only when every difference has the same sign:
+    // 2 of the 2^n sign patterns. 5 pairs: 1 - 2/32 = 93.75%; 6 pairs: 1 - 2/64 = 96.875%.
+    assert_eq!(paired_confidence(5), 1.0 - 2.0 / 32.0);
+    assert_eq!(paired_confidence(6), 1.0 - 2.0 / 64.0);
+    assert_eq!(min_pairs(), 6);
 }
