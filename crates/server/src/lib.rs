@@ -15,6 +15,7 @@ mod hub;
 mod publisher;
 mod routes;
 mod runtime;
+mod slowdown;
 mod state;
 mod transports;
 mod ws;
