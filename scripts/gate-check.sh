@@ -78,8 +78,11 @@ paired_run() {
   if [ -n "$lock" ]; then sleep "$pause"; fi
 }
 
-for i in $(seq "$aa"); do paired_run "aa-$i" "$bin"; done
-for i in $(seq "$ab"); do paired_run "ab-$i" "$out/bin/pushbench-slow"; done
+# Alternated, so that both series see the machine's afternoon alike.
+for i in $(seq "$((aa > ab ? aa : ab))"); do
+  if [ "$i" -le "$aa" ]; then paired_run "aa-$i" "$bin"; fi
+  if [ "$i" -le "$ab" ]; then paired_run "ab-$i" "$out/bin/pushbench-slow"; fi
+done
 
 source scripts/common.sh
 python3 scripts/gate_tables.py "$bin" "$out" "$aa" "$ab" "${PAIRED_GATE_THRESHOLDS[@]}" | tee "$out/tables.md"
