@@ -56,12 +56,29 @@ bin="$out/bin/pushbench"
 held=""
 release() { if [ -n "$held" ]; then rm -f "$lock"; held=""; fi; }
 trap release EXIT
+trap 'exit 130' INT TERM
+
+# The share of the CPUs' time spent idle over the next 5 seconds, in percent (/proc/stat).
+idle_percent() {
+  local a b
+  read -ra a < <(head -1 /proc/stat)
+  sleep 5
+  read -ra b < <(head -1 /proc/stat)
+  local total=0 i
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  echo $((100 * (b[4] - a[4] + b[5] - a[5]) / (total > 0 ? total : 1)))
+}
+
 acquire() {
   [ -n "$lock" ] || return 0
   while [ -e "$lock" ]; do sleep 20; done
   touch "$lock"
   held=1
-  while pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null; do sleep 10; done
+  # Work started before the lock was taken finishes first: no build or test, and the
+  # machine idle (a test's busy loops are neither cargo nor rustc).
+  while pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null || [ "$(idle_percent)" -lt 90 ]; do
+    sleep 10
+  done
 }
 
 # One paired run into $out/$1 with candidate server $2, unless it is already complete.
