@@ -5,6 +5,7 @@
 use crate::clients::Client;
 use crate::error::ClientError;
 use crate::link::Link;
+use crate::scenario::Pattern;
 use crate::stats::Meter;
 use bytes::BytesMut;
 use pushbench_wire::now_ns;
@@ -48,7 +49,11 @@ impl Conn {
             buf: BytesMut::with_capacity(READ_BUFFER),
             meter: client.meter.clone(),
             started_ns: t0,
-            link: client.plan.network.as_ref().map(|n| Box::new(Link::new(n))),
+            link: (client.plan.network.as_ref()).map(|n| {
+                // See `Link::new` on why the echo pattern's clients wait for each release.
+                let hand_over = client.plan.pattern != Pattern::Echo;
+                Box::new(Link::new(n, hand_over))
+            }),
         };
         if let Some(link) = &mut conn.link {
             link.handshake().await;

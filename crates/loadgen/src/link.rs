@@ -101,6 +101,30 @@ impl Pipe {
         release
     }
 
+    /// Charges a chunk whose bytes the client was handed on arrival ([`Link::new`]'s
+    /// `hand_over`): only its record is kept, so that until its release it still counts
+    /// in flight, for the room the link has and the order it releases in. A pipe holds
+    /// either chunks with their bytes or records alone, never both.
+    pub(crate) fn push_record(&mut self, arrival: u64, len: usize, jitter_ns: u64) -> u64 {
+        let release = self.schedule(arrival, len as u64, jitter_ns);
+        self.held.reserve(RECORD);
+        self.held.put_u32(len as u32);
+        self.held.put_u64(release);
+        self.held_bytes += len as u64;
+        release
+    }
+
+    /// Forgets the records ([`Pipe::push_record`]) released by `now`.
+    pub(crate) fn forget_released(&mut self, now: u64) {
+        while let Some((len, release)) = self.front()
+            && release <= now
+        {
+            self.held.advance(RECORD);
+            self.held_bytes -= len as u64;
+        }
+        self.free_if_empty();
+    }
+
     /// Length and release time of the oldest chunk held.
     fn front(&self) -> Option<(usize, u64)> {
         let h = self.held.get(..RECORD)?;
@@ -212,6 +236,12 @@ pub(crate) struct Link {
     /// Set when [`Link::fill`] hands over one chunk while more were due: when the client
     /// asked for them, and the time up to which chunks fell due while it was asking.
     carry: Option<(u64, u64)>,
+    /// Downstream bytes are handed to the client as they arrive, stamped with their
+    /// release time ([`Link::new`]).
+    hand_over: bool,
+    /// The latest release time of a chunk handed over on arrival: the client's clock, in
+    /// the emulation, has reached it once it has the chunk, so nothing it sends is earlier.
+    handed_until: u64,
 }
 
 fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -222,7 +252,19 @@ fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 }
 
 impl Link {
-    pub(crate) fn new(plan: &NetworkPlan) -> Link {
+    /// A link with the conditions of `plan`.
+    ///
+    /// `hand_over`: downstream bytes are handed to the client as soon as the link reads
+    /// them, stamped with their release time, instead of waking the client a second time
+    /// at that moment; the link keeps their record, so its room, back-pressure and release
+    /// order are the same. What the client records is the same either way: a chunk's
+    /// receive time is its release time when the client was waiting for it, and a client
+    /// handed a chunk on arrival was. What it sends next is stamped no earlier than that
+    /// release ([`Link::send`]), so an answer caused by a message still leaves after the
+    /// message arrived. Only a send the client makes on a timer of its own, independent of
+    /// what it received, could be held back by this (by less than the one-way delay): the
+    /// echo pattern's publishes are, so clients in that pattern do not use it.
+    pub(crate) fn new(plan: &NetworkPlan, hand_over: bool) -> Link {
         let ns = |d: std::time::Duration| d.as_nanos() as u64;
         Link {
             down: Pipe::new(
@@ -241,6 +283,8 @@ impl Link {
             eof: None,
             write_blocked: false,
             carry: None,
+            hand_over,
+            handed_until: 0,
         }
     }
 
@@ -298,16 +342,13 @@ impl Link {
         Ok(())
     }
 
-    /// Reads one chunk off the socket into the downstream pipe, taking at most `room` bytes;
-    /// returns the time it read.
-    fn read(
+    /// Reads one chunk off the socket into `buf`'s spare room, at most `room` bytes.
+    fn recv(
         &mut self,
         stream: &TcpStream,
         buf: &mut BytesMut,
         room: u64,
-    ) -> Result<u64, ClientError> {
-        // Read through the client's own buffer's spare room, so a held chunk occupies
-        // exactly its size in the pipe rather than a whole read buffer.
+    ) -> Result<Recv, ClientError> {
         let start = buf.len();
         if buf.capacity() - start < READ_BUFFER / 4 {
             buf.reserve(READ_BUFFER);
@@ -338,20 +379,54 @@ impl Link {
         // SAFETY: recv initialised the first `got` bytes of the spare capacity.
         unsafe { buf.set_len(start + got) };
         match result {
-            _ if got > 0 => {
+            _ if got > 0 => Ok(Recv::Bytes { got, arrival }),
+            Ok(()) => Ok(Recv::Eof(arrival)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(Recv::Nothing(arrival)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads one chunk off the socket into the downstream pipe, taking at most `room` bytes;
+    /// returns the time it read.
+    fn read(
+        &mut self,
+        stream: &TcpStream,
+        buf: &mut BytesMut,
+        room: u64,
+    ) -> Result<u64, ClientError> {
+        // Read through the client's own buffer's spare room, so a held chunk occupies
+        // exactly its size in the pipe rather than a whole read buffer.
+        match self.recv(stream, buf, room)? {
+            Recv::Bytes { got, arrival } => {
                 let jitter = self.jitter();
+                let start = buf.len() - got;
                 self.down.push(arrival, &buf[start..], jitter);
                 buf.truncate(start);
+                Ok(arrival)
             }
-            Ok(()) => {
-                let jitter = self.jitter();
-                self.eof = Some(self.down.schedule(arrival, 0, jitter));
+            Recv::Eof(arrival) => {
+                self.end_of_stream(arrival);
+                Ok(arrival)
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e.into()),
+            Recv::Nothing(arrival) => Ok(arrival),
         }
-        Ok(arrival)
     }
+
+    /// The server's end of stream was read at `arrival`.
+    fn end_of_stream(&mut self, arrival: u64) {
+        let jitter = self.jitter();
+        self.eof = Some(self.down.schedule(arrival, 0, jitter));
+    }
+}
+
+/// What one read off the socket found.
+enum Recv {
+    /// `got` bytes, appended to the buffer.
+    Bytes { got: usize, arrival: u64 },
+    /// The end of the server's stream.
+    Eof(u64),
+    /// Nothing yet.
+    Nothing(u64),
 }
 
 /// What ended a [`Link::wait`].
@@ -414,6 +489,9 @@ impl Link {
         buf: &mut BytesMut,
         meter: &Meter,
     ) -> Result<u64, ClientError> {
+        if self.hand_over {
+            return self.fill_on_arrival(stream, buf, meter).await;
+        }
         let called = now_ns();
         // Left in place until a chunk is handed over, so a cancelled call loses nothing.
         let carry = self.carry;
@@ -460,6 +538,55 @@ impl Link {
         }
     }
 
+    /// [`Link::fill`] for a link that hands bytes over on arrival ([`Link::new`]): waits
+    /// until the link reads downstream bytes into `buf` and returns their release time,
+    /// meanwhile forgetting the records of released chunks (which makes room) and writing
+    /// upstream bytes as they fall due. One wake-up per chunk where [`Link::fill`] needs
+    /// two, and no copy: at 10,000 connections that is most of what emulation costs.
+    async fn fill_on_arrival(
+        &mut self,
+        stream: &TcpStream,
+        buf: &mut BytesMut,
+        meter: &Meter,
+    ) -> Result<u64, ClientError> {
+        loop {
+            let now = now_ns();
+            self.flush_up(stream, now)?;
+            self.down.forget_released(now);
+            if self.eof.is_some_and(|e| e <= now) {
+                return Err(ClientError::Closed);
+            }
+            let room = self.down.room(now);
+            let read = self.eof.is_none() && room >= self.down.min_room();
+            let mut deadline = self.eof;
+            if !self.write_blocked {
+                deadline = min_some(deadline, self.up.next_release());
+            }
+            if !read && self.eof.is_none() {
+                // Room comes back as records are released or as transmission drains.
+                let reopens = self.down.room_at();
+                deadline = min_some(deadline, self.down.next_release());
+                deadline = min_some(deadline, (reopens > now).then_some(reopens));
+            }
+            self.arm(deadline);
+            match self.wait(stream, read).await? {
+                Woke::Writable => self.write_blocked = false,
+                Woke::Timer => self.armed = None,
+                Woke::Readable => match self.recv(stream, buf, room)? {
+                    Recv::Bytes { got, arrival } => {
+                        let jitter = self.jitter();
+                        let release = self.down.push_record(arrival, got, jitter);
+                        self.handed_until = self.handed_until.max(release);
+                        meter.down(got, release);
+                        return Ok(release);
+                    }
+                    Recv::Eof(arrival) => self.end_of_stream(arrival),
+                    Recv::Nothing(_) => {}
+                },
+            }
+        }
+    }
+
     /// [`crate::conn::Conn::send`] through the link: queues `bytes` for release after
     /// their transmission and delay and returns at once (a client may pipeline sends), the
     /// acceptance time. It waits only while the upstream queue is full, the back-pressure
@@ -494,13 +621,16 @@ impl Link {
             }
         }
         let now = now_ns();
+        // A client handed bytes on arrival is, in the emulation, no earlier than their
+        // release: what it sends now, it sends then.
+        let at = now.max(self.handed_until);
         if !bytes.is_empty() {
             let jitter = self.jitter();
-            self.up.push(now, bytes, jitter);
+            self.up.push(at, bytes, jitter);
         }
-        meter.up(bytes.len(), now, setup);
+        meter.up(bytes.len(), at, setup);
         self.flush_up(stream, now)?;
-        Ok(now)
+        Ok(at)
     }
 }
 
@@ -546,6 +676,27 @@ mod tests {
             p.held.capacity() <= RETAINED,
             "an empty pipe keeps little memory"
         );
+    }
+
+    #[test]
+    fn records_of_handed_over_chunks_hold_room_until_their_release() {
+        // No bandwidth, 10 ms delay, a 1,000-byte queue: what may be taken in is bounded
+        // by the bytes in flight, IN_FLIGHT_LIMIT beyond the queue.
+        let mut p = Pipe::new(10 * MS, None, 1000);
+        let big = IN_FLIGHT_LIMIT as usize + 300;
+        assert_eq!(p.push_record(0, big, 0), 10 * MS);
+        // Jitter never reorders: 4 ms of it on a chunk at 1 ms releases it at 15 ms.
+        assert_eq!(p.push_record(MS, 200, 4 * MS), 15 * MS);
+        assert_eq!(p.room(MS), 1000 - 300 - 200);
+        p.forget_released(10 * MS - 1);
+        assert_eq!(p.next_release(), Some(10 * MS));
+        p.forget_released(10 * MS);
+        assert_eq!(p.room(10 * MS), 1000);
+        assert_eq!(p.held_bytes, 200);
+        assert_eq!(p.next_release(), Some(15 * MS));
+        p.forget_released(15 * MS);
+        assert!(p.is_empty());
+        assert_eq!(p.held_bytes, 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::task::LocalSet;
+use tokio::task::{AbortHandle, LocalSet};
 use tokio_util::sync::CancellationToken;
 
 /// What one phase runs.
@@ -408,28 +408,45 @@ fn run_worker(w: WorkerSpec) -> Result<WorkerStats, LoadgenError> {
     Ok(worker.stats.into_inner())
 }
 
-/// Starts this worker's clients, spread over the ramp-up, each ending at the phase's close
-/// or when it is cancelled.
+/// Starts this worker's clients, spread over the ramp-up, and one task that ends them all
+/// at the phase's close or when it is cancelled. One task watches the close for all of
+/// them, rather than each client racing its own timer and cancellation future: those would
+/// be polled again on every wake-up of every client, for every message received.
 fn spawn_clients(local: &LocalSet, w: &WorkerSpec, plan: &Rc<ClientPlan>, shared: &Rc<Worker>) {
     let step = w.ramp_ns / u64::from(w.clients);
     let window = w.window;
+    let mut running = Vec::with_capacity((w.clients as usize).div_ceil(w.threads));
     for i in (w.worker as u32..w.clients).step_by(w.threads) {
-        let client = Client {
+        let client = Finishing(Client {
             plan: plan.clone(),
             topic: topic_of(i, w.topics),
             source: source_of(i, w.seed.addr, w.seed.connections),
             meter: Meter::new(shared.clone()),
             start_ns: window.phase_start + u64::from(i) * step,
-        };
-        let cancel = w.cancel.clone();
-        local.spawn_local(async move {
-            tokio::select! {
-                _ = async { sleep_until_ns(client.start_ns).await; client.run().await } => {}
-                _ = sleep_until_ns(window.close) => {}
-                _ = cancel.cancelled() => {}
-            }
-            client.meter.finish();
         });
+        let task = local.spawn_local(async move {
+            sleep_until_ns(client.0.start_ns).await;
+            client.0.run().await;
+        });
+        running.push(task.abort_handle());
+    }
+    let cancel = w.cancel.clone();
+    local.spawn_local(async move {
+        tokio::select! {
+            _ = sleep_until_ns(window.close) => {}
+            _ = cancel.cancelled() => {}
+        }
+        running.iter().for_each(AbortHandle::abort);
+    });
+}
+
+/// A client that records its finish when its task ends, run to completion or aborted at
+/// the phase's close: dropped after its connection, which the aborted future drops first.
+struct Finishing(Client);
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        self.0.meter.finish();
     }
 }
 

@@ -179,16 +179,18 @@ async fn push_latency_rises_by_the_one_way_delay_and_a_websocket_connects_in_two
             d,
             tolerance,
         );
-        // The two runs' p99s are each the machine's own noise at its 99th percentile, drawn
-        // independently: on a quiet machine they differ by tens of µs, on a busy one by as
-        // much as the noise's tail is wide. So p99 is held to the tolerance plus the width
-        // of that tail, read off the run without emulation (p99 - p50: 0.04 ms quiet, ~18 ms
-        // with every core busy; measured). The emulation itself adding to the tail still
-        // fails: only the machine's noise is allowed for.
-        let noise = p(&without, 0.99) - p(&without, 0.5);
+        // The tail is held at p90, not p99. The two runs' upper percentiles are each the
+        // machine's own noise, drawn independently: p99 of 4,000 samples is made of the 40
+        // slowest, i.e. of a few hiccups of a busy machine, and two runs' p99s differed by up
+        // to 2.4 ms more than the quiet run's p99 - p50 allowed for (1 failure in 5 runs
+        // with both cores busy). p90 is made of 400 samples, above any such hiccup, and still
+        // catches an emulation that delays a tenth of the messages (one timer tick late, a
+        // batch released together). The allowance is the width of the plain run's own noise
+        // at p90, so only the machine's noise is allowed for, not the emulation's.
+        let noise = p(&without, 0.9) - p(&without, 0.5);
         assert_near(
-            &format!("{} p99 rise", with.label),
-            p(&with, 0.99) - p(&without, 0.99),
+            &format!("{} p90 rise", with.label),
+            p(&with, 0.9) - p(&without, 0.9),
             d,
             tolerance + noise,
         );
@@ -435,11 +437,22 @@ async fn below_saturation_a_message_is_late_by_its_transmission_time() {
     assert_clean(with);
     let serialisation: f64 = 1038.0 * 8.0 / 1e6 * 1e6; // µs
     let tolerance = (0.02 * serialisation).max(1.0 * MS);
+    // Every frame is late by its transmission time, the first one of a run included, so
+    // the floors of the two runs differ by exactly that. A floor is what a busy machine
+    // cannot move: its hiccups would have to hit every one of the 400 frames. The medians
+    // are two independent draws of the machine's noise: with both cores busy they differed
+    // from transmission by -1.1 and +2.7 ms, in 2 of 20 runs beyond the plain run's own
+    // noise width, so the median is printed, not asserted. A queue forming below
+    // saturation is the saturated test's and the jitter test's to catch.
     assert_near(
-        "1mbit p50 rise",
-        p(with, 0.5) - p(without, 0.5),
+        "1mbit floor rise",
+        p(with, 0.0) - p(without, 0.0),
         serialisation,
         tolerance,
+    );
+    eprintln!(
+        "measured: 1mbit p50 rise {:.2} ms (not asserted)",
+        (p(with, 0.5) - p(without, 0.5)) / MS
     );
 }
 

@@ -42,8 +42,11 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
             return Ok(());
         }
         let due = echo.due(client);
+        // In a fixed order, without the random start `select!` draws on every wake-up:
+        // the timers first, so a connection that always has bytes to read still closes
+        // and echoes on time.
         tokio::select! {
-            r = ws.conn.fill() => t = r?,
+            biased;
             _ = &mut close_timer, if !ws.closing => {
                 ws.closing = true;
                 ws.send(OP_CLOSE, &1000u16.to_be_bytes()).await?;
@@ -55,6 +58,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
                 pushbench_wire::encode_publish(due, &plan.payload, &mut echo.body);
                 ws.send(OP_TEXT, &echo.body).await?;
             }
+            r = ws.conn.fill() => t = r?,
         }
     }
 }

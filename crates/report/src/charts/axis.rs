@@ -121,6 +121,16 @@ impl ValueAxis {
         }
     }
 
+    /// The largest value the axis shows, in the values' own unit.
+    pub fn top(&self) -> f64 {
+        let hi = if self.log {
+            10f64.powf(self.hi)
+        } else {
+            self.hi
+        };
+        hi * self.divisor
+    }
+
     /// Where `value` is plotted. On a log axis, values at or below zero (which it cannot
     /// show) are drawn on its bottom edge.
     pub fn at(&self, value: f64) -> f64 {
@@ -316,6 +326,15 @@ impl SweepAxis {
     /// Where `value` is plotted.
     pub fn at(&self, value: f64) -> f64 {
         if self.log { value.log10() } else { value }
+    }
+
+    /// The smallest value the axis can show: zero on a linear axis, the smallest point on
+    /// a logarithmic one.
+    pub fn first_plottable(&self) -> f64 {
+        match (self.log, self.points.first()) {
+            (true, Some(&p)) => p,
+            _ => 0.0,
+        }
     }
 
     /// The axis description: the quantity, and the scale when logarithmic.

@@ -9,6 +9,7 @@ use super::{Backend, DrawError};
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
 use pushbench_model::rows::SweepRow;
 use pushbench_model::{SweepDimension, SweepPoint};
 
@@ -20,6 +21,16 @@ pub struct Line {
     pub dashed: bool,
     /// Its value at a point; `None` breaks the line there.
     pub value: fn(&SweepRow) -> Option<f64>,
+}
+
+/// A straight reference line through the origin, `y = slope × x` in the plot's units (the
+/// swept value on x, the quantity's base unit on y), drawn thin and grey under the data with
+/// its label at the right end.
+pub struct Guide {
+    /// What it marks: `1 transit (rtt/2)`.
+    pub label: &'static str,
+    /// Its slope.
+    pub slope: f64,
 }
 
 /// What a sweep chart plots.
@@ -113,6 +124,17 @@ pub fn draw<DB: Backend>(
     area: &DrawingArea<DB, Shift>,
     plot: &Plot,
 ) -> Result<(), DrawError> {
+    draw_with(run, area, plot, &[])
+}
+
+/// `plot` for a run's sweep rows, over `guides`. With guides the vertical axis is linear, so
+/// that the lines through the origin stay straight and their slopes can be compared.
+pub fn draw_with<DB: Backend>(
+    run: &RunData,
+    area: &DrawingArea<DB, Shift>,
+    plot: &Plot,
+    guides: &[Guide],
+) -> Result<(), DrawError> {
     let grey = RGBColor(80, 80, 80);
     let mut legend = frame::transport_entries(run, Mark::Line);
     let lines = plot.lines;
@@ -127,12 +149,15 @@ pub fn draw<DB: Backend>(
     let dimension = run.sweep_dimension().unwrap_or(SweepDimension::Clients);
     let x = SweepAxis::new(run.sweep.iter().map(|r| r.sweep_value));
     let (quantity, units) = (plot.quantity, plot.units);
-    let y = ValueAxis::auto(
-        run.sweep
-            .iter()
-            .flat_map(|r| lines.iter().filter_map(|l| (l.value)(r))),
-        units,
-    );
+    let values = run
+        .sweep
+        .iter()
+        .flat_map(|r| lines.iter().filter_map(|l| (l.value)(r)));
+    let y = if guides.is_empty() {
+        ValueAxis::auto(values, units)
+    } else {
+        ValueAxis::linear(values, units)
+    };
     let mut chart = frame::plane(
         &area,
         &Axes {
@@ -144,6 +169,7 @@ pub fn draw<DB: Backend>(
             y_room: None,
         },
     )?;
+    draw_guides(&mut chart, &x, &y, run, guides)?;
     for label in frame::labels(run) {
         let color = frame::rgb(transport_color(run, &label));
         let rows: Vec<&SweepRow> = run.sweep.iter().filter(|r| r.transport == label).collect();
@@ -170,6 +196,41 @@ pub fn draw<DB: Backend>(
     }
     if run.sweep.is_empty() {
         frame::note(&chart.plotting_area().strip_coord_spec(), "no sweep data")?;
+    }
+    Ok(())
+}
+
+/// The guides, clipped to the plot: each from the origin to where it leaves the plot or
+/// reaches the largest swept value, labelled there.
+fn draw_guides<DB: Backend>(
+    chart: &mut frame::Plane<'_, DB>,
+    x: &SweepAxis,
+    y: &ValueAxis,
+    run: &RunData,
+    guides: &[Guide],
+) -> Result<(), DrawError> {
+    let largest = run.sweep.iter().map(|r| r.sweep_value).fold(0.0, f64::max);
+    let (start, top) = (x.first_plottable(), y.top());
+    let grey = RGBColor(150, 150, 150);
+    for g in guides {
+        let end = largest.min(top / g.slope);
+        if g.slope <= 0.0 || end <= start {
+            continue;
+        }
+        // Sampled, so that the line also follows a logarithmic swept axis.
+        const STEPS: u32 = 40;
+        let points: Vec<(f64, f64)> = (0..=STEPS)
+            .map(|i| start + (end - start) * f64::from(i) / f64::from(STEPS))
+            .map(|v| (x.at(v), y.at(v * g.slope)))
+            .collect();
+        // Labelled a little before its end, clear of the markers of the largest point.
+        let (ex, ey) = points[points.len() * 9 / 10];
+        chart.draw_series(DashedLineSeries::new(points, 3, 4, grey.stroke_width(1)))?;
+        chart.draw_series(std::iter::once(Text::new(
+            g.label,
+            (ex, ey),
+            frame::anchored(13, HPos::Right, VPos::Bottom).color(&grey),
+        )))?;
     }
     Ok(())
 }

@@ -361,3 +361,49 @@ fn a_sweep_point_without_deliveries_leaves_a_gap() {
     let charts = render(&run).unwrap();
     assert!(charts[0].svg.contains("websocket"));
 }
+
+#[test]
+fn a_round_trip_sweep_marks_one_two_and_three_transits() {
+    let mut run = sweep_run();
+    let rtt = |v: f64| pushbench_model::SweepPoint {
+        dimension: pushbench_model::SweepDimension::Rtt,
+        value: v,
+    };
+    // Points at 100 and 1000 ms become 0 and 200 ms; websocket on one transit (rtt/2 =
+    // 100 ms = 100,000 µs at 200 ms), the polls on two.
+    for r in &mut run.sweep {
+        let ms = if r.sweep_value == 100.0 { 0.0 } else { 200.0 };
+        let transits = if r.transport == "websocket" { 1.0 } else { 2.0 };
+        r.sweep_dimension = rtt(ms).dimension;
+        r.sweep_value = ms;
+        r.latency_p50_us = transits * ms * 1000.0 / 2.0 + 500.0;
+        r.latency_p99_us = r.latency_p50_us;
+    }
+    for r in &mut run.summary {
+        r.sweep_dimension = Some(pushbench_model::SweepDimension::Rtt);
+        r.sweep_value = Some(if r.sweep_value == Some(100.0) {
+            0.0
+        } else {
+            200.0
+        });
+    }
+    let charts = render(&run).unwrap();
+    let latency = charts.iter().find(|c| c.name == "latency_vs_rtt").unwrap();
+    for label in ["1 transit (rtt/2)", "2 transits", "3 transits"] {
+        assert!(latency.svg.contains(label), "{label}");
+    }
+    // At 200 ms a transit is 100 ms: websocket's 100.5 ms is 1.0 of them, the polls' 200.5
+    // ms 2.0.
+    let reading = charts_of(&run)
+        .into_iter()
+        .find(|c| c.name() == "latency_vs_rtt")
+        .unwrap()
+        .reading(&run);
+    assert!(
+        reading.contains("websocket 1.0 (p99 1.0)") && reading.contains("poll-1s 2.0"),
+        "{reading}"
+    );
+    // Other sweeps have no transits.
+    let clients = render(&sweep_run()).unwrap();
+    assert!(!clients[0].svg.contains("transit"));
+}
