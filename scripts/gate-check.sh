@@ -23,11 +23,15 @@
 # that other work on a shared machine, which waits for FILE to go, proceeds between runs. Every figure in the tables is read from the run directories by
 # scripts/gate_tables.py.
 #
-#   scripts/gate-check.sh [--aa 20] [--ab 10] [--out DIR] [--lock FILE [--pause 60]]
+# Every run records in other-cpu.tsv how many CPUs the rest of the machine kept busy
+# meanwhile (all CPU time of /proc/stat but this script's children's); one above
+# --max-other (default 0.25) was disturbed, and is made again.
+#
+#   scripts/gate-check.sh [--aa 20] [--ab 10] [--out DIR] [--lock FILE [--pause 60]] [--max-other 0.25]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-aa=20 ab=10 lock="" out="" pause=60
+aa=20 ab=10 lock="" out="" pause=60 max_other=0.25
 while [ $# -gt 0 ]; do
   case "$1" in
     --aa) aa=$2; shift 2 ;;
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --lock) lock=$2; shift 2 ;;
     --pause) pause=$2; shift 2 ;;
+    --max-other) max_other=$2; shift 2 ;;
     *) echo "gate-check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -81,18 +86,44 @@ acquire() {
   done
 }
 
-# One paired run into $out/$1 with candidate server $2, unless it is already complete.
+# CPU time the machine's processes used (user, nice and system of /proc/stat: not the
+# hypervisor's steal, which is the noise under study, nor interrupts, which the run's own
+# loopback traffic causes), and that this script's finished children used, in clock ticks
+# (cutime + cstime of /proc/$$/stat).
+machine_busy() { awk '/^cpu /{print $2+$3+$4; exit}' /proc/stat; }
+children_cpu() { awk '{print $16+$17}' "/proc/$$/stat"; }
+
+# One paired run into $out/$1 with candidate server $2, unless it is already complete. A run
+# during which the rest of the machine kept more than --max-other CPUs busy on average (a
+# build or a test started while the lock was held) is kept as $1.disturbed-N, listed in
+# disturbed.tsv, and made again.
 paired_run() {
-  local dir="$out/$1" candidate=$2
+  local dir="$out/$1" candidate=$2 tries=0
   if [ -f "$dir/paired.json" ] && grep -q '"completed": true' "$dir/candidate/meta.json" 2>/dev/null; then
     return
   fi
-  rm -rf "$dir"
-  acquire
-  echo "gate-check: $1 ($(date -u +%H:%M:%S))" >&2
-  "$bin" run "$scenario" --out "$dir" --quiet --baseline-bin "$bin" --candidate-bin "$candidate"
-  release
-  if [ -n "$lock" ]; then sleep "$pause"; fi
+  while :; do
+    rm -rf "$dir"
+    acquire
+    echo "gate-check: $1 ($(date -u +%H:%M:%S))" >&2
+    local busy0 own0 t0 busy1 own1 t1 other
+    busy0=$(machine_busy) own0=$(children_cpu) t0=$(date +%s.%N)
+    "$bin" run "$scenario" --out "$dir" --quiet --baseline-bin "$bin" --candidate-bin "$candidate"
+    busy1=$(machine_busy) own1=$(children_cpu) t1=$(date +%s.%N)
+    release
+    # CPUs the rest of the machine kept busy, on average over the run.
+    other=$(awk -v b="$((busy1 - busy0))" -v o="$((own1 - own0))" -v t0="$t0" -v t1="$t1" \
+      -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.3f", (b - o) / hz / (t1 - t0)}')
+    printf '%s\t%s\t%s\n' "$1" "$(date -u +%H:%M:%S)" "$other" >>"$out/other-cpu.tsv"
+    if [ -n "$lock" ]; then sleep "$pause"; fi
+    if awk -v o="$other" -v m="$max_other" 'BEGIN{exit !(o <= m)}'; then
+      return
+    fi
+    tries=$((tries + 1))
+    echo "gate-check: $1 disturbed (the rest of the machine used $other CPUs); made again" >&2
+    mv "$dir" "$dir.disturbed-$tries"
+    printf '%s\t%s\n' "$1" "$other" >>"$out/disturbed.tsv"
+  done
 }
 
 # Alternated, so that both series see the machine's afternoon alike.
