@@ -33,6 +33,10 @@ pub enum Command {
         /// Drive a server that is already running (http://127.0.0.1:PORT) instead of starting one.
         #[arg(long, conflicts_with_all = PairedArgs::IDS)]
         server: Option<String>,
+        /// Drive the server a target file describes (nginx + nchan: targets/nchan.toml)
+        /// instead of pushbench's own; wins over the scenario's [target]. See docs/targets.md.
+        #[arg(long, value_name = "FILE")]
+        target: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -74,7 +78,8 @@ pub enum Command {
         #[arg(long)]
         allow_different: bool,
     },
-    /// Serve the five push endpoints and the control endpoints.
+    /// Serve the six push endpoints (the raw stream and five transports) and the control
+    /// endpoints.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -96,6 +101,10 @@ pub enum Command {
         /// Run only on these CPUs (`0`, `0-1`, `0,2`); the default thread count follows.
         #[arg(long, value_name = "LIST")]
         cpus: Option<String>,
+        /// Publish at most this many ticks per second whatever the workload asks: a server
+        /// that cannot keep up on purpose, to see how overload is reported (default: none).
+        #[arg(long, value_name = "PER_SECOND")]
+        publisher_max_rate: Option<f64>,
     },
 }
 
@@ -183,6 +192,7 @@ impl Command {
                 scenario,
                 out,
                 server,
+                target,
                 quiet,
                 control_token,
                 pin,
@@ -192,6 +202,7 @@ impl Command {
                     scenario,
                     out,
                     server,
+                    target,
                     quiet,
                     control_token,
                     pin: pin.map(|given| Pin::parse(given.as_deref())).transpose()?,
@@ -222,6 +233,7 @@ impl Command {
                 ring_capacity,
                 control_token,
                 cpus,
+                publisher_max_rate,
             } => {
                 crate::pin_cpus(cpus.as_deref())?;
                 // After pinning, so that "one per core" counts the CPUs left.
@@ -231,6 +243,7 @@ impl Command {
                     ring_capacity,
                     control_token,
                     runtime: server_runtime,
+                    publisher_max_rate,
                 }))
             }
         }

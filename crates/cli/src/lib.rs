@@ -13,6 +13,7 @@ mod host;
 mod progress;
 mod run;
 mod side;
+mod target;
 
 pub use run::{Pin, RunOptions, run};
 pub use side::PairedSources;
@@ -56,6 +57,14 @@ pub enum CliError {
     /// The server child process could not be started or did not come up.
     #[error("server process: {0}")]
     Child(String),
+    /// A target's server could not be started, did not become ready, or is not running.
+    #[error("target {name}: {why}")]
+    Target {
+        /// The target's name.
+        name: String,
+        /// What went wrong.
+        why: String,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -225,6 +234,8 @@ pub struct ServeOptions {
     pub control_token: Option<String>,
     /// Which threads serve connections.
     pub runtime: ServerRuntime,
+    /// The server's `publisher_max_rate` (none: as the schedule asks).
+    pub publisher_max_rate: Option<f64>,
 }
 
 /// For `pushbench serve --runtime kind` with `threads` serving threads (`None`: one per
@@ -280,6 +291,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), CliError> {
         ring_capacity: opts.ring_capacity,
         control_token: opts.control_token,
         runtime: opts.runtime,
+        publisher_max_rate: opts.publisher_max_rate,
         ..Default::default()
     };
     pushbench_server::serve_with(listener, config, shutdown_signal()).await?;

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// A running server to drive instead of starting one, as given (`http://HOST:PORT`).
     pub server: Option<String>,
+    /// A target file whose server to drive (wins over the scenario's `[target]`).
+    pub target: Option<PathBuf>,
     /// Print nothing but errors.
     pub quiet: bool,
     /// Bearer token for a `--server` whose control endpoints require one.
@@ -207,25 +209,63 @@ impl PairedState {
     }
 }
 
-/// Starts or finds the servers a run drives, each probed: the one of a plain run, or the
-/// baseline's and then the candidate's of a paired run.
+/// Starts or finds the servers a run drives, each probed: the one of a plain run (a
+/// target's, when the run has one), or the baseline's and then the candidate's of a paired
+/// run.
 async fn start_servers(
     opts: &RunOptions,
     scenario: &Scenario,
     cpus: Option<&str>,
 ) -> Result<Vec<(Option<Side>, Server)>, CliError> {
     let token = opts.control_token.as_deref();
+    let target = opts.target.clone().or_else(|| scenario.target.clone());
     let Some(p) = &opts.paired else {
+        if let Some(file) = target {
+            return Ok(vec![(
+                None,
+                start_target(opts, &file, scenario, cpus).await?,
+            )]);
+        }
         let plain = opts.server.clone().map(|url| ServerSource::Url { url });
         let server = Server::start(None, plain.as_ref(), scenario, cpus, token).await?;
         return Ok(vec![(None, server)]);
     };
+    if target.is_some() {
+        return Err(CliError::BadOption {
+            option: "--target",
+            why: "a paired run measures two pushbench servers (--baseline-bin/--baseline-server, --candidate-bin/--candidate-server); a target cannot be one of its sides yet".into(),
+        });
+    }
     let mut servers = Vec::new();
     for side in Side::BOTH {
         let server = Server::start(Some(side), Some(p.of(side)), scenario, cpus, token).await?;
         servers.push((Some(side), server));
     }
     Ok(servers)
+}
+
+/// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
+/// pinned to the server's CPUs of `--pin` when pushbench starts it.
+async fn start_target(
+    opts: &RunOptions,
+    file: &std::path::Path,
+    scenario: &Scenario,
+    cpus: Option<&str>,
+) -> Result<Server, CliError> {
+    if opts.server.is_some() {
+        return Err(CliError::BadOption {
+            option: "--server",
+            why: "a target file says where its server is; give --server or a target, not both"
+                .into(),
+        });
+    }
+    let plan = pushbench_loadgen::target::load(file).map_err(CliError::Input)?;
+    pushbench_loadgen::target::check_fit(scenario, &plan).map_err(CliError::Input)?;
+    let cpus = match cpus {
+        Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
+        None => None,
+    };
+    Server::of_target(plan, cpus.as_deref()).await
 }
 
 /// Refuses a paired run of one repetition (a single pair has no interval) and warns, on
@@ -412,6 +452,7 @@ impl<'a> Prepared<'a> {
                         progress: live.clone(),
                         control_token: self.opts.control_token.as_deref(),
                         baseline: side.server.rss,
+                        target: side.server.target.as_ref().map(|t| &t.run),
                     };
                     match self.phase(spec, &title, transport).await {
                         Ok(result) => {

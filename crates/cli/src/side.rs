@@ -3,8 +3,10 @@
 //! is a `pushbench serve` the run starts (from this executable or another one) or a server
 //! that is already running, probed before any run directory is made for it.
 
+use crate::target::TargetServer;
 use crate::{CliError, child};
 use pushbench_loadgen::control::Control;
+use pushbench_loadgen::target::TargetPlan;
 use pushbench_loadgen::{RssBaseline, Scenario};
 use pushbench_model::paired::{ServerSource, Side};
 use pushbench_wire::process;
@@ -36,6 +38,8 @@ pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     /// The child process when the run started it; stopped when the phases are over.
     child: Option<child::ServerChild>,
+    /// The target whose server this is, when it is not pushbench's own.
+    pub(crate) target: Option<TargetServer>,
     /// Both processes' memory before any client connected: the base of the per-connection
     /// memory figures.
     pub(crate) rss: RssBaseline,
@@ -89,9 +93,31 @@ impl Server {
         Ok(Server {
             addr,
             child,
+            target: None,
             rss,
             probe_control_bytes: probe.bytes,
             description,
+        })
+    }
+
+    /// Starts (or finds) the server a target file describes, pinned to `cpus` when
+    /// pushbench starts it; its memory now is read from its process tree, since a target
+    /// has no `/stats`.
+    pub(crate) async fn of_target(
+        plan: TargetPlan,
+        cpus: Option<&[usize]>,
+    ) -> Result<Server, CliError> {
+        let target = TargetServer::start(plan, cpus).await?;
+        Ok(Server {
+            addr: target.run.addr,
+            child: None,
+            rss: RssBaseline {
+                server_bytes: process::tree_usage(target.run.pid).map_or(0, |u| u.rss_bytes),
+                loadgen_bytes: process::memory().rss_bytes,
+            },
+            probe_control_bytes: target.probe_bytes,
+            description: target.describe(),
+            target: Some(target),
         })
     }
 
@@ -99,6 +125,9 @@ impl Server {
     pub(crate) async fn stop(&mut self) {
         if let Some(c) = self.child.take() {
             c.stop().await;
+        }
+        if let Some(t) = self.target.take() {
+            t.stop().await;
         }
     }
 }

@@ -15,7 +15,45 @@ pub enum LoadgenError {
         /// What the OS said.
         source: io::Error,
     },
-    /// The scenario file is not valid; `line` is 1-based.
+    /// A target file could not be read.
+    #[error("{}: cannot read target: {source}", path.display())]
+    ReadTarget {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// A target cannot run the scenario (it lacks a transport the scenario uses, say).
+    #[error("{}: target {name}: {why}", target.display())]
+    TargetMismatch {
+        /// The target file.
+        target: PathBuf,
+        /// The target's name.
+        name: String,
+        /// What does not fit.
+        why: String,
+    },
+    /// A request the target file asks for failed (`before_phase`).
+    #[error("target {name}: {request}: {why}")]
+    TargetRequest {
+        /// The target's name.
+        name: String,
+        /// The request: its key, method and path.
+        request: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// The target's server process ended during a phase.
+    #[error("target {name}: its server (pid {pid}) exited during phase {phase:?}")]
+    TargetExited {
+        /// The target's name.
+        name: String,
+        /// The process that ended.
+        pid: u32,
+        /// The phase's label and repetition.
+        phase: String,
+    },
+    /// A scenario or target file is not valid; `line` is 1-based.
     #[error("{}:{line}: {key}: {message}", path.display())]
     Scenario {
         /// The file.

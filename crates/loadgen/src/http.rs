@@ -25,6 +25,18 @@ const MAX_HEADERS: usize = pushbench_wire::headers::MAX_FIELDS + 16;
 
 /// Parses a response head at the start of `buf`; `None` until it is complete.
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ClientError> {
+    parse_head_with(buf, &[], &mut [])
+}
+
+/// Parses a response head as [`parse_head`] does, and finds the fields named in `wanted`
+/// (case-insensitive): `found[i]` becomes the place of `wanted[i]`'s value in `buf`, or
+/// `None` when the head has no such field. A target's polling client reads its place
+/// (nchan's `Etag`) from there without copying the head.
+pub fn parse_head_with(
+    buf: &[u8],
+    wanted: &[&str],
+    found: &mut [Option<std::ops::Range<usize>>],
+) -> Result<Option<Head>, ClientError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
@@ -56,6 +68,17 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ClientError> {
             head.chunked = h.value.eq_ignore_ascii_case(b"chunked");
         }
     }
+    for (name, place) in wanted.iter().zip(found.iter_mut()) {
+        *place = resp
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| {
+                // httparse's values are slices of `buf`.
+                let start = h.value.as_ptr() as usize - buf.as_ptr() as usize;
+                start..start + h.value.len()
+            });
+    }
     Ok(Some(head))
 }
 
@@ -74,10 +97,27 @@ pub(crate) async fn read_head(conn: &mut Conn) -> Result<(Head, u64), ClientErro
 /// Reads a whole fixed-length response. Returns the head and the receive time; the body is
 /// `conn.buf[head.len..head.len + content_length]` until the caller consumes it.
 pub(crate) async fn read_response(conn: &mut Conn) -> Result<(Head, usize, u64), ClientError> {
-    let (head, mut t) = read_head(conn).await?;
+    read_response_with(conn, &[], &mut []).await
+}
+
+/// [`read_response`], also finding the fields named in `wanted` as [`parse_head_with`]
+/// does.
+pub(crate) async fn read_response_with(
+    conn: &mut Conn,
+    wanted: &[&str],
+    found: &mut [Option<std::ops::Range<usize>>],
+) -> Result<(Head, usize, u64), ClientError> {
+    let mut t = pushbench_wire::now_ns();
+    let head = loop {
+        if let Some(h) = parse_head_with(&conn.buf, wanted, found)? {
+            break h;
+        }
+        t = conn.fill().await?;
+    };
     let body_len = match (head.content_length, head.chunked) {
+        // RFC 9112 §6.3: these never have a body, whatever Content-Length says.
+        _ if head.status == 204 || head.status == 304 => 0,
         (Some(n), false) => n,
-        (None, false) if head.status == 204 || head.status == 304 => 0,
         _ => {
             return Err(ClientError::Protocol(
                 "expected a response with Content-Length".into(),

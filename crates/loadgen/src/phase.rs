@@ -3,14 +3,16 @@
 //! worker's clients share its histograms without locks), reads the server's topic heads at
 //! both ends of the measured window, and merges what the workers recorded.
 
+use crate::clients::target::TargetClient;
 use crate::clients::{Client, ClientPlan, RequestHeads, sleep_until_ns};
 use crate::control::Control;
 use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
 use crate::stats::{Meter, Window, Worker, WorkerStats, merge_workers};
-use pushbench_model::protocol::{StatsDoc, WorkloadDoc};
-use pushbench_model::result::{PhaseResult, ProcessUsage};
+use pushbench_model::overload::{Evidence, judge};
+use pushbench_model::protocol::{FailureCounter, StatsDoc, WorkloadDoc};
+use pushbench_model::result::{Counters, KeepingUp, PhaseResult, ProcessUsage};
 use pushbench_wire::{now_ns, process};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ pub struct PhaseSpec<'a> {
     /// Resident memory of both processes before the run's first phase, the base of the
     /// per-connection memory figures (zero: the phase's own start is used).
     pub baseline: RssBaseline,
+    /// The target the server is, when it is not pushbench's own (`server` is its address).
+    pub target: Option<&'a crate::target::TargetRun>,
 }
 
 /// Resident memory of the server and the load generator before any client connected.
@@ -71,33 +75,32 @@ fn drain(sc: &Scenario) -> Duration {
 /// Runs one phase and returns what it measured. Cancelling `spec.cancel` ends it early;
 /// the result then covers the part of the window that ran.
 pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError> {
+    if let Some(target) = spec.target {
+        return crate::target::phase::run(spec, target).await;
+    }
     let sc = spec.scenario;
     let tp = spec.transport;
     let mut control = Control::with_token(spec.server, spec.control_token);
-    let topics = match sc.workload.pattern {
-        Pattern::Broadcast => sc.workload.topics,
-        Pattern::Echo => tp.clients,
-    };
+    let topics = topics_of(sc, tp);
     control.workload(&workload_doc(sc, topics)).await?;
-    let before = Before::read(&mut control).await?;
+    let server_before = control.stats().await?;
+    let loadgen_before = LoadgenBefore::read();
     let (window, started_unix_s) = plan_window(sc);
-    let workers = start_workers(&spec, topics, window)?;
+    let workers = start_workers(&spec, topics, window, None)?;
     // The server's topic heads at the window's edges say how many messages it published
     // inside the window: the deliveries the clients owe.
     let heads = read_heads(&mut control, window, &spec.cancel).await;
     let stats = join_workers(workers).await?;
-    let ended = now_ns().min(window.end);
-    let loadgen_cpu = process::cpu_seconds() - before.cpu_s;
-    let loadgen_mem = process::memory();
+    let loadgen = loadgen_before.usage(&spec, window);
     let heads = heads?;
     if heads.is_none() {
         control.stop().await?;
     }
     let server_after = control.stats().await?;
-    let readings = heads.iter().flat_map(|(first, last)| [first, last]);
+    let readings = heads.iter().flat_map(|(first, last, _)| [first, last]);
     if readings
         .chain([&server_after])
-        .any(|s| s.instance != before.server.instance)
+        .any(|s| s.instance != server_before.instance)
     {
         return Err(LoadgenError::ServerRestarted {
             addr: spec.server,
@@ -105,46 +108,199 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         });
     }
     let mut merged = merge_workers(stats);
-    if let Some((first, last)) = &heads {
+    if let Some((first, last, _)) = &heads {
         merged.counters.messages_published = published_in_window(first, last, tp.clients, topics);
     }
-    let wall_s = (ended.saturating_sub(window.phase_start)) as f64 / 1e9;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    Ok(PhaseResult {
-        label: tp.label.clone(),
-        transport: tp.kind,
-        repetition: spec.repetition,
-        sweep: spec.sweep,
-        clients: tp.clients,
-        connections: sc.connections(tp),
-        message_bytes: sc.workload.message_bytes() as u64,
-        duration_s: (ended.saturating_sub(window.start)) as f64 / 1e9,
-        window_offset_s: (window.start - window.phase_start) as f64 / 1e9,
-        counters: merged.counters,
-        errors: merged.errors,
-        latency: merged.latency,
-        connect_latency: merged.connect_latency,
-        request_latency: merged.request_latency,
-        bandwidth: merged.bandwidth,
-        seconds: merged.seconds,
-        server: ProcessUsage {
-            cpu_s: server_after.cpu_seconds - before.server.cpu_seconds,
-            peak_rss_bytes: server_after.peak_rss_bytes,
-            idle_rss_bytes: nonzero_or(spec.baseline.server_bytes, before.server.rss_bytes),
-        },
-        loadgen: ProcessUsage {
-            cpu_s: loadgen_cpu,
-            peak_rss_bytes: loadgen_mem.peak_rss_bytes,
-            idle_rss_bytes: nonzero_or(spec.baseline.loadgen_bytes, before.loadgen_rss_bytes),
-        },
-        loadgen_cpu_share: if wall_s > 0.0 {
-            loadgen_cpu / (wall_s * cores)
-        } else {
-            0.0
-        },
-        control_bytes: control.bytes,
+    let server = ProcessUsage {
+        cpu_s: server_after.cpu_seconds - server_before.cpu_seconds,
+        peak_rss_bytes: server_after.peak_rss_bytes,
+        idle_rss_bytes: nonzero_or(spec.baseline.server_bytes, server_before.rss_bytes),
+    };
+    let (keeping_up, evidence) = keeping_up(
+        (sc, tp),
+        (&server_before, heads.as_ref(), &server_after),
+        &merged.counters,
+    );
+    let measured = Measured {
+        window,
         started_unix_s,
-    })
+        merged,
+        server,
+        loadgen,
+        control_bytes: control.bytes,
+        keeping_up,
+        evidence,
+    };
+    Ok(measured.result(&spec))
+}
+
+/// Topics of a phase: the scenario's in broadcast, one per client in echo.
+pub(crate) fn topics_of(sc: &Scenario, tp: &TransportPlan) -> u32 {
+    match sc.workload.pattern {
+        Pattern::Broadcast => sc.workload.topics,
+        Pattern::Echo => tp.clients,
+    }
+}
+
+/// What a phase measured, before it becomes a [`PhaseResult`].
+pub(crate) struct Measured {
+    pub(crate) window: Window,
+    pub(crate) started_unix_s: f64,
+    pub(crate) merged: WorkerStats,
+    pub(crate) server: ProcessUsage,
+    pub(crate) loadgen: LoadgenUsage,
+    pub(crate) control_bytes: u64,
+    /// The server's figures on keeping up, judged in [`Measured::result`] once the load
+    /// generator's CPU share is known.
+    pub(crate) keeping_up: KeepingUp,
+    /// What the judgement looks at, but the load generator's CPU share.
+    pub(crate) evidence: Evidence,
+}
+
+impl Measured {
+    pub(crate) fn result(self, spec: &PhaseSpec<'_>) -> PhaseResult {
+        let (sc, tp) = (spec.scenario, spec.transport);
+        let (window, merged, loadgen) = (self.window, self.merged, self.loadgen);
+        let loadgen_cpu_share = cpu_share(
+            loadgen.usage.cpu_s,
+            loadgen.ended.saturating_sub(window.phase_start),
+        );
+        let mut keeping_up = self.keeping_up;
+        keeping_up.judgement = judge(&Evidence {
+            loadgen_cpu_share,
+            ..self.evidence
+        });
+        PhaseResult {
+            label: tp.label.clone(),
+            transport: tp.kind,
+            repetition: spec.repetition,
+            sweep: spec.sweep,
+            clients: tp.clients,
+            connections: sc.connections(tp),
+            message_bytes: sc.workload.message_bytes() as u64,
+            duration_s: (loadgen.ended.saturating_sub(window.start)) as f64 / 1e9,
+            window_offset_s: (window.start - window.phase_start) as f64 / 1e9,
+            counters: merged.counters,
+            errors: merged.errors,
+            latency: merged.latency,
+            connect_latency: merged.connect_latency,
+            request_latency: merged.request_latency,
+            bandwidth: merged.bandwidth,
+            seconds: merged.seconds,
+            server: self.server,
+            loadgen: loadgen.usage,
+            loadgen_cpu_share,
+            control_bytes: self.control_bytes,
+            started_unix_s: self.started_unix_s,
+            keeping_up,
+        }
+    }
+}
+
+/// The load generator's CPU and memory before its clients start.
+pub(crate) struct LoadgenBefore {
+    /// Its RSS, its peak mark reset.
+    rss_bytes: u64,
+    /// Its CPU seconds so far.
+    cpu_s: f64,
+}
+
+/// The load generator's cost over a phase, and when the phase ended.
+pub(crate) struct LoadgenUsage {
+    usage: ProcessUsage,
+    /// The end of the window, or the moment the phase was cut short.
+    ended: u64,
+}
+
+impl LoadgenBefore {
+    pub(crate) fn read() -> LoadgenBefore {
+        process::reset_peak_rss();
+        LoadgenBefore {
+            rss_bytes: process::memory().rss_bytes,
+            cpu_s: process::cpu_seconds(),
+        }
+    }
+
+    /// The cost since [`LoadgenBefore::read`], read once the workers have ended.
+    pub(crate) fn usage(&self, spec: &PhaseSpec<'_>, window: Window) -> LoadgenUsage {
+        let ended = now_ns().min(window.end);
+        let mem = process::memory();
+        LoadgenUsage {
+            usage: ProcessUsage {
+                cpu_s: process::cpu_seconds() - self.cpu_s,
+                peak_rss_bytes: mem.peak_rss_bytes,
+                idle_rss_bytes: nonzero_or(spec.baseline.loadgen_bytes, self.rss_bytes),
+            },
+            ended,
+        }
+    }
+}
+
+/// `cpu_s` as a share of all this process's cores over `wall_ns`.
+fn cpu_share(cpu_s: f64, wall_ns: u64) -> f64 {
+    let wall_s = wall_ns as f64 / 1e9;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if wall_s > 0.0 {
+        cpu_s / (wall_s * cores)
+    } else {
+        0.0
+    }
+}
+
+/// The server's readings at the window's edges, and how long after the window's end the
+/// last one was answered, ns.
+type Heads = (StatsDoc, StatsDoc, u64);
+
+/// What the phase learnt about the server keeping up, and what the judgement
+/// ([`pushbench_model::overload`]) will look at. A figure the server did not report stays
+/// `None`.
+fn keeping_up(
+    (sc, tp): (&Scenario, &TransportPlan),
+    (before, heads, after): (&StatsDoc, Option<&Heads>, &StatsDoc),
+    counters: &Counters,
+) -> (KeepingUp, Evidence) {
+    let rate = sc.workload.rate;
+    let server_publishes = sc.workload.pattern == Pattern::Broadcast && rate > 0.0;
+    let edges = heads.and_then(|(first, last, late)| {
+        Some((first.publisher.as_ref()?, last.publisher.as_ref()?, *late))
+    });
+    let publisher_lag = edges.map(|(a, b, _)| {
+        let mut h = b.lag_us.0.clone();
+        // The later reading holds every tick the earlier one does (one workload): what
+        // remains is the window's ticks.
+        let _ = h.subtract(&a.lag_us.0);
+        h
+    });
+    let fell = edges.map(|(a, b, _)| b.behind_us.saturating_sub(a.behind_us));
+    // Ticks the last reading of the heads may count past the window's end.
+    let late_ticks = heads.map_or(0, |(_, _, late)| (*late as f64 / 1e9 * rate).ceil() as u64);
+    let per_poll = match tp.kind {
+        crate::scenario::TransportKind::Poll => (rate * tp.interval.as_secs_f64()).ceil() as u64,
+        _ => 1,
+    };
+    let evidence = Evidence {
+        period_us: server_publishes.then(|| 1e6 / rate),
+        publisher_fell_behind_us: fell,
+        // Counted from the heads at the window's edges: unknown without them.
+        published: heads.map(|_| counters.messages_published),
+        delivered: counters.messages_delivered,
+        burst: u64::from(tp.clients).saturating_mul(per_poll.max(1)),
+        late_ticks,
+        slow_consumer_disconnects: Some(
+            after
+                .failures
+                .get(FailureCounter::SlowConsumerDisconnects)
+                .saturating_sub(before.failures.get(FailureCounter::SlowConsumerDisconnects)),
+        ),
+        loadgen_cpu_share: 0.0,
+    };
+    let keeping_up = KeepingUp {
+        publisher_lag: publisher_lag.filter(|_| server_publishes),
+        publisher_fell_behind_us: fell.filter(|_| server_publishes),
+        peak_queued_bytes: heads.and_then(|(_, last, _)| last.queued.map(|q| q.peak_bytes)),
+        judgement: Default::default(),
+    };
+    (keeping_up, evidence)
 }
 
 /// The workload the server is set to: `topics` topics, published by the server itself in
@@ -162,31 +318,9 @@ fn workload_doc(sc: &Scenario, topics: u32) -> WorkloadDoc {
     }
 }
 
-/// Both processes before the clients start.
-struct Before {
-    /// The server's counters.
-    server: StatsDoc,
-    /// The load generator's RSS, its peak mark reset.
-    loadgen_rss_bytes: u64,
-    /// The load generator's CPU seconds so far.
-    cpu_s: f64,
-}
-
-impl Before {
-    async fn read(control: &mut Control) -> Result<Before, LoadgenError> {
-        let server = control.stats().await?;
-        process::reset_peak_rss();
-        Ok(Before {
-            server,
-            loadgen_rss_bytes: process::memory().rss_bytes,
-            cpu_s: process::cpu_seconds(),
-        })
-    }
-}
-
 /// When the phase's clients start, its window opens and closes, and the clients close, on
 /// the shared clock; and the phase start in UNIX seconds, for the histogram logs.
-fn plan_window(sc: &Scenario) -> (Window, f64) {
+pub(crate) fn plan_window(sc: &Scenario) -> (Window, f64) {
     // The phase start on both clocks: monotonic for measuring, UNIX time for the logs.
     let (now_unix, now_mono) = (SystemTime::now(), now_ns());
     let phase_start = now_mono + LEAD.as_nanos() as u64;
@@ -207,10 +341,11 @@ fn plan_window(sc: &Scenario) -> (Window, f64) {
 
 /// Starts one worker thread per `loadgen.threads` (at most one per client), each with its
 /// share of the clients.
-fn start_workers(
+pub(crate) fn start_workers(
     spec: &PhaseSpec<'_>,
     topics: u32,
     window: Window,
+    target: Option<Arc<TargetClient>>,
 ) -> Result<Vec<JoinHandle<Result<WorkerStats, LoadgenError>>>, LoadgenError> {
     let (sc, tp) = (spec.scenario, spec.transport);
     let threads = sc.loadgen_threads.min(tp.clients as usize).max(1);
@@ -223,10 +358,12 @@ fn start_workers(
         longpoll_timeout: tp.timeout,
         pattern: sc.workload.pattern,
         rate: sc.workload.rate,
+        closed_loop: sc.workload.closed_loop,
         payload_bytes: sc.workload.payload_bytes,
         backoff: sc.reconnect_backoff,
         connections: sc.connections(tp),
         network: sc.network,
+        target,
     };
     spec.progress.clear();
     let mut handles = Vec::with_capacity(threads);
@@ -259,7 +396,7 @@ async fn read_heads(
     control: &mut Control,
     window: Window,
     cancel: &CancellationToken,
-) -> Result<Option<(StatsDoc, StatsDoc)>, LoadgenError> {
+) -> Result<Option<Heads>, LoadgenError> {
     tokio::select! {
         _ = sleep_until_ns(window.start) => {}
         _ = cancel.cancelled() => return Ok(None),
@@ -269,13 +406,15 @@ async fn read_heads(
         _ = sleep_until_ns(window.end) => {}
         _ = cancel.cancelled() => {}
     }
+    let asked = now_ns();
     let last = control.stats().await?;
+    let late = now_ns().saturating_sub(asked.min(window.end));
     control.stop().await?;
-    Ok(Some((first, last)))
+    Ok(Some((first, last, late)))
 }
 
 /// Waits for the workers, off the async thread.
-async fn join_workers(
+pub(crate) async fn join_workers(
     handles: Vec<JoinHandle<Result<WorkerStats, LoadgenError>>>,
 ) -> Result<Vec<WorkerStats>, LoadgenError> {
     let parts = tokio::task::spawn_blocking(move || {
@@ -290,12 +429,12 @@ async fn join_workers(
     Ok(stats)
 }
 
-fn nonzero_or(v: u64, fallback: u64) -> u64 {
+pub(crate) fn nonzero_or(v: u64, fallback: u64) -> u64 {
     if v == 0 { fallback } else { v }
 }
 
 /// Client `i` subscribes to topic `i mod topics` (broadcast) or to topic `i` (echo).
-fn topic_of(i: u32, topics: u32) -> u32 {
+pub(crate) fn topic_of(i: u32, topics: u32) -> u32 {
     i % topics
 }
 
@@ -339,9 +478,11 @@ impl ClientPlanSeed {
             longpoll_timeout: self.longpoll_timeout,
             pattern: self.pattern,
             rate: self.rate,
+            closed_loop: self.closed_loop,
             payload: pushbench_wire::filler_payload(self.payload_bytes),
             backoff: self.backoff,
             network: self.network,
+            target: self.target.clone(),
         }
     }
 }
@@ -357,11 +498,14 @@ struct ClientPlanSeed {
     longpoll_timeout: Duration,
     pattern: Pattern,
     rate: f64,
+    closed_loop: bool,
     payload_bytes: usize,
     backoff: Duration,
     /// Connections the whole phase opens at once.
     connections: u64,
     network: Option<crate::scenario::NetworkPlan>,
+    /// How the clients subscribe to a target, when the server is one.
+    target: Option<Arc<TargetClient>>,
 }
 
 /// What one worker thread runs: its share of the phase's clients.

@@ -85,9 +85,21 @@ pub struct ScenarioFile {
     /// The link the load generator emulates for every client connection.
     #[serde(default)]
     pub network: Option<Spanned<NetworkFile>>,
+    /// The target whose server the run drives, instead of pushbench's own.
+    #[serde(default)]
+    pub target: Option<Spanned<TargetRefFile>>,
     /// The transports, one phase each, in this order (required).
     #[serde(default)]
     pub transports: Option<Vec<Spanned<TransportFile>>>,
+}
+
+/// `[target]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRefFile {
+    /// The target file, relative to the scenario file's directory (required).
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
 }
 
 /// `[workload]` as written.
@@ -108,6 +120,9 @@ pub struct WorkloadFile {
     /// Topics clients are spread over (broadcast only).
     #[serde(default)]
     pub topics: Option<Spanned<u32>>,
+    /// Echo only: one message in flight per client instead of `rate`.
+    #[serde(default)]
+    pub closed_loop: Option<Spanned<bool>>,
 }
 
 /// `[loadgen]` as written.
@@ -176,7 +191,7 @@ pub const DESCRIPTOR_RESERVE: u64 = 64;
 pub fn check_descriptors(scenario: &Scenario, path: &Path, limit: u64) -> Result<(), LoadgenError> {
     for plan in scenario.points() {
         let sc = &plan.scenario;
-        for (i, t) in sc.transports.iter().enumerate() {
+        for t in &sc.transports {
             let needed = sc.connections(t) + DESCRIPTOR_RESERVE;
             if needed <= limit {
                 continue;
@@ -187,7 +202,7 @@ pub fn check_descriptors(scenario: &Scenario, path: &Path, limit: u64) -> Result
                 (Some(s), Some(p)) if p.dimension == SweepDimension::Clients => {
                     (s.line_of(p.value), "sweep.clients".to_string())
                 }
-                _ => (t.clients_line, format!("transports[{i}].clients")),
+                _ => (t.clients_line, format!("transports[{}].clients", t.entry)),
             };
             return Err(LoadgenError::Scenario {
                 path: path.to_owned(),
@@ -214,14 +229,17 @@ pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {
 
 /// Parses and checks scenario text; `path` is used in error messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadgenError> {
-    let file = read_file(path, text)?;
+    let file: ScenarioFile = read_file(path, text)?;
     Checking { path, text }.check(file)
 }
 
 /// The first stage: the TOML as written, its syntax and types, unknown keys refused. An
 /// error names the key serde_path_to_error followed to it ([`key_of`]); a syntax error,
 /// which has none, the key its line writes ([`key_at`]).
-fn read_file(path: &Path, text: &str) -> Result<ScenarioFile, LoadgenError> {
+pub(crate) fn read_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, LoadgenError> {
     let document = toml::Deserializer::parse(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         invalid(
@@ -239,13 +257,15 @@ fn read_file(path: &Path, text: &str) -> Result<ScenarioFile, LoadgenError> {
     })
 }
 
-struct Checking<'a> {
-    path: &'a Path,
-    text: &'a str,
+/// A file being checked, for errors that name its line and key. Target files are checked
+/// with it too (`crate::target`).
+pub(crate) struct Checking<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) text: &'a str,
 }
 
 impl Checking<'_> {
-    fn fail<T>(&self, at: &Spanned<T>, key: &str, why: &str) -> LoadgenError {
+    pub(crate) fn fail<T>(&self, at: &Spanned<T>, key: &str, why: &str) -> LoadgenError {
         invalid(self.path, self.text, at.span(), key, why)
     }
 }
@@ -311,7 +331,7 @@ fn table_at(text: &str, offset: usize) -> Option<&str> {
     (!header.starts_with("[[") && !name.is_empty()).then_some(name)
 }
 
-fn invalid(
+pub(crate) fn invalid(
     path: &Path,
     text: &str,
     span: std::ops::Range<usize>,
@@ -351,6 +371,48 @@ clients = 2
                 line, key, message, ..
             } => (line, key, message),
             other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn a_closed_loop_is_echo_over_websocket_without_a_rate() {
+        let echo = GOOD.replace("rate = 10", "pattern = \"echo\"\nclosed_loop = true");
+        let only_ws = echo.replace(
+            "kind = \"poll\"\nclients = 3\ninterval = \"100ms\"",
+            "kind = \"websocket\"\nlabel = \"ws1\"\nclients = 3",
+        );
+        let s = parse(Path::new("x.toml"), &only_ws).unwrap();
+        assert!(s.workload.closed_loop);
+        assert_eq!(s.workload.rate, 0.0);
+        let cases = [
+            (
+                GOOD.replace("rate = 10", "rate = 10\nclosed_loop = true"),
+                (
+                    6,
+                    "workload.closed_loop",
+                    "a closed loop is the echo pattern's: set pattern = \"echo\"",
+                ),
+            ),
+            (
+                only_ws.replace("closed_loop = true", "closed_loop = true\nrate = 5"),
+                (
+                    7,
+                    "workload.rate",
+                    "a closed loop sends each message when the last one's echo is back: leave `rate` out",
+                ),
+            ),
+            (
+                echo.clone(),
+                (
+                    8,
+                    "kind",
+                    "a closed loop needs clients that send on the connection they receive on (websocket); `poll` publishes on a second one",
+                ),
+            ),
+        ];
+        for (text, (line, key, message)) in cases {
+            let (l, k, m) = err(&text);
+            assert_eq!((l, k.as_str(), m.as_str()), (line, key, message), "{text}");
         }
     }
 

@@ -238,6 +238,15 @@ impl Meter {
         });
     }
 
+    /// A message sent by this client (the echo pattern), stamped `sent_ns`: counted as
+    /// published when that is inside the window. Against pushbench's own server the phase
+    /// replaces the count by the server's own (its topic heads).
+    pub(crate) fn published(&self, sent_ns: u64) {
+        if self.worker.window.contains(sent_ns) {
+            self.with(|s| s.counters.messages_published += 1);
+        }
+    }
+
     pub(crate) fn request(&self, t: u64) {
         if self.worker.window.contains(t) {
             self.with(|s| s.counters.requests += 1);

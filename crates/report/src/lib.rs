@@ -14,6 +14,7 @@ pub mod compare;
 mod files;
 pub mod hlog;
 mod html;
+mod keeping;
 mod pages;
 mod paired;
 mod rundata;
@@ -284,6 +285,7 @@ pub(crate) mod tests {
                     rate: 20.0,
                     payload_bytes: 128,
                     topics: 1,
+                    closed_loop: false,
                 },
                 loadgen_threads: 2,
                 reconnect_backoff: Duration::from_millis(100),
@@ -294,6 +296,7 @@ pub(crate) mod tests {
                 sweep: None,
                 http: HttpPlan::default(),
                 network: None,
+                target: None,
             },
             scenario_path: format!("scenarios/{name}.toml"),
             pushbench_version: "0.1.0".into(),

@@ -16,7 +16,7 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_model::protocol::{
-    MAX_PAYLOAD, PUBLISH_PATH, STATS_PATH, STOP_PATH, WORKLOAD_PATH, WorkloadDoc,
+    ECHO_PATH, MAX_PAYLOAD, PUBLISH_PATH, STATS_PATH, STOP_PATH, WORKLOAD_PATH, WorkloadDoc,
 };
 use pushbench_model::transport::TransportKind;
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
@@ -125,6 +125,7 @@ enum Route {
     Workload,
     Stop,
     Stats,
+    Echo,
 }
 
 impl Route {
@@ -137,6 +138,7 @@ impl Route {
             WORKLOAD_PATH => Route::Workload,
             STOP_PATH => Route::Stop,
             STATS_PATH => Route::Stats,
+            ECHO_PATH => Route::Echo,
             _ => return None,
         })
     }
@@ -204,6 +206,7 @@ fn route(
         Route::Workload => Ok(Handled::later(workload(state, req))),
         Route::Stop => Ok(Handled::later(stop(state))),
         Route::Stats => Ok(Handled::now(json_response(&state.stats_doc()))),
+        Route::Echo => crate::echo::handle(state, slot, req),
     }
 }
 
@@ -376,6 +379,7 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
     state.set_response_headers(Some(headers));
     crate::state::release_free_memory();
     pushbench_wire::process::reset_peak_rss();
+    state.publisher_stats.reset(w.payload_bytes);
     if w.rate > 0.0 {
         let stop = state.shutdown.child_token();
         let (publisher_state, publisher_stop) = (state.clone(), stop.clone());

@@ -198,3 +198,39 @@ async fn a_reconnecting_websocket_resumes_after_its_cursor() {
     assert_eq!(bad.read_response().await.status, 400);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_sends_every_message_back_as_it_came() {
+    let server = Server::start().await;
+    let mut ws = open_at(&server, "/echo").await;
+    // Any text or binary message, publish body or not, comes back unmasked in one frame of
+    // the same opcode: 2 header bytes and the payload (RFC 6455 §5.2, up to 125 bytes).
+    for (opcode, payload) in [(0x1, &b"hello"[..]), (0x2, &[0u8, 1, 2, 255][..])] {
+        ws.write(&client_frame(opcode, payload)).await;
+        assert_eq!(read_frame(&mut ws).await, (0x80 | opcode, payload.to_vec()));
+    }
+    // A message in two fragments comes back whole.
+    let mut first = client_frame(0x1, b"frag");
+    first[0] &= 0x7f; // not FIN
+    let mut rest = client_frame(0x0, b"ments");
+    rest[0] = 0x80; // FIN + continuation
+    ws.write(&[first, rest].concat()).await;
+    assert_eq!(read_frame(&mut ws).await, (0x81, b"fragments".to_vec()));
+    // Ping, pong; close, close.
+    ws.write(&client_frame(0x9, b"hi")).await;
+    assert_eq!(read_frame(&mut ws).await, (0x8a, b"hi".to_vec()));
+    // No topic is involved: the echo is counted under `other` and nothing as written.
+    let stats = server.stats().await;
+    assert_eq!(stats["connections"]["websocket"], 0, "{stats}");
+    assert_eq!(stats["messages_written"], 0);
+    ws.write(&client_frame(0x8, &1000u16.to_be_bytes())).await;
+    assert_eq!(
+        read_frame(&mut ws).await,
+        (0x88, 1000u16.to_be_bytes().to_vec())
+    );
+    ws.expect_eof().await;
+    // Without an upgrade, /echo is refused with a reason.
+    let plain = server.get("/echo").await;
+    assert_eq!(plain.status, 400);
+    server.shutdown().await;
+}

@@ -22,7 +22,7 @@ pub struct Header {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn put_hex(v: u64, out: &mut BytesMut) {
+pub(crate) fn put_hex(v: u64, out: &mut BytesMut) {
     let mut digits = [0u8; 16];
     for (i, d) in digits.iter_mut().enumerate() {
         *d = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
@@ -31,16 +31,21 @@ fn put_hex(v: u64, out: &mut BytesMut) {
 }
 
 fn read_hex(field: &[u8], name: &'static str) -> Result<u64, WireError> {
+    read_hex_digits(field).ok_or(WireError::BadField(name))
+}
+
+/// The value of up to 16 lowercase hex digits; `None` if any byte is not one.
+pub(crate) fn read_hex_digits(field: &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for &c in field {
         let d = match c {
             b'0'..=b'9' => c - b'0',
             b'a'..=b'f' => c - b'a' + 10,
-            _ => return Err(WireError::BadField(name)),
+            _ => return None,
         };
         v = (v << 4) | u64::from(d);
     }
-    Ok(v)
+    Some(v)
 }
 
 /// Appends a whole message: `seq` and `sent_ns` as 16 hex digits each, then the payload.

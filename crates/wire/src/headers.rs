@@ -21,6 +21,10 @@ pub enum Direction {
     Request,
     /// An answer of the server.
     Response,
+    /// A request of the load generator to a target (a server pushbench did not write),
+    /// whose protocol may need fields pushbench's own does not: `TE: chunked` to ask nchan
+    /// for a chunked stream, a publish's `Content-Type`.
+    TargetRequest,
 }
 
 /// Why a list of extra fields is refused; one line, for a scenario error or a `400` reason.
@@ -76,15 +80,20 @@ fn owner(direction: Direction, name: &str) -> Option<&'static str> {
         "transfer-encoding",
         "upgrade",
     ];
-    if framing.contains(&lower.as_str()) {
+    let asks_for_chunks = direction == Direction::TargetRequest && lower == "te";
+    if framing.contains(&lower.as_str()) && !asks_for_chunks {
         return Some(FRAMING);
     }
     if lower.starts_with("sec-websocket-") {
         return Some("part of the WebSocket handshake, which the client and server write");
     }
     match (direction, lower.as_str()) {
-        (Direction::Request, "host") => Some("the client writes the server's address"),
-        (Direction::Request, "expect") => Some("the client never waits for 100 Continue"),
+        (Direction::Request | Direction::TargetRequest, "host") => {
+            Some("the client writes the server's address")
+        }
+        (Direction::Request | Direction::TargetRequest, "expect") => {
+            Some("the client never waits for 100 Continue")
+        }
         (Direction::Request, "content-type") => {
             Some("the publisher labels its body itself (text/plain)")
         }

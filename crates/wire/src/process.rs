@@ -97,6 +97,16 @@ pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
 /// Restricts every thread of this process, and the threads it starts later, to `cpus`
 /// (which may lie outside its current mask, as for a child of a pinned parent).
 pub fn pin_to(cpus: &[usize]) -> Result<(), String> {
+    pin_tasks("/proc/self/task", cpus)
+}
+
+/// Restricts every thread of process `pid` (a target's server, say), and the threads and
+/// processes it starts later, to `cpus`.
+pub fn pin_pid(pid: u32, cpus: &[usize]) -> Result<(), String> {
+    pin_tasks(&format!("/proc/{pid}/task"), cpus)
+}
+
+fn pin_tasks(tasks_dir: &str, cpus: &[usize]) -> Result<(), String> {
     if cpus.is_empty() || cpus.iter().any(|&c| c >= libc::CPU_SETSIZE as usize) {
         return Err(format!("no usable CPU in {cpus:?}"));
     }
@@ -111,8 +121,7 @@ pub fn pin_to(cpus: &[usize]) -> Result<(), String> {
     };
     // Threads started before this call (a runtime's workers) are pinned one by one; new
     // threads inherit the mask of the thread that starts them.
-    let tasks =
-        std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))?;
+    let tasks = std::fs::read_dir(tasks_dir).map_err(|e| format!("{tasks_dir}: {e}"))?;
     for task in tasks.flatten() {
         let Some(tid) = task
             .file_name()
@@ -155,6 +164,104 @@ pub fn format_cpu_list(cpus: &[usize]) -> String {
         i += 1;
     }
     out.join(",")
+}
+
+/// CPU time and memory of a process and every process descended from it: what a server
+/// pushbench did not write costs (nginx's master and its workers), measured from `/proc`
+/// as pushbench's own server measures itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TreeUsage {
+    /// User plus system CPU seconds of every process of the tree, and of the children each
+    /// has waited for (a worker that exited and was reaped still counts).
+    pub cpu_s: f64,
+    /// The sum of the processes' resident set sizes now.
+    pub rss_bytes: u64,
+    /// The sum of the processes' peak resident set sizes since the last
+    /// [`reset_tree_peak_rss`]: an upper bound of the tree's peak, since the processes need
+    /// not have peaked at the same moment.
+    pub peak_rss_bytes: u64,
+    /// Processes in the tree.
+    pub processes: usize,
+}
+
+/// The usage of `root` and its descendants; `None` when `root` is gone.
+pub fn tree_usage(root: u32) -> Option<TreeUsage> {
+    let ticks = clock_ticks();
+    let mut usage = TreeUsage::default();
+    for pid in tree_pids(root)? {
+        let Some(stat) = read_stat(pid) else { continue };
+        usage.cpu_s += stat.cpu_ticks as f64 / ticks;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let m = parse_status(&status);
+        usage.rss_bytes += m.rss_bytes;
+        usage.peak_rss_bytes += m.peak_rss_bytes;
+        usage.processes += 1;
+    }
+    Some(usage)
+}
+
+/// Resets the peak-RSS mark of every process of the tree (as [`reset_peak_rss`] does for
+/// this one); false when `root` is gone or the kernel refused for one of them.
+pub fn reset_tree_peak_rss(root: u32) -> bool {
+    tree_pids(root).is_some_and(|pids| {
+        pids.iter()
+            .all(|p| std::fs::write(format!("/proc/{p}/clear_refs"), "5").is_ok())
+    })
+}
+
+/// `root` and its descendants, root first; `None` when `root` is gone.
+pub fn tree_pids(root: u32) -> Option<Vec<u32>> {
+    read_stat(root)?;
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, read_stat(pid)?.ppid)))
+        .collect();
+    let mut pids = vec![root];
+    let mut i = 0;
+    while i < pids.len() {
+        let parent = pids[i];
+        pids.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    Some(pids)
+}
+
+/// The fields of `/proc/PID/stat` a tree's usage needs.
+struct Stat {
+    ppid: u32,
+    /// utime + stime + cutime + cstime, in clock ticks.
+    cpu_ticks: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Reads a `/proc/PID/stat` line: the command name is in parentheses and may hold spaces
+/// and parentheses itself, so the fields are counted from the last `)` (proc(5)).
+fn parse_stat(line: &str) -> Option<Stat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // After the name: state (3), ppid (4), ..., utime (14) to cstime (17), numbered as in
+    // proc(5); `fields[0]` is field 3.
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(Stat {
+        ppid: u32::try_from(field(4)?).ok()?,
+        cpu_ticks: field(14)? + field(15)? + field(16)? + field(17)?,
+    })
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
 }
 
 /// Resident memory of a process.
@@ -201,6 +308,31 @@ mod tests {
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
         assert_eq!(now, lim.rlim_cur);
         assert_eq!(lim.rlim_cur, lim.rlim_max);
+    }
+
+    #[test]
+    fn stat_lines_with_odd_names() {
+        let line = "42 (a (b) c) S 7 42 42 0 -1 4194560 100 0 0 0 30 12 5 3 20 0 1 0 99 1000 50";
+        let s = parse_stat(line).unwrap();
+        assert_eq!((s.ppid, s.cpu_ticks), (7, 30 + 12 + 5 + 3));
+        assert!(parse_stat("42 (x").is_none());
+    }
+
+    #[test]
+    fn a_tree_holds_its_children_and_their_usage() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let usage = tree_usage(me).unwrap();
+        assert!(usage.processes >= 2, "{usage:?}");
+        assert!(usage.rss_bytes >= memory().rss_bytes);
+        assert!(tree_pids(me).unwrap().contains(&child.id()));
+        assert!(reset_tree_peak_rss(child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(tree_usage(child.id()).is_none());
     }
 
     #[test]

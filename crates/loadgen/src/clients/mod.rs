@@ -5,8 +5,10 @@
 //! kinds and echo publishing come from the kind's descriptor).
 
 mod chunked;
-mod polling;
+pub(crate) mod polling;
 mod publisher;
+mod raw;
+pub(crate) mod target;
 pub(crate) mod websocket;
 
 use crate::error::ClientError;
@@ -30,10 +32,14 @@ pub(crate) struct ClientPlan {
     pub(crate) pattern: Pattern,
     /// Echo only: messages per second each client publishes.
     pub(crate) rate: f64,
+    /// Echo only: one message in flight instead of `rate`.
+    pub(crate) closed_loop: bool,
     pub(crate) payload: Bytes,
     pub(crate) backoff: Duration,
     /// The link every connection goes through (`None`: straight to the socket).
     pub(crate) network: Option<NetworkPlan>,
+    /// How to subscribe to a target (`None`: the server is pushbench's own).
+    pub(crate) target: Option<Arc<target::TargetClient>>,
 }
 
 /// The header block of each request kind, encoded once per phase and shared by every
@@ -106,6 +112,7 @@ impl Client {
 
     async fn receive(&self) {
         let mut seq = SeqState::default();
+        let mut place = target::Place::default();
         let mut attempt = 0u32;
         let mut backoff = Backoff::new(self.plan.backoff);
         loop {
@@ -114,15 +121,18 @@ impl Client {
                 self.meter.reconnect();
             }
             attempt += 1;
-            // The registry of client kinds: one session function per kind.
-            let result = match self.plan.kind {
-                TransportKind::Poll | TransportKind::LongPoll => {
+            // The registry of client kinds: one session function per kind, and the generic
+            // clients of a target, by the kind's family.
+            let result = match (&self.plan.target, self.plan.kind) {
+                (Some(t), _) => target::session(self, t, &mut seq, &mut place).await,
+                (None, TransportKind::Raw) => raw::session(self, &mut seq).await,
+                (None, TransportKind::Poll | TransportKind::LongPoll) => {
                     polling::session(self, &mut seq).await
                 }
-                TransportKind::Stream | TransportKind::Sse => {
+                (None, TransportKind::Stream | TransportKind::Sse) => {
                     chunked::session(self, &mut seq).await
                 }
-                TransportKind::WebSocket => websocket::session(self, &mut seq).await,
+                (None, TransportKind::WebSocket) => websocket::session(self, &mut seq).await,
             };
             match result {
                 // The session ended by the client's own choice: the phase is over.

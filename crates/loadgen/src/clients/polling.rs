@@ -77,7 +77,7 @@ pub(crate) async fn session(client: &Client, seq: &mut SeqState) -> Result<(), C
 }
 
 /// The connection ended before the server wrote a byte of the answer.
-fn closed_before_answer(e: &ClientError) -> bool {
+pub(crate) fn closed_before_answer(e: &ClientError) -> bool {
     match e {
         ClientError::Closed => true,
         ClientError::Io(e) => matches!(

@@ -47,6 +47,10 @@ impl Checking<'_> {
         }
         let http = self.http(f.http.as_ref())?;
         let transports = self.transports(entries, timing.duration, sweep.as_ref())?;
+        if workload.closed_loop {
+            self.closed_loop_kinds(entries, &transports)?;
+        }
+        let target = f.target.as_ref().map(|t| self.target_ref(t)).transpose()?;
         let or_one_second = |d: &Option<Spanned<super::HumanDuration>>| {
             d.as_ref().map_or(Duration::from_secs(1), |d| d.get_ref().0)
         };
@@ -66,7 +70,25 @@ impl Checking<'_> {
             sweep,
             http,
             network,
+            target,
         })
+    }
+
+    /// `[target]`: the file, resolved against the scenario's directory. It is read when the
+    /// run starts, with its own errors.
+    fn target_ref(
+        &self,
+        t: &Spanned<super::TargetRefFile>,
+    ) -> Result<std::path::PathBuf, LoadgenError> {
+        let Some(file) = &t.get_ref().file else {
+            let why = "missing field `file`: the target file, relative to this scenario";
+            return Err(self.fail(t, "target.file", why));
+        };
+        if file.get_ref().trim().is_empty() {
+            return Err(self.fail(file, "target.file", "expected a file name"));
+        }
+        let dir = self.path.parent().unwrap_or(std::path::Path::new(""));
+        Ok(dir.join(file.get_ref()))
     }
 
     /// The keys a file must give: a `kind` in every `[[transports]]` entry, then `name`,
@@ -124,14 +146,19 @@ impl Checking<'_> {
         let swept = |d: SweepDimension| sweep.filter(|s| s.dimension == d).map(Sweep::largest);
         let table = required(&f.workload);
         let w = table.get_ref();
-        let rate = self.swept_or_given(
-            table,
-            w.rate.as_ref(),
-            swept(SweepDimension::Rate),
-            "workload.rate",
-            "rate",
-        )?;
-        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+        let closed_loop = self.closed_loop(w, swept(SweepDimension::Rate).is_some())?;
+        let rate = match closed_loop {
+            true => 0.0,
+            false => self.swept_or_given(
+                table,
+                w.rate.as_ref(),
+                swept(SweepDimension::Rate),
+                "workload.rate",
+                "rate",
+            )?,
+        };
+        let in_range = rate.is_finite() && rate > 0.0 && rate <= MAX_RATE;
+        if !closed_loop && !in_range {
             return Err(self.fail(
                 w.rate.as_ref().expect("a rate out of range is written"),
                 "workload.rate",
@@ -170,7 +197,50 @@ impl Checking<'_> {
             rate,
             payload_bytes: payload_bytes as usize,
             topics,
+            closed_loop,
         })
+    }
+
+    /// `workload.closed_loop`: echo only, and then without a rate.
+    fn closed_loop(&self, w: &super::WorkloadFile, rate_swept: bool) -> Result<bool, LoadgenError> {
+        let Some(c) = w.closed_loop.as_ref().filter(|c| *c.get_ref()) else {
+            return Ok(false);
+        };
+        let key = "workload.closed_loop";
+        if w.pattern != Pattern::Echo {
+            let why = "a closed loop is the echo pattern's: set pattern = \"echo\"";
+            return Err(self.fail(c, key, why));
+        }
+        if let Some(r) = &w.rate {
+            let why = "a closed loop sends each message when the last one's echo is back: leave `rate` out";
+            return Err(self.fail(r, "workload.rate", why));
+        }
+        if rate_swept {
+            return Err(self.fail(c, key, "a closed loop has no rate to sweep"));
+        }
+        Ok(true)
+    }
+
+    /// A closed loop needs clients that send on the connection they receive on.
+    fn closed_loop_kinds(
+        &self,
+        entries: &[Spanned<TransportFile>],
+        transports: &[TransportPlan],
+    ) -> Result<(), LoadgenError> {
+        let apart = entries
+            .iter()
+            .zip(transports)
+            .find(|(_, t)| !t.kind.descriptor().publishes_in_band);
+        match apart {
+            Some((entry, t)) => {
+                let why = format!(
+                    "a closed loop needs clients that send on the connection they receive on (websocket); `{}` publishes on a second one",
+                    t.kind
+                );
+                Err(self.fail(entry, "kind", &why))
+            }
+            None => Ok(()),
+        }
     }
 
     /// `[loadgen]` and `[server]`.
@@ -212,7 +282,7 @@ impl Checking<'_> {
         })
     }
 
-    /// Every `[[transports]]` entry, and their labels unique.
+    /// Every `[[transports]]` entry, and their labels unique; the baseline kind's first.
     fn transports(
         &self,
         entries: &[Spanned<TransportFile>],
@@ -238,6 +308,9 @@ impl Checking<'_> {
                 return Err(invalid(self.path, self.text, span, &key, &why));
             }
         }
+        // The baseline runs first wherever it is listed, so that every result file, table
+        // and chart lists it first; the others keep their order.
+        transports.sort_by_key(|t| !t.kind.is_baseline());
         Ok(transports)
     }
 
@@ -314,6 +387,7 @@ impl Checking<'_> {
             label,
             clients,
             clients_line,
+            entry: i,
             interval,
             schedule: t
                 .schedule

@@ -130,7 +130,8 @@ pub struct Scenario {
     pub server_runtime: Option<ServerRuntimeKind>,
     /// Messages retained per topic by a server started by `pushbench run`.
     pub ring_capacity: usize,
-    /// One phase per entry, in this order.
+    /// One phase per `[[transports]]` entry, in this order: the baseline kind's first (so
+    /// every result file, table and chart lists it first), the others as written.
     pub transports: Vec<TransportPlan>,
     /// The swept dimension and its values, when the scenario sweeps one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +144,11 @@ pub struct Scenario {
     /// the clients' bytes go straight to their sockets). Left out of `meta.json` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkPlan>,
+    /// The target file `[target]` names (resolved against the scenario's directory), whose
+    /// server the run drives instead of pushbench's own unless `--target` names another.
+    /// Left out of `meta.json` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<std::path::PathBuf>,
 }
 
 /// The checked workload.
@@ -156,6 +162,11 @@ pub struct Workload {
     pub payload_bytes: usize,
     /// Topics (broadcast); in echo every client has a topic of its own.
     pub topics: u32,
+    /// Echo only: each client sends its next message when the last one's echo is back (one
+    /// in flight per connection), instead of `rate` messages per second. Left out of
+    /// `meta.json` when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_loop: bool,
 }
 
 impl Workload {
@@ -186,6 +197,11 @@ pub struct TransportPlan {
     /// errors about it; 0 when read back from `meta.json`.
     #[serde(skip)]
     pub clients_line: usize,
+    /// Its index among the file's `[[transports]]` entries, which [`Scenario::transports`]
+    /// may list in another order, for later errors about it; 0 when read back from
+    /// `meta.json`.
+    #[serde(skip)]
+    pub entry: usize,
 }
 
 impl Scenario {

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# WebSocket echo on a closed loop, side by side (docs/targets.md): pushbench's echo client
+# and uWebSockets' load_test (the WebSocket benchmark built on uSockets) each keep
+# CONNECTIONS connections with one message in flight on each, against the same server,
+# fastwebsockets' own echo_server example. The server runs on CPU 0, the client under test
+# on CPU 1; the two clients alternate, ROUNDS times. Reported: echoes per second of each
+# round, their medians, and pushbench / load_test (at least 1.0 means pushbench is not the
+# bottleneck).
+#
+# Both are built from their public sources: load_test from uWebSockets' benchmarks/load_test.c
+# with uSockets at the commit uWebSockets pins (a C compiler and zlib's headers are needed;
+# zlib1g-dev is installed when missing), echo_server from the example in the fastwebsockets
+# crate Cargo.lock names, its listening address read from ECHO_ADDR instead of the fixed
+# 127.0.0.1:8080, so it runs on a free port.
+#
+#   scripts/echo-bench.sh [OUT_DIR]    env: ROUNDS=3 DURATION=12 CONNECTIONS=100
+#                                           UWS_GIT, USOCKETS_GIT (default: GitHub)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+
+rounds=${ROUNDS:-3}
+duration=${DURATION:-12}
+conns=${CONNECTIONS:-100}
+out=${1:-results/echo-bench-$(date -u +%Y%m%dT%H%M%SZ)}
+uws_git=${UWS_GIT:-https://github.com/uNetworking/uWebSockets}
+us_git=${USOCKETS_GIT:-https://github.com/uNetworking/uSockets}
+# uWebSockets at the commit measured in docs/targets.md, and the uSockets its submodule pins.
+uws_rev=66dcff3dd48f0c19dd1703426365d062039321d0
+us_rev=86097c490263ab662d62e8e7b541390bdec7d149
+mkdir -p "$out/build"
+build=$(cd "$out/build" && pwd)
+
+# --- load_test -------------------------------------------------------------------------
+need cc gcc
+if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing zlib1g-dev (apt-get)" >&2
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq zlib1g-dev >/dev/null
+fi
+fetch_source() { # NAME URL COMMIT
+  [ -d "$build/$1" ] || git clone -q "$2" "$build/$1"
+  git -C "$build/$1" checkout -q "$3"
+}
+fetch_source uWebSockets "$uws_git" "$uws_rev"
+fetch_source uSockets "$us_git" "$us_rev"
+cc -O3 -DLIBUS_NO_SSL -I "$build/uSockets/src" "$build"/uSockets/src/*.c \
+  "$build"/uSockets/src/eventing/*.c "$build"/uSockets/src/crypto/*.c \
+  "$build/uWebSockets/benchmarks/load_test.c" -lz -o "$build/load_test" 2>"$build/load_test.log"
+
+# --- fastwebsockets' echo_server --------------------------------------------------------
+cargo fetch -q
+fws=$(cargo metadata --format-version 1 | python3 -c '
+import json, os, sys
+pkg = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "fastwebsockets")
+print(os.path.dirname(pkg["manifest_path"]), pkg["version"])')
+read -r fws_dir fws_version <<<"$fws"
+mkdir -p "$build/echo_server/src"
+sed -e 's|TcpListener::bind("127.0.0.1:8080")|TcpListener::bind(std::env::var("ECHO_ADDR").expect("ECHO_ADDR"))|' \
+  -e 's|println!("Server started, listening on {}", "127.0.0.1:8080");|println!("Server started");|' \
+  "$fws_dir/examples/echo_server.rs" >"$build/echo_server/src/main.rs"
+grep -q 'ECHO_ADDR' "$build/echo_server/src/main.rs"
+cat >"$build/echo_server/Cargo.toml" <<EOF
+[package]
+name = "echo_server"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+fastwebsockets = { version = "=$fws_version", features = ["upgrade"] }
+http-body-util = "0.1"
+hyper = { version = "1", features = ["server", "http1"] }
+hyper-util = { version = "0.1", features = ["tokio"] }
+tokio = { version = "1", features = ["rt", "net", "macros"] }
+
+[workspace]
+EOF
+cp Cargo.lock "$build/echo_server/"
+# Cargo.lock's versions, which cargo already has: no registry needed.
+(cd "$build/echo_server" && cargo build --release -q --offline)
+echo_server=$build/echo_server/target/release/echo_server
+
+cargo build --release -q -p pushbench
+bin=target/release/pushbench
+
+# --- rounds ------------------------------------------------------------------------------
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+cat >"$out/echo.toml" <<EOF
+# $conns WebSocket connections, one 34-byte message (the envelope, no payload) in flight on
+# each: what load_test does with 20-byte messages.
+name = "echo-closed-loop"
+duration = "${duration}s"
+warmup = "2s"
+ramp_up = "1s"
+
+[workload]
+pattern = "echo"
+closed_loop = true
+payload_bytes = 0
+
+[[transports]]
+kind = "websocket"
+clients = $conns
+EOF
+echo "tool,round,echoes_per_s" >"$out/echo.csv"
+for r in $(seq "$rounds"); do
+  port=$(free_port)
+  ECHO_ADDR=127.0.0.1:$port taskset -c 0 "$echo_server" >/dev/null 2>"$out/echo_server-$r.err" &
+  server=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+
+  echo "echo-bench: round $r/$rounds, load_test" >&2
+  # It prints the echoes of each 4-second interval; the first is its warm-up.
+  timeout "$((duration + 4))" taskset -c 1 "$build/load_test" "$conns" 127.0.0.1 "$port" 0 0 \
+    >"$out/load_test-$r.txt" 2>&1 || true
+  python3 - "$out/load_test-$r.txt" "$r" >>"$out/echo.csv" <<'EOF'
+import re, statistics, sys
+rates = [float(x) for x in re.findall(r"Msg/sec: ([\d.]+)", open(sys.argv[1]).read())][1:]
+if not rates:
+    sys.exit(f"load_test printed no measurement in {sys.argv[1]}")
+print(f"load_test,{sys.argv[2]},{statistics.mean(rates):.0f}")
+EOF
+
+  echo "echo-bench: round $r/$rounds, pushbench" >&2
+  cat >"$out/target-$r.toml" <<EOF
+name = "fastwebsockets-echo"
+kind = "websocket-echo"
+[server]
+base = "http://127.0.0.1:$port"
+pid = $server
+[subscribe.websocket]
+url = "{base}/"
+EOF
+  "$bin" run "$out/echo.toml" --target "$out/target-$r.toml" --pin 0:1 --quiet --out "$out/pushbench-$r"
+  python3 - "$out/pushbench-$r/summary.csv" "$r" >>"$out/echo.csv" <<'EOF'
+import csv, sys
+row = next(csv.DictReader(open(sys.argv[1])))
+assert int(row["messages_lost"]) == 0 and int(row["errors"]) == 0, row
+print(f"pushbench,{sys.argv[2]},{int(row['messages_delivered']) / float(row['duration_s']):.0f}")
+EOF
+  kill "$server"; wait "$server" 2>/dev/null || true
+done
+
+python3 - "$out/echo.csv" "$conns" >"$out/echo.md" <<'EOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+print(f"| client | round | echoes/s ({sys.argv[2]} connections) |")
+print("|---|---:|---:|")
+for r in rows:
+    print(f"| {r['tool']} | {r['round']} | {int(r['echoes_per_s']):,} |")
+med = {t: statistics.median(int(r["echoes_per_s"]) for r in rows if r["tool"] == t)
+       for t in ("load_test", "pushbench")}
+for t in ("load_test", "pushbench"):
+    print(f"| **{t}** | median | **{med[t]:,.0f}** |")
+print()
+print(f"pushbench / load_test, medians: {med['pushbench'] / med['load_test']:.2f}")
+EOF
+cat "$out/echo.md"
+echo "echo-bench: everything is in $out" >&2
