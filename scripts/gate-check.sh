@@ -24,8 +24,11 @@
 # scripts/gate_tables.py.
 #
 # Every run records in other-cpu.tsv how many CPUs the rest of the machine kept busy
-# meanwhile (all CPU time of /proc/stat but this script's children's); one above
-# --max-other (default 0.25) was disturbed, and is made again.
+# meanwhile at normal priority (user and system time of /proc/stat but this script's
+# children's), and how many niced work (nice 1-19, e.g. `nice -n 19 cargo build` of other
+# work on a shared machine: the scheduler gives such work about 1.5% of a CPU that a
+# nice-0 process wants, so it fills idle time without taking the runs' time); a run above
+# --max-other (default 0.25) at normal priority was disturbed, and is made again.
 #
 #   scripts/gate-check.sh [--aa 20] [--ab 10] [--out DIR] [--lock FILE [--pause 60]] [--max-other 0.25]
 set -euo pipefail
@@ -71,7 +74,17 @@ idle_percent() {
   read -ra b < <(head -1 /proc/stat)
   local total=0 i
   for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  echo $((100 * (b[4] - a[4] + b[5] - a[5]) / (total > 0 ? total : 1)))
+  # Idle, iowait and niced time count as idle: niced work yields to the runs.
+  echo $((100 * (b[4] - a[4] + b[5] - a[5] + b[2] - a[2]) / (total > 0 ? total : 1)))
+}
+
+# Whether a cargo or rustc runs at normal priority (niced ones are left to run).
+normal_priority_build() {
+  local pid
+  for pid in $(pgrep -x cargo; pgrep -x rustc); do
+    [ "$(ps -o ni= -p "$pid" 2>/dev/null | tr -d ' ')" = 0 ] && return 0
+  done
+  return 1
 }
 
 acquire() {
@@ -79,18 +92,21 @@ acquire() {
   while [ -e "$lock" ]; do sleep 20; done
   touch "$lock"
   held=1
-  # Work started before the lock was taken finishes first: no build or test, and the
-  # machine idle (a test's busy loops are neither cargo nor rustc).
-  while pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null || [ "$(idle_percent)" -lt 90 ]; do
+  # Work started before the lock was taken finishes first: no build or test at normal
+  # priority, and the machine idle but for niced work (a test's busy loops are neither
+  # cargo nor rustc).
+  while normal_priority_build || [ "$(idle_percent)" -lt 90 ]; do
     sleep 10
   done
 }
 
-# CPU time the machine's processes used (user, nice and system of /proc/stat: not the
-# hypervisor's steal, which is the noise under study, nor interrupts, which the run's own
-# loopback traffic causes), and that this script's finished children used, in clock ticks
-# (cutime + cstime of /proc/$$/stat).
-machine_busy() { awk '/^cpu /{print $2+$3+$4; exit}' /proc/stat; }
+# CPU time the machine's processes used at normal priority (user and system of /proc/stat:
+# not niced work, not the hypervisor's steal, which is the noise under study, nor
+# interrupts, which the run's own loopback traffic causes), the time niced processes used,
+# and that this script's finished children used, in clock ticks (cutime + cstime of
+# /proc/$$/stat).
+machine_busy() { awk '/^cpu /{print $2+$4; exit}' /proc/stat; }
+machine_niced() { awk '/^cpu /{print $3; exit}' /proc/stat; }
 children_cpu() { awk '{print $16+$17}' "/proc/$$/stat"; }
 
 # One paired run into $out/$1 with candidate server $2, unless it is already complete. A run
@@ -106,15 +122,17 @@ paired_run() {
     rm -rf "$dir"
     acquire
     echo "gate-check: $1 ($(date -u +%H:%M:%S))" >&2
-    local busy0 own0 t0 busy1 own1 t1 other
-    busy0=$(machine_busy) own0=$(children_cpu) t0=$(date +%s.%N)
+    local busy0 own0 t0 busy1 own1 t1 other nice0 nice1 niced
+    busy0=$(machine_busy) own0=$(children_cpu) nice0=$(machine_niced) t0=$(date +%s.%N)
     "$bin" run "$scenario" --out "$dir" --quiet --baseline-bin "$bin" --candidate-bin "$candidate"
-    busy1=$(machine_busy) own1=$(children_cpu) t1=$(date +%s.%N)
+    busy1=$(machine_busy) own1=$(children_cpu) nice1=$(machine_niced) t1=$(date +%s.%N)
     release
     # CPUs the rest of the machine kept busy, on average over the run.
     other=$(awk -v b="$((busy1 - busy0))" -v o="$((own1 - own0))" -v t0="$t0" -v t1="$t1" \
       -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.3f", (b - o) / hz / (t1 - t0)}')
-    printf '%s\t%s\t%s\n' "$1" "$(date -u +%H:%M:%S)" "$other" >>"$out/other-cpu.tsv"
+    niced=$(awk -v n="$((nice1 - nice0))" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN{printf "%.3f", n / hz / (t1 - t0)}')
+    printf '%s\t%s\t%s\t%s\n' "$1" "$(date -u +%H:%M:%S)" "$other" "$niced" >>"$out/other-cpu.tsv"
     if [ -n "$lock" ]; then sleep "$pause"; fi
     if awk -v o="$other" -v m="$max_other" 'BEGIN{exit !(o <= m)}'; then
       return
