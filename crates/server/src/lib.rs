@@ -20,6 +20,7 @@ mod page;
 mod publisher;
 mod routes;
 mod runtime;
+mod slowdown;
 mod state;
 mod transports;
 mod ws;
