@@ -276,7 +276,8 @@ async fn bad_requests_get_one_line_reasons() {
     assert_eq!(resp.status, 400);
     let resp = server.get("/nope").await;
     assert_eq!(resp.status, 404);
-    let resp = server.get("/").await;
+    // `/` is the live page (tests/page.rs); nothing else under it is served.
+    let resp = server.get("/index.html").await;
     assert_eq!(resp.status, 404);
     let resp = server.get("/publish?topic=0").await;
     assert_eq!(resp.status, 405);
