@@ -12,9 +12,11 @@ mod child;
 mod host;
 mod progress;
 mod run;
+mod shard;
 mod target;
 
 pub use run::{Pin, RunOptions, run};
+pub use shard::{ShardOptions, merge};
 
 use pushbench_loadgen::LoadgenError;
 use pushbench_model::ServerRuntimeKind;
@@ -104,7 +106,8 @@ impl CliError {
             | CliError::OutDir(_)
             | CliError::BadRun(_)
             | CliError::Bind { .. }
-            | CliError::BadOption { .. } => 2,
+            | CliError::BadOption { .. }
+            | CliError::Report(ReportError::Shards { .. }) => 2,
             CliError::Compare(_) => 2,
             CliError::Serve(pushbench_server::ServerError::UnprotectedControl(_)) => 2,
             CliError::Interrupted(_) => 130,

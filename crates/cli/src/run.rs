@@ -6,9 +6,11 @@
 use crate::target::TargetServer;
 use crate::{CliError, child, host, pin_cpus, progress};
 use pushbench_loadgen::control::Control;
+use pushbench_loadgen::shard::{ShardClock, ShardPhase};
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, RssBaseline, run_phase};
 use pushbench_model::rows::Figures;
 use pushbench_model::run::{CpuPinning, HostInfo, RunMeta};
+use pushbench_model::shard::{PlannedPhase, ShardMeta};
 use pushbench_model::{Scenario, TransportPlan};
 use pushbench_report::{RunDir, summary_table};
 use pushbench_wire::process;
@@ -35,6 +37,8 @@ pub struct RunOptions {
     pub control_token: Option<String>,
     /// Where `--pin` puts the two processes, when given.
     pub pin: Option<Pin>,
+    /// `--shard I/N --start-at TIME`: this run is one shard of a sharded run.
+    pub shard: Option<crate::ShardOptions>,
 }
 
 /// Where `pushbench run --pin` puts the server and the load generator.
@@ -168,6 +172,8 @@ struct Prepared<'a> {
     host: HostInfo,
     pinning: Option<CpuPinning>,
     probe_control_bytes: u64,
+    /// A shard run's clock and plan.
+    shard: Option<(ShardClock, Vec<PlannedPhase>)>,
 }
 
 impl<'a> Prepared<'a> {
@@ -186,6 +192,7 @@ impl<'a> Prepared<'a> {
         };
         let scenario =
             pushbench_loadgen::scenario::load(&opts.scenario).map_err(CliError::Input)?;
+        check_shard_options(opts, &scenario)?;
         let open_files = process::raise_open_files_limit();
         pushbench_loadgen::scenario::check_descriptors(&scenario, &opts.scenario, open_files)
             .map_err(CliError::Input)?;
@@ -207,23 +214,15 @@ impl<'a> Prepared<'a> {
                 (c.addr, Some(c))
             }
         };
-        // A server that does not answer is found before a run directory is made for it.
-        // Its memory now, before any client connected, is also the base of the
-        // per-connection memory figures.
         let mut probe = Control::with_token(server, opts.control_token.as_deref());
-        let baseline = match &target {
-            Some(t) => RssBaseline {
-                server_bytes: process::tree_usage(t.run.pid).map_or(0, |u| u.rss_bytes),
-                loadgen_bytes: process::memory().rss_bytes,
-            },
-            None => match probe.stats().await {
-                Ok(stats) => RssBaseline {
-                    server_bytes: stats.rss_bytes,
-                    loadgen_bytes: process::memory().rss_bytes,
-                },
-                Err(e) if opts.server.is_some() => return Err(CliError::Input(e)),
-                Err(e) => return Err(CliError::Child(e.to_string())),
-            },
+        let (baseline, workloads_before) = baseline(opts, target.as_ref(), &mut probe).await?;
+        let shard = match opts.shard {
+            Some(s) => {
+                s.check_not_past()?;
+                let clock = ShardClock::new(s.shard, s.start_unix_ns, workloads_before);
+                Some((clock, pushbench_loadgen::shard::plan(&scenario)))
+            }
+            None => None,
         };
         let probe_control_bytes = probe.bytes + target.as_ref().map_or(0, |t| t.probe_bytes);
         let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
@@ -240,6 +239,7 @@ impl<'a> Prepared<'a> {
             host: host::detect(),
             pinning,
             probe_control_bytes,
+            shard,
         };
         let still_going = "the run is still going (or was killed)".to_string();
         prepared
@@ -267,7 +267,43 @@ impl<'a> Prepared<'a> {
             incomplete_reason,
             probe_control_bytes: self.probe_control_bytes,
             cpu_pinning: self.pinning.clone(),
+            shard: self.shard_meta(),
+            merged: None,
         }
+    }
+
+    /// `meta.json`'s `shard`: which shard, the start time and the plan.
+    fn shard_meta(&self) -> Option<ShardMeta> {
+        let (clock, plan) = self.shard.as_ref()?;
+        let opts = self.opts.shard?;
+        Some(ShardMeta {
+            shard: clock.shard,
+            start_at: opts.start_text(),
+            start_at_unix_ns: clock.start_unix_ns,
+            plan: plan.clone(),
+        })
+    }
+
+    /// This shard's part of phase `number` (from 1) of the plan: its share of the clients,
+    /// and the phase's planned times.
+    fn shard_part(
+        &self,
+        number: usize,
+        transport: &TransportPlan,
+    ) -> Option<(TransportPlan, ShardPhase)> {
+        let (clock, plan) = self.shard.as_ref()?;
+        let planned = plan[number - 1].clone();
+        // Both walk the scenario's phases in the same order.
+        debug_assert_eq!(planned.transport, transport.label);
+        let mut share = transport.clone();
+        share.clients = clock.shard.clients(transport.clients);
+        let phase = ShardPhase {
+            clock: *clock,
+            number,
+            planned,
+            total_clients: transport.clients,
+        };
+        Some((share, phase))
     }
 
     /// Runs every phase: repetitions outermost (so drift in machine speed spreads over
@@ -292,6 +328,8 @@ impl<'a> Prepared<'a> {
                     phases.len() + 1,
                     transport.label
                 );
+                let part = self.shard_part(phases.len() + 1, transport);
+                let transport = part.as_ref().map_or(transport, |(share, _)| share);
                 let spec = PhaseSpec {
                     scenario: &plan.scenario,
                     transport,
@@ -303,11 +341,15 @@ impl<'a> Prepared<'a> {
                     control_token: self.opts.control_token.as_deref(),
                     baseline: self.baseline,
                     target: self.target.as_ref().map(|t| &t.run),
+                    shard: part.as_ref().map(|(_, phase)| phase.clone()),
                 };
                 match self.phase(spec, &title, transport).await {
                     Ok(result) => {
                         phases.push(result);
                         self.run_dir.write_results(&phases)?;
+                        if self.shard.is_some() {
+                            self.run_dir.write_phase_records(&phases)?;
+                        }
                     }
                     Err(e) => return Ok((phases, Some(e))),
                 }
@@ -381,6 +423,62 @@ impl<'a> Prepared<'a> {
             None => Ok(()),
         }
     }
+}
+
+/// The server's and the load generator's memory before any client connected (the base of
+/// the per-connection memory figures), and the workloads the server has accepted so far (a
+/// shard's count starts there); found before a run directory is made, so that a server that
+/// does not answer is refused first.
+async fn baseline(
+    opts: &RunOptions,
+    target: Option<&TargetServer>,
+    probe: &mut Control,
+) -> Result<(RssBaseline, u64), CliError> {
+    let loadgen_bytes = process::memory().rss_bytes;
+    match target {
+        Some(t) => Ok((
+            RssBaseline {
+                server_bytes: process::tree_usage(t.run.pid).map_or(0, |u| u.rss_bytes),
+                loadgen_bytes,
+            },
+            0,
+        )),
+        None => match probe.stats().await {
+            Ok(stats) => Ok((
+                RssBaseline {
+                    server_bytes: stats.rss_bytes,
+                    loadgen_bytes,
+                },
+                stats.workloads,
+            )),
+            Err(e) if opts.server.is_some() => Err(CliError::Input(e)),
+            Err(e) => Err(CliError::Child(e.to_string())),
+        },
+    }
+}
+
+/// What a shard needs besides `--shard` and `--start-at`: a server every shard reaches
+/// (`--server`, unless it is the only shard), and pushbench's own (a target's publishing is
+/// the load generator's, which shards would each do).
+fn check_shard_options(opts: &RunOptions, scenario: &Scenario) -> Result<(), CliError> {
+    let Some(s) = opts.shard else {
+        return Ok(());
+    };
+    let bad = |why: &str| CliError::BadOption {
+        option: "--shard",
+        why: why.into(),
+    };
+    if opts.target.is_some() || scenario.target.is_some() {
+        return Err(bad(
+            "a target (--target or [target]) cannot be sharded: shard a run of pushbench's own server",
+        ));
+    }
+    if s.shard.count > 1 && opts.server.is_none() {
+        return Err(bad(
+            "with more than one shard, give every shard the same --server (scripts/shards.sh starts one)",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
