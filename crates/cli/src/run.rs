@@ -349,12 +349,18 @@ impl<'a> Prepared<'a> {
         let scenario =
             pushbench_loadgen::scenario::load(&opts.scenario).map_err(CliError::Input)?;
         let open_files = process::raise_open_files_limit();
-        pushbench_loadgen::scenario::check_descriptors(&scenario, &opts.scenario, open_files)
-            .map_err(CliError::Input)?;
+        let shard = opts.shard.map(|s| s.shard);
+        pushbench_loadgen::scenario::check_shard_descriptors(
+            &scenario,
+            &opts.scenario,
+            open_files,
+            shard,
+        )
+        .map_err(CliError::Input)?;
+        check_shard_options(opts, &scenario)?;
         if opts.paired.is_some() {
             check_pairs(&scenario, &opts.scenario)?;
         }
-        check_shard_options(opts, &scenario)?;
         let out = opts
             .out
             .clone()

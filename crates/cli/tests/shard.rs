@@ -408,7 +408,10 @@ fn bad_shard_options_are_refused_in_one_line() {
     let past =
         humantime::format_rfc3339_seconds(SystemTime::now() - Duration::from_secs(60)).to_string();
     let server = "http://127.0.0.1:9";
-    let cases: [(&[&str], &str); 6] = [
+    let bin = env!("CARGO_BIN_EXE_pushbench");
+    let paired = ["--baseline-bin", bin, "--candidate-bin", bin];
+    let paired_shard = [&paired[..], &["--shard", "1/1", "--start-at", "+5"]].concat();
+    let cases: [(&[&str], &str); 7] = [
         (&["--shard", "2/3"], "--shard: needs --start-at"),
         (&["--start-at", "+5"], "--start-at: only with --shard"),
         (
@@ -427,6 +430,7 @@ fn bad_shard_options_are_refused_in_one_line() {
             &["--shard", "1/1", "--start-at", &past],
             "ago when this shard was ready",
         ),
+        (&paired_shard, "--shard: a paired run cannot be sharded"),
     ];
     for (i, (args, expect)) in cases.iter().enumerate() {
         let out = dir.join(format!("out-{i}"));
