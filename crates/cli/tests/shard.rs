@@ -174,6 +174,9 @@ fn three_shards_merged_count_what_one_process_counts() {
                 "{what}"
             );
         }
+        // The same bytes: the same messages, with sequence numbers of one digit in both runs
+        // (at most 8 ticks before a window's end), and request heads naming a server port of
+        // five digits in both (Linux picks free ports from 32768 to 60999).
         assert_eq!(a.bytes_per_message, b.bytes_per_message, "{what}");
         assert_eq!(
             (a.bytes_up, a.bytes_down),
