@@ -115,8 +115,9 @@ for r in $(seq "$rounds"); do
   done
 
   echo "echo-bench: round $r/$rounds, load_test" >&2
-  # It prints the echoes of each 4-second interval; the first is its warm-up.
-  timeout "$((duration + 4))" taskset -c 1 "$build/load_test" "$conns" 127.0.0.1 "$port" 0 0 \
+  # It prints the echoes of each 4-second interval; the first is its warm-up. It runs until
+  # it is stopped, so its output is line-buffered (stdbuf) lest the stop lose it.
+  timeout "$((duration + 4))" stdbuf -oL taskset -c 1 "$build/load_test" "$conns" 127.0.0.1 "$port" 0 0 \
     >"$out/load_test-$r.txt" 2>&1 || true
   python3 - "$out/load_test-$r.txt" "$r" >>"$out/echo.csv" <<'EOF'
 import re, statistics, sys

@@ -162,6 +162,9 @@ struct Prepared<'a> {
     child: Option<child::ServerChild>,
     /// The target whose server the run drives, when it is not pushbench's own.
     target: Option<TargetServer>,
+    /// What `meta.json` says the server is: kept from the start, since the target is
+    /// stopped before the last `meta.json` is written.
+    server_description: String,
     baseline: RssBaseline,
     run_dir: RunDir,
     started: SystemTime,
@@ -226,6 +229,11 @@ impl<'a> Prepared<'a> {
             },
         };
         let probe_control_bytes = probe.bytes + target.as_ref().map_or(0, |t| t.probe_bytes);
+        let server_description = match (&target, &opts.server) {
+            (Some(t), _) => t.describe(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => format!("started by pushbench on {server}"),
+        };
         let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
         let prepared = Prepared {
             opts,
@@ -234,6 +242,7 @@ impl<'a> Prepared<'a> {
             server,
             child,
             target,
+            server_description,
             baseline,
             run_dir,
             started: SystemTime::now(),
@@ -256,11 +265,7 @@ impl<'a> Prepared<'a> {
             pushbench_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: Some(env!("PUSHBENCH_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
             host: self.host.clone(),
-            server: match (&self.target, &self.opts.server) {
-                (Some(t), _) => t.describe(),
-                (None, Some(url)) => url.clone(),
-                (None, None) => format!("started by pushbench on {}", self.server),
-            },
+            server: self.server_description.clone(),
             started: humantime::format_rfc3339_seconds(self.started).to_string(),
             ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             completed,
