@@ -196,59 +196,22 @@ impl<'a> Prepared<'a> {
             .out
             .clone()
             .unwrap_or_else(|| default_out_dir(&scenario.name));
-        let target_file = opts.target.clone().or_else(|| scenario.target.clone());
-        let target = match target_file {
-            Some(file) => Some(start_target(opts, &file, &scenario, pinning.as_ref()).await?),
-            None => None,
-        };
-        let (server, child) = match (&opts.server, &target) {
-            (_, Some(t)) => (t.run.addr, None),
-            (Some(url), None) => (parse_server(url)?, None),
-            (None, None) => {
-                let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
-                let c = child::ServerChild::start(&scenario, cpus).await?;
-                (c.addr, Some(c))
-            }
-        };
-        // A server that does not answer is found before a run directory is made for it.
-        // Its memory now, before any client connected, is also the base of the
-        // per-connection memory figures.
-        let mut probe = Control::with_token(server, opts.control_token.as_deref());
-        let baseline = match &target {
-            Some(t) => RssBaseline {
-                server_bytes: process::tree_usage(t.run.pid).map_or(0, |u| u.rss_bytes),
-                loadgen_bytes: process::memory().rss_bytes,
-            },
-            None => match probe.stats().await {
-                Ok(stats) => RssBaseline {
-                    server_bytes: stats.rss_bytes,
-                    loadgen_bytes: process::memory().rss_bytes,
-                },
-                Err(e) if opts.server.is_some() => return Err(CliError::Input(e)),
-                Err(e) => return Err(CliError::Child(e.to_string())),
-            },
-        };
-        let probe_control_bytes = probe.bytes + target.as_ref().map_or(0, |t| t.probe_bytes);
-        let server_description = match (&target, &opts.server) {
-            (Some(t), _) => t.describe(),
-            (None, Some(url)) => url.clone(),
-            (None, None) => format!("started by pushbench on {server}"),
-        };
+        let up = ServerUp::start(opts, &scenario, pinning.as_ref()).await?;
         let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
         let prepared = Prepared {
             opts,
             scenario,
             out,
-            server,
-            child,
-            target,
-            server_description,
-            baseline,
+            server: up.addr,
+            child: up.child,
+            target: up.target,
+            server_description: up.description,
+            baseline: up.baseline,
             run_dir,
             started: SystemTime::now(),
             host: host::detect(),
             pinning,
-            probe_control_bytes,
+            probe_control_bytes: up.probe_bytes,
         };
         let still_going = "the run is still going (or was killed)".to_string();
         prepared
@@ -385,6 +348,71 @@ impl<'a> Prepared<'a> {
             None if interrupted => Err(CliError::Interrupted(self.out)),
             None => Ok(()),
         }
+    }
+}
+
+/// The server a run drives, up and answering: pushbench's own (started as a child or given
+/// with `--server`) or a target's.
+struct ServerUp {
+    addr: SocketAddr,
+    child: Option<child::ServerChild>,
+    target: Option<TargetServer>,
+    /// What `meta.json` says it is.
+    description: String,
+    /// Both processes' memory before any client connected.
+    baseline: RssBaseline,
+    /// Bytes of the requests that found it ready.
+    probe_bytes: u64,
+}
+
+impl ServerUp {
+    async fn start(
+        opts: &RunOptions,
+        scenario: &Scenario,
+        pinning: Option<&CpuPinning>,
+    ) -> Result<ServerUp, CliError> {
+        let target_file = opts.target.clone().or_else(|| scenario.target.clone());
+        let target = match target_file {
+            Some(file) => Some(start_target(opts, &file, scenario, pinning).await?),
+            None => None,
+        };
+        let (addr, child) = match (&opts.server, &target) {
+            (_, Some(t)) => (t.run.addr, None),
+            (Some(url), None) => (parse_server(url)?, None),
+            (None, None) => {
+                let cpus = pinning.and_then(|p| p.server.as_deref());
+                let c = child::ServerChild::start(scenario, cpus).await?;
+                (c.addr, Some(c))
+            }
+        };
+        // A server that does not answer is found before a run directory is made for it.
+        // Its memory now, before any client connected, is also the base of the
+        // per-connection memory figures.
+        let mut probe = Control::with_token(addr, opts.control_token.as_deref());
+        let server_bytes = match &target {
+            Some(t) => process::tree_usage(t.run.pid).map_or(0, |u| u.rss_bytes),
+            None => match probe.stats().await {
+                Ok(stats) => stats.rss_bytes,
+                Err(e) if opts.server.is_some() => return Err(CliError::Input(e)),
+                Err(e) => return Err(CliError::Child(e.to_string())),
+            },
+        };
+        let description = match (&target, &opts.server) {
+            (Some(t), _) => t.describe(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => format!("started by pushbench on {addr}"),
+        };
+        Ok(ServerUp {
+            addr,
+            child,
+            probe_bytes: probe.bytes + target.as_ref().map_or(0, |t| t.probe_bytes),
+            target,
+            description,
+            baseline: RssBaseline {
+                server_bytes,
+                loadgen_bytes: process::memory().rss_bytes,
+            },
+        })
     }
 }
 

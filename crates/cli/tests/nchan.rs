@@ -61,7 +61,8 @@ fn run(tag: &str, scenario: &str) -> HashMap<String, HashMap<String, String>> {
     // meta.json says which server the run drove, and where.
     let meta = std::fs::read_to_string(out.join("meta.json")).unwrap();
     assert!(
-        meta.contains("\"server\": \"target nchan (") && meta.contains("), started by pushbench on 127.0.0.1:"),
+        meta.contains("\"server\": \"target nchan (")
+            && meta.contains("), started by pushbench on 127.0.0.1:"),
         "{meta}"
     );
     let text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
