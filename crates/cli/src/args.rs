@@ -71,7 +71,8 @@ pub enum Command {
         #[arg(long)]
         allow_different: bool,
     },
-    /// Serve the five push endpoints and the control endpoints.
+    /// Serve the six push endpoints (the raw stream and five transports) and the control
+    /// endpoints.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -93,6 +94,10 @@ pub enum Command {
         /// Run only on these CPUs (`0`, `0-1`, `0,2`); the default thread count follows.
         #[arg(long, value_name = "LIST")]
         cpus: Option<String>,
+        /// Publish at most this many ticks per second whatever the workload asks: a server
+        /// that cannot keep up on purpose, to see how overload is reported (default: none).
+        #[arg(long, value_name = "PER_SECOND")]
+        publisher_max_rate: Option<f64>,
     },
 }
 
@@ -159,6 +164,7 @@ impl Command {
                 ring_capacity,
                 control_token,
                 cpus,
+                publisher_max_rate,
             } => {
                 crate::pin_cpus(cpus.as_deref())?;
                 // After pinning, so that "one per core" counts the CPUs left.
@@ -168,6 +174,7 @@ impl Command {
                     ring_capacity,
                     control_token,
                     runtime: server_runtime,
+                    publisher_max_rate,
                 }))
             }
         }

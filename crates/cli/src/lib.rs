@@ -194,6 +194,8 @@ pub struct ServeOptions {
     pub control_token: Option<String>,
     /// Which threads serve connections.
     pub runtime: ServerRuntime,
+    /// The server's `publisher_max_rate` (none: as the schedule asks).
+    pub publisher_max_rate: Option<f64>,
 }
 
 /// For `pushbench serve --runtime kind` with `threads` serving threads (`None`: one per
@@ -249,6 +251,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), CliError> {
         ring_capacity: opts.ring_capacity,
         control_token: opts.control_token,
         runtime: opts.runtime,
+        publisher_max_rate: opts.publisher_max_rate,
         ..Default::default()
     };
     pushbench_server::serve_with(listener, config, shutdown_signal()).await?;

@@ -51,6 +51,9 @@ clients = 2
 [[transports]]
 kind = "websocket"
 clients = 2
+[[transports]]
+kind = "raw"
+clients = 2
 "#;
 
 fn csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -111,7 +114,11 @@ fn run_writes_the_five_files_with_the_documented_columns() {
     ];
     assert_eq!(&header[..first.len()], &first);
     let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(names, ["poll", "long-poll", "stream", "sse", "websocket"]);
+    // The baseline first, wherever the scenario lists it.
+    assert_eq!(
+        names,
+        ["raw", "poll", "long-poll", "stream", "sse", "websocket"]
+    );
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     for r in &rows {
         assert!(
@@ -141,6 +148,15 @@ fn run_writes_the_five_files_with_the_documented_columns() {
         assert_eq!(
             requests > 0,
             matches!(r[0].as_str(), "poll" | "long-poll"),
+            "{r:?}"
+        );
+        // Every phase is judged; the child server reports its publisher's lag.
+        assert!(
+            ["ok", "overloaded", "loadgen-saturated"].contains(&r[col("verdict")].as_str()),
+            "{r:?}"
+        );
+        assert!(
+            rtt("publisher_lag_p50_us") <= rtt("publisher_lag_max_us"),
             "{r:?}"
         );
     }
@@ -569,6 +585,13 @@ fn check_charts_reports_and_logs(out: &Path, phases: &[(String, u64)]) {
     assert_eq!(html.matches("<svg").count(), 5, "five inline charts");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("](charts/latency_percentiles.svg)"));
+    // The others read against the raw stream.
+    for page in [&html, &md] {
+        assert!(
+            page.contains("Per delivered message over the raw stream (raw, the baseline): poll +"),
+            "{page}"
+        );
+    }
     for (t, delivered) in phases {
         assert!(html.contains(t.as_str()) && md.contains(t.as_str()));
         let log = std::fs::read(out.join(format!("{t}-1.hlog"))).unwrap();
@@ -663,7 +686,7 @@ fn check_compare(dir: &Path, run: &Path) {
     let (code, stdout, _) = compare(run, &slow, &[]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
-        stdout.contains("websocket") && stdout.contains("p99"),
+        stdout.contains("websocket") && stdout.contains("raw") && stdout.contains("p99"),
         "{stdout}"
     );
     let (code, json, _) = compare(run, &slow, &["--format", "json"]);

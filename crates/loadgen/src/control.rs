@@ -8,6 +8,12 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// How long a control request may go unanswered before the server is taken to have
+/// stopped answering, which fails the run. Generous on purpose: a server past its ceiling
+/// is slow, and that is a result to report (the phase is judged overloaded), not an error;
+/// only a server that does not answer at all for this long is one.
+pub const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The control requests, each a method and a path of the contract.
 #[derive(Debug, Clone, Copy)]
 enum Request {
@@ -102,13 +108,15 @@ impl Control {
             request: request.line(),
             source,
         };
-        let (status, answer) = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            self.exchange(request, body),
-        )
-        .await
-        .map_err(|_| wrap(ClientError::Protocol("no answer within 10 s".into())))?
-        .map_err(wrap)?;
+        let (status, answer) = tokio::time::timeout(CONTROL_TIMEOUT, self.exchange(request, body))
+            .await
+            .map_err(|_| {
+                wrap(ClientError::Protocol(format!(
+                    "no answer within {} s: the server stopped answering",
+                    CONTROL_TIMEOUT.as_secs()
+                )))
+            })?
+            .map_err(wrap)?;
         if status != 200 {
             let text = String::from_utf8_lossy(&answer);
             return Err(LoadgenError::ControlRejected {

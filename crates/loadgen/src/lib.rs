@@ -1,6 +1,7 @@
-//! The pushbench load generator: reads scenarios, drives the five client kinds against a
-//! server through its control endpoints (or, for a target, publishes itself and subscribes
-//! as the target file says), and returns what each phase measured.
+//! The pushbench load generator: reads scenarios, drives the six client kinds (the raw
+//! stream and the five transports) against a server through its control endpoints (or, for
+//! a target, publishes itself and subscribes as the target file says), and returns what
+//! each phase measured.
 //!
 //! It owns the scenario and target file formats, the clients (hand-written HTTP/1.1 and
 //! WebSocket over byte-counting sockets), and the phase driver with its per-worker
@@ -26,6 +27,7 @@ pub use error::{ClientError, LoadgenError};
 /// the fuzz targets in `fuzz/` reach them; see `docs/testing.md`. Not a stable API.
 pub mod parsers {
     pub use crate::http::{Chunked, Head, parse_head};
+    pub use pushbench_wire::raw::Lines;
     pub use pushbench_wire::sse::next_event;
     pub use pushbench_wire::ws::{Frame, encode_client_frame, next_frame};
     pub use pushbench_wire::{parse_batch, parse_header};

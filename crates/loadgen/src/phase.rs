@@ -10,8 +10,9 @@ use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
 use crate::stats::{Meter, Window, Worker, WorkerStats, merge_workers};
-use pushbench_model::protocol::{StatsDoc, WorkloadDoc};
-use pushbench_model::result::{PhaseResult, ProcessUsage};
+use pushbench_model::overload::{Evidence, judge};
+use pushbench_model::protocol::{FailureCounter, StatsDoc, WorkloadDoc};
+use pushbench_model::result::{Counters, KeepingUp, PhaseResult, ProcessUsage};
 use pushbench_wire::{now_ns, process};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -96,7 +97,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         control.stop().await?;
     }
     let server_after = control.stats().await?;
-    let readings = heads.iter().flat_map(|(first, last)| [first, last]);
+    let readings = heads.iter().flat_map(|(first, last, _)| [first, last]);
     if readings
         .chain([&server_after])
         .any(|s| s.instance != server_before.instance)
@@ -107,7 +108,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         });
     }
     let mut merged = merge_workers(stats);
-    if let Some((first, last)) = &heads {
+    if let Some((first, last, _)) = &heads {
         merged.counters.messages_published = published_in_window(first, last, tp.clients, topics);
     }
     let server = ProcessUsage {
@@ -115,6 +116,11 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         peak_rss_bytes: server_after.peak_rss_bytes,
         idle_rss_bytes: nonzero_or(spec.baseline.server_bytes, server_before.rss_bytes),
     };
+    let (keeping_up, evidence) = keeping_up(
+        (sc, tp),
+        (&server_before, heads.as_ref(), &server_after),
+        &merged.counters,
+    );
     let measured = Measured {
         window,
         started_unix_s,
@@ -122,6 +128,8 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         server,
         loadgen,
         control_bytes: control.bytes,
+        keeping_up,
+        evidence,
     };
     Ok(measured.result(&spec))
 }
@@ -142,14 +150,26 @@ pub(crate) struct Measured {
     pub(crate) server: ProcessUsage,
     pub(crate) loadgen: LoadgenUsage,
     pub(crate) control_bytes: u64,
+    /// The server's figures on keeping up, judged in [`Measured::result`] once the load
+    /// generator's CPU share is known.
+    pub(crate) keeping_up: KeepingUp,
+    /// What the judgement looks at, but the load generator's CPU share.
+    pub(crate) evidence: Evidence,
 }
 
 impl Measured {
     pub(crate) fn result(self, spec: &PhaseSpec<'_>) -> PhaseResult {
         let (sc, tp) = (spec.scenario, spec.transport);
         let (window, merged, loadgen) = (self.window, self.merged, self.loadgen);
-        let wall_s = (loadgen.ended.saturating_sub(window.phase_start)) as f64 / 1e9;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let loadgen_cpu_share = cpu_share(
+            loadgen.usage.cpu_s,
+            loadgen.ended.saturating_sub(window.phase_start),
+        );
+        let mut keeping_up = self.keeping_up;
+        keeping_up.judgement = judge(&Evidence {
+            loadgen_cpu_share,
+            ..self.evidence
+        });
         PhaseResult {
             label: tp.label.clone(),
             transport: tp.kind,
@@ -169,13 +189,10 @@ impl Measured {
             seconds: merged.seconds,
             server: self.server,
             loadgen: loadgen.usage,
-            loadgen_cpu_share: if wall_s > 0.0 {
-                loadgen.usage.cpu_s / (wall_s * cores)
-            } else {
-                0.0
-            },
+            loadgen_cpu_share,
             control_bytes: self.control_bytes,
             started_unix_s: self.started_unix_s,
+            keeping_up,
         }
     }
 }
@@ -217,6 +234,73 @@ impl LoadgenBefore {
             ended,
         }
     }
+}
+
+/// `cpu_s` as a share of all this process's cores over `wall_ns`.
+fn cpu_share(cpu_s: f64, wall_ns: u64) -> f64 {
+    let wall_s = wall_ns as f64 / 1e9;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if wall_s > 0.0 {
+        cpu_s / (wall_s * cores)
+    } else {
+        0.0
+    }
+}
+
+/// The server's readings at the window's edges, and how long after the window's end the
+/// last one was answered, ns.
+type Heads = (StatsDoc, StatsDoc, u64);
+
+/// What the phase learnt about the server keeping up, and what the judgement
+/// ([`pushbench_model::overload`]) will look at. A figure the server did not report stays
+/// `None`.
+fn keeping_up(
+    (sc, tp): (&Scenario, &TransportPlan),
+    (before, heads, after): (&StatsDoc, Option<&Heads>, &StatsDoc),
+    counters: &Counters,
+) -> (KeepingUp, Evidence) {
+    let rate = sc.workload.rate;
+    let server_publishes = sc.workload.pattern == Pattern::Broadcast && rate > 0.0;
+    let edges = heads.and_then(|(first, last, late)| {
+        Some((first.publisher.as_ref()?, last.publisher.as_ref()?, *late))
+    });
+    let publisher_lag = edges.map(|(a, b, _)| {
+        let mut h = b.lag_us.0.clone();
+        // The later reading holds every tick the earlier one does (one workload): what
+        // remains is the window's ticks.
+        let _ = h.subtract(&a.lag_us.0);
+        h
+    });
+    let fell = edges.map(|(a, b, _)| b.behind_us.saturating_sub(a.behind_us));
+    // Ticks the last reading of the heads may count past the window's end.
+    let late_ticks = heads.map_or(0, |(_, _, late)| (*late as f64 / 1e9 * rate).ceil() as u64);
+    let per_poll = match tp.kind {
+        crate::scenario::TransportKind::Poll => (rate * tp.interval.as_secs_f64()).ceil() as u64,
+        _ => 1,
+    };
+    let evidence = Evidence {
+        period_us: server_publishes.then(|| 1e6 / rate),
+        publisher_fell_behind_us: fell,
+        // Counted from the heads at the window's edges: unknown without them.
+        published: heads.map(|_| counters.messages_published),
+        delivered: counters.messages_delivered,
+        burst: u64::from(tp.clients).saturating_mul(per_poll.max(1)),
+        late_ticks,
+        slow_consumer_disconnects: Some(
+            after
+                .failures
+                .get(FailureCounter::SlowConsumerDisconnects)
+                .saturating_sub(before.failures.get(FailureCounter::SlowConsumerDisconnects)),
+        ),
+        loadgen_cpu_share: 0.0,
+    };
+    let keeping_up = KeepingUp {
+        publisher_lag: publisher_lag.filter(|_| server_publishes),
+        publisher_fell_behind_us: fell.filter(|_| server_publishes),
+        peak_queued_bytes: heads.and_then(|(_, last, _)| last.queued.map(|q| q.peak_bytes)),
+        judgement: Default::default(),
+    };
+    (keeping_up, evidence)
 }
 
 /// The workload the server is set to: `topics` topics, published by the server itself in
@@ -312,7 +396,7 @@ async fn read_heads(
     control: &mut Control,
     window: Window,
     cancel: &CancellationToken,
-) -> Result<Option<(StatsDoc, StatsDoc)>, LoadgenError> {
+) -> Result<Option<Heads>, LoadgenError> {
     tokio::select! {
         _ = sleep_until_ns(window.start) => {}
         _ = cancel.cancelled() => return Ok(None),
@@ -322,9 +406,11 @@ async fn read_heads(
         _ = sleep_until_ns(window.end) => {}
         _ = cancel.cancelled() => {}
     }
+    let asked = now_ns();
     let last = control.stats().await?;
+    let late = now_ns().saturating_sub(asked.min(window.end));
     control.stop().await?;
-    Ok(Some((first, last)))
+    Ok(Some((first, last, late)))
 }
 
 /// Waits for the workers, off the async thread.

@@ -191,7 +191,7 @@ pub const DESCRIPTOR_RESERVE: u64 = 64;
 pub fn check_descriptors(scenario: &Scenario, path: &Path, limit: u64) -> Result<(), LoadgenError> {
     for plan in scenario.points() {
         let sc = &plan.scenario;
-        for (i, t) in sc.transports.iter().enumerate() {
+        for t in &sc.transports {
             let needed = sc.connections(t) + DESCRIPTOR_RESERVE;
             if needed <= limit {
                 continue;
@@ -202,7 +202,7 @@ pub fn check_descriptors(scenario: &Scenario, path: &Path, limit: u64) -> Result
                 (Some(s), Some(p)) if p.dimension == SweepDimension::Clients => {
                     (s.line_of(p.value), "sweep.clients".to_string())
                 }
-                _ => (t.clients_line, format!("transports[{i}].clients")),
+                _ => (t.clients_line, format!("transports[{}].clients", t.entry)),
             };
             return Err(LoadgenError::Scenario {
                 path: path.to_owned(),

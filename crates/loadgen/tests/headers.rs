@@ -23,7 +23,8 @@ const MESSAGE: u64 = 34 + PAYLOAD;
 const HOLD_MS: u64 = 200;
 const CLIENTS: u64 = 2;
 
-/// Every push transport, two clients each, against one message per 1,000 s. The window
+/// The raw stream and every push transport, two clients each, against one message per
+/// 1,000 s. The window
 /// opens 1 s after the clients start: their first request (a poll without a cursor, or the
 /// set-up of a stream) and its answer are over by then even on a busy machine.
 fn broadcast(http: &str) -> String {
@@ -36,6 +37,9 @@ fn broadcast(http: &str) -> String {
         [workload]
         rate = 0.001
         payload_bytes = {PAYLOAD}
+        [[transports]]
+        kind = "raw"
+        clients = {CLIENTS}
         [[transports]]
         kind = "poll"
         clients = {CLIENTS}
@@ -146,6 +150,25 @@ impl Requests {
         target.len() as u64 + self.host + extra + 2
     }
 
+    /// A raw stream's set-up: `GET /raw?topic=0`, Host, the two fields of its upgrade and
+    /// `extra` bytes of fields; then the `101` (docs/protocol.md): the status line, the
+    /// same two fields as the server writes them, Date and `resp_extra`.
+    fn raw_setup(&self, extra: u64, resp_extra: u64) -> u64 {
+        let request = "GET /raw?topic=0 HTTP/1.1\r\n".len() as u64
+            + self.host
+            + extra
+            + line("connection", "Upgrade")
+            + line("upgrade", "pushbench-raw")
+            + 2;
+        let answer = "HTTP/1.1 101 Switching Protocols\r\n".len() as u64
+            + line("connection", "upgrade")
+            + line("upgrade", "pushbench-raw")
+            + line("date", "Sun, 06 Nov 1994 08:49:37 GMT")
+            + resp_extra
+            + 2;
+        request + answer
+    }
+
     /// `POST /publish` to a one-digit topic with its publish body (16 hex digits, a space,
     /// the payload), `extra` besides the minimal Content-Type.
     fn publish(&self, content_type: u64, extra: u64) -> u64 {
@@ -186,7 +209,10 @@ fn answers_down(r: &PhaseResult, extra: u64) -> u64 {
 /// Checks the poll and long-poll phases of a broadcast run: every request `req_extra`
 /// bytes longer than the minimal one, every answer `resp_extra` longer.
 fn check_polls(results: &[PhaseResult], req: &Requests, req_extra: u64, resp_extra: u64) {
-    for r in &results[..2] {
+    let polls = results
+        .iter()
+        .filter(|r| matches!(r.label.as_str(), "poll" | "long-poll"));
+    for r in polls {
         let c = &r.counters;
         assert!(c.requests >= 4, "{}: {c:?}", r.label);
         let each = match r.label.as_str() {
@@ -209,10 +235,17 @@ fn check_polls(results: &[PhaseResult], req: &Requests, req_extra: u64, resp_ext
     }
 }
 
-/// Checks that each streaming connection (stream, SSE, WebSocket) of `with` set up with
-/// exactly `extra[i]` bytes more than in `without`.
-fn check_setups(without: &[PhaseResult], with: &[PhaseResult], extra: [u64; 3]) {
-    for ((a, b), extra) in without[2..].iter().zip(&with[2..]).zip(extra) {
+/// The phases of a connection set up once: the raw stream, stream, SSE, WebSocket.
+fn streaming(results: &[PhaseResult]) -> impl Iterator<Item = &PhaseResult> {
+    results
+        .iter()
+        .filter(|r| !matches!(r.label.as_str(), "poll" | "long-poll"))
+}
+
+/// Checks that each streaming connection (raw stream, stream, SSE, WebSocket) of `with` set
+/// up with exactly `extra[i]` bytes more than in `without`.
+fn check_setups(without: &[PhaseResult], with: &[PhaseResult], extra: [u64; 4]) {
+    for ((a, b), extra) in streaming(without).zip(streaming(with)).zip(extra) {
         assert_eq!(a.label, b.label);
         assert_eq!(b.counters.connections_opened, CLIENTS, "{}", b.label);
         assert_eq!(
@@ -238,8 +271,13 @@ async fn a_request_header_adds_its_line_to_every_request() {
     let with = run(&server, &broadcast(&http)).await;
     check_polls(&without, &req, 0, 0);
     check_polls(&with, &req, delta, 0);
-    // The set-up of a stream, an SSE stream and a WebSocket is one request.
-    check_setups(&without, &with, [delta; 3]);
+    // The set-up of a raw stream, a stream, an SSE stream and a WebSocket is one request.
+    check_setups(&without, &with, [delta; 4]);
+    assert_eq!(with[0].label, "raw");
+    assert_eq!(
+        with[0].counters.setup_bytes,
+        CLIENTS * req.raw_setup(delta, 0)
+    );
 
     let minimal_type = line("content-type", "text/plain");
     for (text, extra) in [(echo(""), 0), (echo(&http), delta)] {
@@ -267,8 +305,12 @@ async fn a_response_header_adds_its_line_to_every_answer() {
     check_polls(&without, &req, 0, 0);
     check_polls(&with, &req, 0, delta);
     // The set-up of a stream and an SSE stream includes the answer's head, that of a
-    // WebSocket the 101.
-    check_setups(&without, &with, [delta; 3]);
+    // WebSocket and a raw stream the 101.
+    check_setups(&without, &with, [delta; 4]);
+    assert_eq!(
+        with[0].counters.setup_bytes,
+        CLIENTS * req.raw_setup(0, delta)
+    );
     server.shutdown().await;
 }
 
@@ -379,14 +421,20 @@ async fn the_browser_profiles_cost_what_docs_headers_md_lists() {
     // the profiles replace.
     let sse_accept = line("accept", "text/event-stream");
     let sse_cache = line("cache-control", "no-cache");
+    // The raw stream's upgrade carries the fields of a page's WebSocket.
     check_setups(
         &without,
         &with,
         [
+            lines(WEBSOCKET) + lines(RESPONSE),
             lines(FETCH) + lines(RESPONSE),
             lines(EVENT_SOURCE) - sse_accept + lines(RESPONSE) - sse_cache,
             lines(WEBSOCKET) + lines(RESPONSE),
         ],
+    );
+    assert_eq!(
+        with[0].counters.setup_bytes,
+        CLIENTS * req.raw_setup(lines(WEBSOCKET), lines(RESPONSE))
     );
     let r = &run(&server, &echo(browser)).await[0];
     let c = &r.counters;

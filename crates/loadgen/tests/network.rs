@@ -115,10 +115,10 @@ fn assert_near(what: &str, measured: f64, expected: f64, tolerance: f64) {
     );
 }
 
-/// The push transports: 2 clients each, 1,000 messages/s, 64-byte payloads. Many messages
-/// and few clients: p99 of the 4,000 samples is then made of 20 messages, and a single
-/// hiccup of the machine, which delays every client of a thread at once, moves it less
-/// than with many clients and few messages.
+/// The push transports and the raw stream: 2 clients each, 1,000 messages/s, 64-byte
+/// payloads. Many messages and few clients: p99 of the 4,000 samples is then made of 20
+/// messages, and a single hiccup of the machine, which delays every client of a thread at
+/// once, moves it less than with many clients and few messages.
 const PUSH: &str = r#"
     name = "push"
     duration = "2s"
@@ -137,6 +137,9 @@ const PUSH: &str = r#"
     clients = 2
     [[transports]]
     kind = "stream"
+    clients = 2
+    [[transports]]
+    kind = "raw"
     clients = 2
 "#;
 

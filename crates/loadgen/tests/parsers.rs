@@ -825,7 +825,12 @@ proptest! {
         prop_assert_eq!(got.server_runtime, s.server.and_then(|v| v.2));
 
         prop_assert_eq!(got.transports.len(), s.transports.len());
-        for (i, (g, t)) in got.transports.iter().zip(&s.transports).enumerate() {
+        // The written order, but the baseline kind's entries first (docs/scenarios.md).
+        let (first, rest): (Vec<usize>, Vec<usize>) =
+            (0..s.transports.len()).partition(|&i| s.transports[i].kind == TransportKind::Raw);
+        for (g, i) in got.transports.iter().zip(first.into_iter().chain(rest)) {
+            let t = &s.transports[i];
+            prop_assert_eq!(g.entry, i);
             prop_assert_eq!(g.kind, t.kind);
             prop_assert_eq!(g.clients, t.clients);
             prop_assert_eq!(g.clients_line, rendered.clients_lines[i]);

@@ -101,10 +101,13 @@ async fn every_transport_delivers_every_message_in_order() {
         [[transports]]
         kind = "websocket"
         clients = 4
+        [[transports]]
+        kind = "raw"
+        clients = 4
         "#,
     );
     let results = run_all(&server, &sc).await;
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 6);
     for r in &results {
         assert_clean(r);
         let c = &r.counters;
@@ -168,6 +171,11 @@ fn ws_frame(m: u64) -> u64 {
     }
 }
 
+/// docs/protocol.md: the raw stream sends the message and a newline, nothing else.
+fn raw_line(m: u64) -> u64 {
+    m + 1
+}
+
 /// RFC 9112 §7.1: `chunk-size CRLF chunk-data CRLF`, chunk-size in hex.
 fn chunk(data: u64) -> u64 {
     format!("{data:x}").len() as u64 + 2 + data + 2
@@ -198,6 +206,9 @@ async fn bytes_on_the_wire_match_the_framing_rules() {
         [[transports]]
         kind = "websocket"
         clients = 2
+        [[transports]]
+        kind = "raw"
+        clients = 2
         "#
     ));
     let results = run_all(&server, &sc).await;
@@ -207,7 +218,10 @@ async fn bytes_on_the_wire_match_the_framing_rules() {
     // SSE: `id: NN\ndata: <message>\n\n` inside one chunk.
     let per_sse = chunk("id: ".len() as u64 + 2 + 1 + "data: ".len() as u64 + m + 2);
     let per_ws = ws_frame(m);
-    for (r, per) in results.iter().zip([per_stream, per_sse, per_ws]) {
+    let per_raw = raw_line(m);
+    // The baseline runs first wherever the scenario lists it.
+    assert_eq!(results[0].transport, TransportKind::Raw);
+    for (r, per) in results.iter().zip([per_raw, per_stream, per_sse, per_ws]) {
         assert_clean(r);
         let c = &r.counters;
         assert!(
@@ -338,7 +352,7 @@ async fn a_client_that_falls_behind_the_ring_counts_the_gap_as_lost() {
     server.shutdown().await;
 }
 
-/// Five transports of three clients each, 50 messages per second, a 3 s window that opens
+/// Six transports of three clients each, 50 messages per second, a 3 s window that opens
 /// 0.7 s into the phase; every connection is cut 1.2 s into the phase and new ones are
 /// refused for `outage`.
 const CUT_SCENARIO: &str = r#"
@@ -366,6 +380,9 @@ const CUT_SCENARIO: &str = r#"
     clients = 3
     [[transports]]
     kind = "websocket"
+    clients = 3
+    [[transports]]
+    kind = "raw"
     clients = 3
     "#;
 const CUT_AT: Duration = Duration::from_millis(1200);
@@ -499,6 +516,9 @@ async fn echo_brings_each_clients_messages_back() {
         clients = 3
         [[transports]]
         kind = "sse"
+        clients = 3
+        [[transports]]
+        kind = "raw"
         clients = 3
         "#,
     );

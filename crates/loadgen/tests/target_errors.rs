@@ -217,6 +217,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "t.toml:20: subscribe.carrier-pigeon: unknown transport `carrier-pigeon`, expected one of poll, long-poll, stream, sse, websocket",
     ),
     (
+        "[subscribe.websocket]",
+        "[subscribe.raw]",
+        "t.toml:20: subscribe.raw: the raw stream is pushbench's own floor; a target cannot offer it",
+    ),
+    (
         "url = \"{base}/ws/{topic}\"",
         "url = \"{base}/ws/{topic}?t={timeout_ms}\"",
         "t.toml:21: subscribe.websocket.url: unknown variable `{timeout_ms}`; expected one of {base}, {topic}, {phase}",

@@ -8,6 +8,7 @@
 //! from the data alone: it does no I/O, runs nothing and knows no async runtime.
 #![warn(missing_docs)]
 
+pub mod overload;
 pub mod protocol;
 pub mod result;
 pub mod rows;
@@ -17,8 +18,8 @@ pub mod target;
 pub mod transport;
 
 pub use result::{
-    Counters, ErrorCounts, ErrorKind, PERCENTILES, PhaseResult, ProcessUsage, SecondStats,
-    new_histogram,
+    Counters, ErrorCounts, ErrorKind, KeepingUp, PERCENTILES, PhaseResult, ProcessUsage,
+    SecondStats, new_histogram,
 };
 pub use scenario::{
     NetworkPlan, Pattern, PointPlan, PollSchedule, Scenario, ServerRuntimeKind, Sweep,

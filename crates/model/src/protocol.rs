@@ -132,6 +132,82 @@ pub struct StatsDoc {
     /// Connections ended or refused, by reason: one field per [`FailureCounter`].
     #[serde(flatten)]
     pub failures: FailureCounts,
+    /// How far the publisher is behind its schedule; absent from a server that does not
+    /// measure it (then the judgement of a phase says "unknown" rather than guess).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<PublisherDoc>,
+    /// What waits for push subscribers (WebSocket, SSE, stream); absent from a server that
+    /// does not measure it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<QueuedDoc>,
+}
+
+/// The `publisher` object of `/stats`: the current workload's publisher against its schedule.
+/// Lag is a publication's actual time minus its scheduled time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PublisherDoc {
+    /// Ticks published since the workload was set (one message into every topic each).
+    pub ticks: u64,
+    /// How far behind its schedule the publisher is now, µs: the time since the next
+    /// unpublished tick was due (0 when it is not yet due). A publisher that keeps up is
+    /// behind by less than one period at any reading; one that cannot keeps growing.
+    pub behind_us: u64,
+    /// Every tick's lag since the workload was set, µs: an HdrHistogram, V2-serialized
+    /// and base64-encoded, so that a reader subtracts two readings to get the lags of the
+    /// ticks between them.
+    pub lag_us: LagHistogram,
+}
+
+/// The `queued` object of `/stats`. A message is queued for a subscriber from its
+/// publication until the server hands it to the subscriber's socket; counted at the
+/// envelope's size (34 bytes and the payload), so framing and kernel buffers are not in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedDoc {
+    /// Bytes queued now.
+    pub bytes: u64,
+    /// The most queued at any publication since the workload was set (sampled right after
+    /// each publication, where the queue is largest).
+    pub peak_bytes: u64,
+}
+
+/// A latency histogram (µs) carried in JSON as base64 of its V2 serialization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LagHistogram(pub hdrhistogram::Histogram<u64>);
+
+impl Default for LagHistogram {
+    fn default() -> Self {
+        LagHistogram(crate::result::new_histogram())
+    }
+}
+
+impl Serialize for LagHistogram {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        let mut bytes = Vec::new();
+        hdrhistogram::serialization::Serializer::serialize(
+            &mut hdrhistogram::serialization::V2Serializer::new(),
+            &self.0,
+            &mut bytes,
+        )
+        .map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+}
+
+impl<'de> Deserialize<'de> for LagHistogram {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        use serde::de::Error;
+        let text = String::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(D::Error::custom)?;
+        let mut h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| D::Error::custom(format!("bad lag histogram: {e:?}")))?;
+        h.auto(true);
+        Ok(LagHistogram(h))
+    }
 }
 
 /// The `connections` object of `/stats`: one field per transport kind, named as the kind,
@@ -385,7 +461,7 @@ mod tests {
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(
             json["connections"],
-            serde_json::json!({"poll": 0, "long-poll": 2, "stream": 0, "sse": 0, "websocket": 0, "other": 1})
+            serde_json::json!({"raw": 0, "poll": 0, "long-poll": 2, "stream": 0, "sse": 0, "websocket": 0, "other": 1})
         );
         assert_eq!(json["slow_consumer_disconnects"], 0);
         assert_eq!(serde_json::from_value::<StatsDoc>(json).unwrap(), doc);

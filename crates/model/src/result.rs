@@ -229,12 +229,31 @@ pub struct PhaseResult {
     pub control_bytes: u64,
     /// Start of the phase (the first client starts), UNIX seconds.
     pub started_unix_s: f64,
+    /// Whether the server kept up: what it reported, and the judgement.
+    pub keeping_up: KeepingUp,
+}
+
+/// What a phase learnt about the server keeping up ([`crate::overload`]). A figure is
+/// `None` when the server did not report it.
+#[derive(Debug, Clone, Default)]
+pub struct KeepingUp {
+    /// The lag of every tick the publisher published in the window (actual minus scheduled
+    /// time), µs.
+    pub publisher_lag: Option<Histogram<u64>>,
+    /// How much further behind its schedule the publisher was at the window's end than at
+    /// its start, µs.
+    pub publisher_fell_behind_us: Option<u64>,
+    /// The most bytes queued for push subscribers at any publication from the workload's
+    /// start to the window's end.
+    pub peak_queued_bytes: Option<u64>,
+    /// The verdict and its reasons.
+    pub judgement: crate::overload::Judgement,
 }
 
 impl PhaseResult {
     /// Whether the load generator used so much CPU that its numbers are suspect.
     pub fn loadgen_saturated(&self) -> bool {
-        self.loadgen_cpu_share > 0.8
+        self.loadgen_cpu_share > crate::overload::LOADGEN_SATURATED_SHARE
     }
 }
 

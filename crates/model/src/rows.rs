@@ -12,6 +12,7 @@
 //! 1,000 messages) are defined once, in [`Figures`], for one repetition and for repetitions
 //! pooled alike.
 
+use crate::overload::Verdict;
 use crate::result::{ErrorKind, PhaseResult};
 use crate::scenario::{SweepDimension, SweepPoint};
 use crate::transport::TransportKind;
@@ -264,6 +265,32 @@ pub struct SummaryRow {
     /// Largest request round trip, µs; absent in older runs.
     #[serde(default, deserialize_with = "some_whole")]
     pub request_max_us: Option<u64>,
+    /// Whether the server kept up ([`crate::overload`]): `ok`, `overloaded`,
+    /// `loadgen-saturated` or `unknown`; absent in runs made before phases were judged.
+    #[serde(default, serialize_with = "verdict_text", deserialize_with = "verdict")]
+    pub verdict: Option<Verdict>,
+    /// What the judgement found, `;`-separated (`publisher-lag`, `backlog`,
+    /// `slow-consumers`, `loadgen-cpu`); empty for none.
+    #[serde(default)]
+    pub overload_reasons: String,
+    /// Median lag of the server's publisher in the window (actual minus scheduled publish
+    /// time), µs; empty when the server did not report it.
+    #[serde(default, deserialize_with = "opt_whole")]
+    pub publisher_lag_p50_us: Option<u64>,
+    /// 99th percentile publisher lag, µs; empty when not reported.
+    #[serde(default, deserialize_with = "opt_whole")]
+    pub publisher_lag_p99_us: Option<u64>,
+    /// Largest publisher lag, µs; empty when not reported.
+    #[serde(default, deserialize_with = "opt_whole")]
+    pub publisher_lag_max_us: Option<u64>,
+    /// How much further behind its schedule the publisher was at the window's end than at
+    /// its start, µs; empty when not reported.
+    #[serde(default, deserialize_with = "opt_whole")]
+    pub publisher_fell_behind_us: Option<u64>,
+    /// The most bytes (at the envelope's size) queued for push subscribers at any
+    /// publication from the workload's start to the window's end; empty when not reported.
+    #[serde(default, deserialize_with = "opt_whole")]
+    pub server_peak_queued_bytes: Option<u64>,
     /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
     #[serde(default, deserialize_with = "dimension")]
     pub sweep_dimension: Option<SweepDimension>,
@@ -274,6 +301,13 @@ pub struct SummaryRow {
 
 impl CsvRow for SummaryRow {
     const OPTIONAL: &'static [&'static str] = &[
+        "verdict",
+        "overload_reasons",
+        "publisher_lag_p50_us",
+        "publisher_lag_p99_us",
+        "publisher_lag_max_us",
+        "publisher_fell_behind_us",
+        "server_peak_queued_bytes",
         "server_rss_per_connection_bytes",
         "loadgen_rss_per_connection_bytes",
         "request_p50_us",
@@ -338,6 +372,13 @@ impl SummaryRow {
             request_max_us: Some(0),
             sweep_dimension: None,
             sweep_value: None,
+            verdict: None,
+            overload_reasons: String::new(),
+            publisher_lag_p50_us: None,
+            publisher_lag_p99_us: None,
+            publisher_lag_max_us: None,
+            publisher_fell_behind_us: None,
+            server_peak_queued_bytes: None,
         }
     }
 
@@ -347,6 +388,8 @@ impl SummaryRow {
         let l = &p.latency;
         let q = |h: &Histogram<u64>, p: f64| percentile(h, p);
         let e = |k: ErrorKind| p.errors.get(k);
+        let k = &p.keeping_up;
+        let lag = k.publisher_lag.as_ref();
         SummaryRow {
             transport: p.label.clone(),
             repetition: p.repetition,
@@ -396,6 +439,13 @@ impl SummaryRow {
             request_max_us: Some(p.request_latency.max()),
             sweep_dimension: p.sweep.map(|s| s.dimension),
             sweep_value: p.sweep.map(|s| s.value),
+            verdict: k.judgement.verdict,
+            overload_reasons: k.judgement.reasons_text(),
+            publisher_lag_p50_us: lag.map(|h| q(h, 50.0)),
+            publisher_lag_p99_us: lag.map(|h| q(h, 99.0)),
+            publisher_lag_max_us: lag.map(|h| h.max()),
+            publisher_fell_behind_us: k.publisher_fell_behind_us,
+            server_peak_queued_bytes: k.peak_queued_bytes,
         }
     }
 
@@ -684,10 +734,22 @@ pub struct SweepRow {
     /// The summed server CPU per 1,000 messages delivered, ms (0 when none).
     #[serde(serialize_with = "number")]
     pub server_cpu_ms_per_1k_messages: f64,
+    /// The worst verdict of the repetitions ([`Verdict::worse`]); left out of the file, with
+    /// `overload_reasons`, when no repetition was judged (runs made before phases were).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "verdict_text",
+        deserialize_with = "verdict"
+    )]
+    pub verdict: Option<Verdict>,
+    /// Every reason any repetition found, `;`-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overload_reasons: Option<String>,
 }
 
 impl CsvRow for SweepRow {
-    const OPTIONAL: &'static [&'static str] = &[];
+    const OPTIONAL: &'static [&'static str] = &["verdict", "overload_reasons"];
 }
 
 impl SweepRow {
@@ -730,6 +792,8 @@ impl SweepRow {
             loadgen_cpu_share: 0.0,
             messages_delivered_per_s: 0.0,
             server_cpu_ms_per_1k_messages: 0.0,
+            verdict: None,
+            overload_reasons: None,
         }
     }
 
@@ -872,6 +936,40 @@ fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error
         .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, found {text:?}")))
 }
 
+/// [`whole`] for a column that may be empty (not measured).
+fn opt_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_whole(&text)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, found {text:?}")))
+}
+
+/// A verdict by name, or an empty cell.
+fn verdict<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Verdict>, D::Error> {
+    let name = String::deserialize(d)?;
+    if name.is_empty() {
+        return Ok(None);
+    }
+    Verdict::ALL
+        .into_iter()
+        .find(|v| v.name() == name)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected ok, overloaded, loadgen-saturated or unknown, found {name:?}"
+            ))
+        })
+}
+
+/// A verdict's name, or an empty cell.
+#[allow(clippy::ref_option)]
+fn verdict_text<S: Serializer>(v: &Option<Verdict>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.map_or("", Verdict::name))
+}
+
 /// [`whole`] for a column that may be absent.
 fn some_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     whole(d).map(Some)
@@ -921,7 +1019,7 @@ mod tests {
     #[test]
     fn columns_are_the_fields_in_order() {
         let c = SummaryRow::columns();
-        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 48));
+        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 55));
         assert_eq!(c[c.len() - 1], "sweep_value");
         for o in SummaryRow::OPTIONAL {
             assert!(c.contains(o), "{o}");

@@ -11,6 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The client kinds, named as in scenario files and result tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TransportKind {
+    /// The raw stream of `/raw`: after an upgrade, each message and a newline, nothing
+    /// else. The floor the other kinds are measured against.
+    Raw,
     /// Timed polling of `/poll`.
     Poll,
     /// HTTP long polling of `/longpoll`.
@@ -67,6 +70,9 @@ pub enum Family {
     Response,
     /// A connection upgraded to WebSocket; messages in frames.
     WebSocket,
+    /// A connection upgraded to pushbench's raw stream; messages one per line. Only
+    /// pushbench's own server offers it: it is the floor, not a candidate.
+    Raw,
 }
 
 /// What pushbench knows about one transport kind.
@@ -90,12 +96,29 @@ pub struct Descriptor {
     pub family: Family,
     /// Its colour in every chart and report, from Okabe & Ito's palette (distinguishable
     /// under the common colour-vision deficiencies; its yellow is left out, it vanishes on
-    /// white). Related kinds get related hues (poll orange, long-poll vermillion).
+    /// white). Related kinds get related hues (poll orange, long-poll vermillion); the
+    /// baseline is a neutral grey, so it reads as the reference rather than a candidate.
     pub colour: (u8, u8, u8),
+    /// Whether it is the baseline: the bare connection, listed first in every table and
+    /// chart, and the reference the reports' readings express the other kinds against.
+    pub baseline: bool,
 }
 
 /// One descriptor per kind, in [`TransportKind::ALL`] order.
 const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
+    Descriptor {
+        kind: TransportKind::Raw,
+        name: "raw",
+        path: "/raw",
+        options: &[],
+        publishes_in_band: false,
+        // A raw stream has no browser API of its own; a page's WebSocket is the nearest, so
+        // it carries the fields of one and differs from it in set-up by the handshake alone.
+        request_kind: RequestKind::WebSocket,
+        family: Family::Raw,
+        colour: (136, 136, 136),
+        baseline: true,
+    },
     Descriptor {
         kind: TransportKind::Poll,
         name: "poll",
@@ -105,6 +128,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         request_kind: RequestKind::Fetch,
         family: Family::Polls,
         colour: (230, 159, 0),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::LongPoll,
@@ -115,6 +139,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         request_kind: RequestKind::Fetch,
         family: Family::Polls,
         colour: (213, 94, 0),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::Stream,
@@ -125,6 +150,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         request_kind: RequestKind::Fetch,
         family: Family::Response,
         colour: (0, 158, 115),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::Sse,
@@ -135,6 +161,7 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         request_kind: RequestKind::EventSource,
         family: Family::Response,
         colour: (0, 114, 178),
+        baseline: false,
     },
     Descriptor {
         kind: TransportKind::WebSocket,
@@ -145,12 +172,14 @@ const DESCRIPTORS: [Descriptor; TransportKind::ALL.len()] = [
         request_kind: RequestKind::WebSocket,
         family: Family::WebSocket,
         colour: (204, 121, 167),
+        baseline: false,
     },
 ];
 
 impl TransportKind {
     /// Every kind, in the order results list them.
-    pub const ALL: [TransportKind; 5] = [
+    pub const ALL: [TransportKind; 6] = [
+        TransportKind::Raw,
         TransportKind::Poll,
         TransportKind::LongPoll,
         TransportKind::Stream,
@@ -183,6 +212,11 @@ impl TransportKind {
     /// The kind whose endpoint is `path`.
     pub fn from_path(path: &str) -> Option<TransportKind> {
         TransportKind::ALL.into_iter().find(|k| k.path() == path)
+    }
+
+    /// Whether this is the baseline kind ([`Descriptor::baseline`]).
+    pub fn is_baseline(self) -> bool {
+        self.descriptor().baseline
     }
 
     /// Whether a scenario entry of this kind may give `option`.
@@ -289,10 +323,23 @@ mod tests {
         assert_eq!(back, TransportKind::LongPoll);
         let e = serde_json::from_str::<TransportKind>("\"carrier-pigeon\"").unwrap_err();
         assert!(
-            e.to_string()
-                .contains("unknown variant `carrier-pigeon`, expected one of `poll`, `long-poll`"),
+            e.to_string().contains(
+                "unknown variant `carrier-pigeon`, expected one of `raw`, `poll`, `long-poll`"
+            ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_raw_stream_is_the_one_baseline_and_listed_first() {
+        let baselines: Vec<TransportKind> = TransportKind::ALL
+            .into_iter()
+            .filter(|k| k.is_baseline())
+            .collect();
+        assert_eq!(baselines, [TransportKind::Raw]);
+        assert_eq!(TransportKind::ALL[0], TransportKind::Raw);
+        let (r, g, b) = TransportKind::Raw.descriptor().colour;
+        assert!(r == g && g == b, "a neutral grey");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod compare;
 mod files;
 pub mod hlog;
 mod html;
+mod keeping;
 mod pages;
 mod rundata;
 pub mod sweep;

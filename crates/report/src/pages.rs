@@ -6,6 +6,7 @@
 use crate::charts::{self, Drawn, words};
 use crate::files::json_number;
 use crate::html::{REPORT_CSS, esc, head, inline_svg, swatch};
+use crate::keeping;
 use crate::rundata::RunData;
 use pushbench_model::SweepDimension;
 use pushbench_model::run::CpuPinning;
@@ -72,6 +73,39 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
         })
         .collect();
     (header, rows)
+}
+
+/// What every other transport adds per delivered message to the raw stream, in bytes and
+/// in median latency (at a sweep's largest point): the reading a run with the baseline is
+/// made for. `None` without a baseline.
+fn baseline_line(run: &RunData) -> Option<String> {
+    let point = run.headline_point();
+    let run = run.at(point);
+    let base = words::baseline(&run)?;
+    let bytes = words::by(&run, |r| r.bytes_per_message);
+    let p50 = words::by(&run, |r| r.latency_p50_us);
+    let at = |v: &[(String, f64)]| v.iter().find(|(t, _)| *t == base).map(|(_, x)| *x);
+    let (base_bytes, base_p50) = (at(&bytes)?, at(&p50)?);
+    let each: Vec<String> = bytes
+        .iter()
+        .zip(&p50)
+        .filter(|((t, _), _)| *t != base)
+        .map(|((t, b), (_, l))| {
+            format!(
+                "{t} {} and {} at p50",
+                words::signed(b - base_bytes, words::bytes),
+                words::signed(l - base_p50, words::us)
+            )
+        })
+        .collect();
+    if each.is_empty() {
+        return None;
+    }
+    let at_point = point.map(|p| format!(" at {p}")).unwrap_or_default();
+    Some(format!(
+        "Per delivered message over the raw stream ({base}, the baseline){at_point}: {}.",
+        each.join("; ")
+    ))
 }
 
 fn scenario_lines(run: &RunData) -> Vec<String> {
@@ -268,13 +302,18 @@ pub(crate) fn html(run: &RunData, charts: &[Drawn]) -> String {
          had read it. bytes/msg: everything the connections carried in the measured window, both directions, per \
          delivered message; overhead/msg is that minus the message itself.</p>\n",
     );
+    if let Some(line) = baseline_line(run) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
+    }
     let _ = writeln!(
         h,
         "<details><summary>More columns: {}</summary>",
         esc(&SUMMARY_MORE.join(", "))
     );
     summary_table(&mut h, run, &header, &rows, &more);
-    h.push_str("</details>\n<h2>Charts</h2>\n");
+    h.push_str("</details>\n");
+    keeping_up_html(&mut h, run);
+    h.push_str("<h2>Charts</h2>\n");
     if let Some(note) = sweep_note(run) {
         let _ = writeln!(h, "<p>{}</p>", esc(&note));
     }
@@ -357,6 +396,48 @@ fn sweep_note(run: &RunData) -> Option<String> {
     ))
 }
 
+/// The "Keeping up" section of the HTML page, for runs whose phases were judged.
+fn keeping_up_html(h: &mut String, run: &RunData) {
+    let Some((header, rows)) = keeping::table(run) else {
+        return;
+    };
+    h.push_str("<h2>Keeping up</h2>\n");
+    for line in keeping::onset(run).unwrap_or_default() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
+    }
+    h.push_str("<table><thead><tr>");
+    for c in &header {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for cells in &rows {
+        h.push_str("<tr>");
+        for c in cells {
+            let _ = write!(h, "<td>{}</td>", esc(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table>\n");
+    let _ = writeln!(h, "<p class=\"muted\">{}</p>", esc(keeping::NOTE));
+}
+
+/// The "Keeping up" section of the Markdown page, for runs whose phases were judged.
+fn keeping_up_markdown(m: &mut String, run: &RunData) {
+    let Some((header, rows)) = keeping::table(run) else {
+        return;
+    };
+    m.push_str("\n## Keeping up\n\n");
+    for line in keeping::onset(run).unwrap_or_default() {
+        let _ = writeln!(m, "{line}\n");
+    }
+    let _ = writeln!(m, "| {} |", header.join(" | "));
+    let _ = writeln!(m, "|---|{}", "---:|".repeat(header.len() - 1));
+    for cells in rows {
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(m, "\n{}", keeping::NOTE);
+}
+
 /// The Markdown page, for pull requests and CI summaries.
 pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
     let name = run.name();
@@ -386,6 +467,10 @@ pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
     for (_, cells) in rows {
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
+    if let Some(line) = baseline_line(run) {
+        let _ = writeln!(m, "\n{line}");
+    }
+    keeping_up_markdown(&mut m, run);
     m.push_str("\n## Charts\n\n");
     if let Some(note) = sweep_note(run) {
         let _ = writeln!(m, "{note}\n");
@@ -419,6 +504,38 @@ mod tests {
         assert_eq!(header.len(), 2 + SUMMARY_FIRST.len() + SUMMARY_MORE.len());
         // Wide enough to compare transports by, narrow enough for a laptop's window.
         assert!(2 + SUMMARY_FIRST.len() <= 12);
+    }
+
+    #[test]
+    fn the_summary_reads_each_transport_over_the_raw_stream() {
+        use pushbench_model::TransportKind;
+        use pushbench_model::rows::SummaryRow;
+        let mut run = crate::tests::run_data("t");
+        // 162-byte messages (a 128-byte payload): 163 bytes on a raw stream, 166 in a
+        // WebSocket frame (RFC 6455: 2 bytes and a 16-bit length), and a chunk of
+        // `a3\r\n<message>\n\r\n` on a stream, 7 more than the message.
+        for (label, kind, bytes, p50) in [
+            ("raw", TransportKind::Raw, 163.0, 480.0),
+            ("websocket", TransportKind::WebSocket, 166.0, 492.0),
+            ("stream", TransportKind::Stream, 169.0, 470.0),
+        ] {
+            run.summary.push(SummaryRow {
+                messages_delivered: 1000,
+                message_bytes: 162,
+                bytes_per_message: bytes,
+                latency_p50_us: p50,
+                ..SummaryRow::empty(label, kind, 1)
+            });
+        }
+        let want = "Per delivered message over the raw stream (raw, the baseline): websocket +3.0 B and +12 µs at p50; stream +6.0 B and -10 µs at p50.";
+        assert_eq!(super::baseline_line(&run).as_deref(), Some(want));
+        let md = super::markdown(&run, &[]);
+        assert!(md.contains(want), "{md}");
+        let html = super::html(&run, &[]);
+        assert!(html.contains(&format!("<p>{want}</p>")), "{html}");
+        // Without the raw stream there is no such line.
+        run.summary.remove(0);
+        assert_eq!(super::baseline_line(&run), None);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 use crate::files::csv_text;
 use crate::{ReportError, hlog};
 use pushbench_model::SweepPoint;
-use pushbench_model::rows::{Figures, SummaryRow, SweepRow};
+use pushbench_model::overload::{Reason, Verdict};
+use pushbench_model::rows::{CsvRow, Figures, SummaryRow, SweepRow};
 use std::path::Path;
 
 /// The rows of a run whose summary rows carry sweep points: points ascending, transports
@@ -109,7 +110,12 @@ fn pool(
         loadgen_cpu_share: mean(|r| r.loadgen_cpu_share),
         messages_delivered_per_s: 0.0,
         server_cpu_ms_per_1k_messages: 0.0,
+        verdict: reps.iter().filter_map(|r| r.verdict).reduce(Verdict::worse),
+        overload_reasons: None,
     };
+    if row.verdict.is_some() {
+        row.overload_reasons = Some(pooled_reasons(reps));
+    }
     // The pooled ratios: summed numerators over summed denominators.
     row.bytes_per_message = row.wire_bytes_per_message().unwrap_or(0.0);
     row.messages_delivered_per_s = row.delivered_per_s().unwrap_or(0.0);
@@ -117,9 +123,39 @@ fn pool(
     Ok(row)
 }
 
-/// `sweep.csv`.
+/// Every reason any of `reps` found, once each, in [`Reason::ALL`] order.
+fn pooled_reasons(reps: &[&SummaryRow]) -> String {
+    let found = |name: &str| {
+        reps.iter()
+            .any(|r| r.overload_reasons.split(';').any(|n| n == name))
+    };
+    let names: Vec<&str> = Reason::ALL
+        .iter()
+        .map(|r| r.name())
+        .filter(|n| found(n))
+        .collect();
+    names.join(";")
+}
+
+/// `sweep.csv`. The verdict columns are written when any point was judged (a run made
+/// before phases were judged gets the file it always got); a point that was not then
+/// reads `unknown`, which is what it is.
 pub fn csv(rows: &[SweepRow]) -> String {
-    csv_text(None, rows)
+    if !rows.iter().any(|r| r.verdict.is_some()) {
+        let columns = SweepRow::columns();
+        let header = &columns[..columns.len() - 2];
+        return csv_text(Some(header), rows);
+    }
+    let filled: Vec<SweepRow> = rows
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.verdict.get_or_insert(Verdict::Unknown);
+            r.overload_reasons.get_or_insert_with(String::new);
+            r
+        })
+        .collect();
+    csv_text(None, &filled)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The compact table `pushbench run` prints at its end.
 
+use pushbench_model::overload::Verdict;
 use pushbench_model::rows::Figures;
 use pushbench_model::{PhaseResult, SweepDimension};
 use std::fmt::Write as _;
@@ -69,19 +70,40 @@ pub fn summary_table(phases: &[PhaseResult]) -> String {
     out
 }
 
-/// A line for each phase whose load generator was near saturation, and one for each phase
-/// with errors or reconnects.
+/// A line for each phase judged overloaded or whose load generator was near saturation,
+/// and one for each phase with errors or reconnects.
 fn warnings(phases: &[PhaseResult]) -> String {
     let mut out = String::new();
     let at = |p: &PhaseResult| p.sweep.map(|s| format!(" {s}")).unwrap_or_default();
     for p in phases.iter().filter(|p| p.loadgen_saturated()) {
         let _ = writeln!(
             out,
-            "warning: {}{} rep {}: the load generator used {:.0}% of its cores; its numbers may describe the load generator, not the transport",
+            "warning: {}{} rep {}: loadgen-saturated: the load generator used {:.0}% of its cores; its numbers may describe the load generator, not the transport",
             p.label,
             at(p),
             p.repetition,
             p.loadgen_cpu_share * 100.0
+        );
+    }
+    for p in phases
+        .iter()
+        .filter(|p| p.keeping_up.judgement.verdict == Some(Verdict::Overloaded))
+    {
+        let k = &p.keeping_up;
+        let lag = k.publisher_fell_behind_us.map_or_else(
+            || "unknown".into(),
+            |us| format!("{:.3} s", us as f64 / 1e6),
+        );
+        let _ = writeln!(
+            out,
+            "overloaded: {}{} rep {}: {} (publisher fell behind by {lag}; {} deliveries owed at the window's end)",
+            p.label,
+            at(p),
+            p.repetition,
+            k.judgement.reasons_text().replace(';', ", "),
+            p.counters
+                .messages_published
+                .saturating_sub(p.counters.messages_delivered)
         );
     }
     for p in phases

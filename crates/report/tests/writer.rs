@@ -7,9 +7,11 @@
 //! for an intended change only.
 
 use hdrhistogram::Histogram;
+use pushbench_model::overload::{Judgement, Reason, Verdict};
 use pushbench_model::run::RunMeta;
 use pushbench_model::{
-    Counters, ErrorCounts, PhaseResult, ProcessUsage, Scenario, SecondStats, TransportKind,
+    Counters, ErrorCounts, KeepingUp, PhaseResult, ProcessUsage, Scenario, SecondStats,
+    TransportKind,
 };
 use pushbench_report::RunDir;
 use std::path::Path;
@@ -117,6 +119,39 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
         loadgen_cpu_share: 0.0333 * seed as f64,
         control_bytes: 700 + seed,
         started_unix_s: 1_790_000_000.25 + seed as f64,
+        keeping_up: keeping_up(seed),
+    }
+}
+
+/// Every third phase overloaded (its publisher behind, a backlog), one without server
+/// figures (judged unknown), the rest keeping up.
+fn keeping_up(seed: u64) -> KeepingUp {
+    if seed == 2 {
+        return KeepingUp {
+            judgement: Judgement {
+                verdict: Some(Verdict::Unknown),
+                reasons: Vec::new(),
+            },
+            ..KeepingUp::default()
+        };
+    }
+    let overloaded = seed.is_multiple_of(3);
+    KeepingUp {
+        publisher_lag: Some(histogram(100, 40, seed + 5)),
+        publisher_fell_behind_us: Some(if overloaded { 250_000 * seed } else { 30 }),
+        peak_queued_bytes: Some(980 * seed),
+        judgement: Judgement {
+            verdict: Some(if overloaded {
+                Verdict::Overloaded
+            } else {
+                Verdict::Ok
+            }),
+            reasons: if overloaded {
+                vec![Reason::PublisherLag, Reason::Backlog]
+            } else {
+                Vec::new()
+            },
+        },
     }
 }
 

@@ -1,13 +1,16 @@
 //! Response bodies: fixed ones (batches, reasons, JSON) and the endless push bodies of
-//! `/stream` and `/sse`.
+//! `/stream` and `/sse`; and what every push connection shares, the bodies and the
+//! connections taken over after an upgrade (`/ws`, `/raw`) alike: the batch it reads from
+//! the ring, its lag, and a send bounded by the stall timeout.
 
 use crate::failure::Failure;
-use crate::hub::{Message, Topic};
+use crate::hub::{Message, Subscription, Topic};
 use crate::state::AppState;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use std::collections::VecDeque;
-use std::pin::Pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
@@ -142,6 +145,18 @@ pub(crate) fn release_idle(batch: &mut Batch) {
     }
 }
 
+/// Polls `f` once and, only if it is not ready, bounds it by `limit`: how a connection taken
+/// over after an upgrade sends within the stall timeout. Most writes complete at once, and
+/// this keeps the clock read and timer registration off that path.
+pub(crate) async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    let first = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => tokio::time::timeout(limit, f).await.ok(),
+    }
+}
+
 /// How far a push body has got, shared with the connection task's stall watchdog.
 pub(crate) struct PushProgress {
     topic: Arc<Topic>,
@@ -174,6 +189,8 @@ pub(crate) struct PushBody {
     /// The head when the connection started; see [`lag`].
     lag_floor: u64,
     progress: Arc<PushProgress>,
+    /// The delivered cursor again, in the topic's count of what subscribers are owed.
+    subscription: Subscription,
     state: Arc<AppState>,
     /// Messages read from the ring but not yet handed to hyper; at most [`BATCH`].
     pending: Batch,
@@ -201,6 +218,7 @@ impl PushBody {
         });
         let mut body = PushBody {
             framing,
+            subscription: Subscription::new(topic.clone(), cursor),
             lag_floor: topic.head(),
             topic,
             cursor,
@@ -248,6 +266,7 @@ impl PushBody {
                     return Poll::Ready(Some(Err(failure)));
                 }
                 self.progress.delivered.store(seq, Relaxed);
+                self.subscription.advance(seq);
                 self.state.stats.wrote(1, chunk_cost(data.len()));
                 return Poll::Ready(Some(Ok(data)));
             }

@@ -4,19 +4,20 @@
 //! subscriber then shares those bytes by reference count: fan-out to N subscribers copies
 //! no payload and allocates nothing per subscriber.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use pushbench_wire::{HEADER_LEN, encode_message, sse};
+use bytes::{Bytes, BytesMut};
+use pushbench_wire::{HEADER_LEN, raw, sse};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 /// One published message, pre-encoded for each transport.
 #[derive(Debug, Clone)]
 pub(crate) struct Message {
     seq: u64,
-    /// `<message>\n`: a poll batch line and a stream chunk. The envelope alone (a WebSocket
-    /// frame payload) is this without its last byte, so both share one allocation.
+    /// `<message>\n`: a raw stream's message, a poll batch line and a stream chunk
+    /// (`pushbench_wire::raw`). The envelope alone (a WebSocket frame payload) is this
+    /// without its last byte, so both share one allocation.
     line: Bytes,
     /// `id: <seq>\ndata: <message>\n\n`.
     sse: Bytes,
@@ -25,9 +26,8 @@ pub(crate) struct Message {
 impl Message {
     fn encode(seq: u64, sent_ns: u64, payload: &[u8]) -> Self {
         let m = HEADER_LEN + payload.len();
-        let mut line = BytesMut::with_capacity(m + 1);
-        encode_message(seq, sent_ns, payload, &mut line);
-        line.put_u8(b'\n');
+        let mut line = BytesMut::with_capacity(raw::frame_len(m));
+        raw::encode(seq, sent_ns, payload, &mut line);
         let mut event = BytesMut::new();
         sse::encode_event(seq, &line[..m], &mut event);
         Message {
@@ -87,6 +87,44 @@ pub(crate) struct Topic {
     /// The largest payload a client may publish here, so the ring stays within the
     /// server's `max_retained_bytes` whatever clients send.
     max_payload: usize,
+    /// Push connections subscribed ([`Subscription`]).
+    subscribers: AtomicU64,
+    /// The sum of their cursors (the seq each last handed to its socket): what they have
+    /// been given, so `subscribers × head − cursor_sum` is what they are owed, counted
+    /// without visiting them.
+    cursor_sum: AtomicU64,
+}
+
+/// A push connection's place in its topic, kept in the topic's sums so that `/stats` can
+/// say how many messages wait for subscribers. Dropped with the connection.
+pub(crate) struct Subscription {
+    topic: Arc<Topic>,
+    cursor: u64,
+}
+
+impl Subscription {
+    /// Subscribes at `cursor` (the seq before the first message owed).
+    pub(crate) fn new(topic: Arc<Topic>, cursor: u64) -> Self {
+        topic.subscribers.fetch_add(1, Ordering::Relaxed);
+        topic.cursor_sum.fetch_add(cursor, Ordering::Relaxed);
+        Subscription { topic, cursor }
+    }
+
+    /// Records that every message up to `seq` has been handed to the socket.
+    pub(crate) fn advance(&mut self, seq: u64) {
+        let delta = seq.saturating_sub(self.cursor);
+        self.topic.cursor_sum.fetch_add(delta, Ordering::Relaxed);
+        self.cursor = self.cursor.max(seq);
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.topic.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.topic
+            .cursor_sum
+            .fetch_sub(self.cursor, Ordering::Relaxed);
+    }
 }
 
 impl Topic {
@@ -103,7 +141,22 @@ impl Topic {
             head: watch::Sender::new(0),
             head_seq: AtomicU64::new(0),
             max_payload,
+            subscribers: AtomicU64::new(0),
+            cursor_sum: AtomicU64::new(0),
         }
+    }
+
+    /// Messages published but not yet handed to the sockets of its push subscribers,
+    /// summed over them. The three loads are not one snapshot: a subscriber joining or a
+    /// message sent meanwhile can make it off by a message for an instant, never for long,
+    /// and a sum that reads below zero is taken as zero.
+    pub(crate) fn queued_messages(&self) -> u64 {
+        let cursors = self.cursor_sum.load(Ordering::Relaxed);
+        let owed = self
+            .subscribers
+            .load(Ordering::Relaxed)
+            .saturating_mul(self.head());
+        owed.saturating_sub(cursors)
     }
 
     /// The largest payload a client may publish into this topic.
@@ -253,6 +306,30 @@ mod tests {
         let mut size = 0;
         topic.read_after(0, |m| size = m.line().len() + m.sse_event().len());
         assert!(retained_bytes(100) >= (size + std::mem::size_of::<Message>()) as u64);
+    }
+
+    #[test]
+    fn queued_messages_are_what_subscribers_are_owed() {
+        let topic = Arc::new(Topic::new(16, usize::MAX));
+        let mut a = Subscription::new(topic.clone(), 0);
+        for i in 0..5 {
+            topic.publish(i, b"x");
+        }
+        // One subscriber, five messages, none sent.
+        assert_eq!(topic.queued_messages(), 5);
+        // A second one joins at the head: owed nothing yet.
+        let b = Subscription::new(topic.clone(), 5);
+        assert_eq!(topic.queued_messages(), 5);
+        topic.publish(5, b"x");
+        assert_eq!(topic.queued_messages(), 6 + 1);
+        a.advance(4);
+        assert_eq!(topic.queued_messages(), 2 + 1);
+        drop(b);
+        assert_eq!(topic.queued_messages(), 2);
+        a.advance(6);
+        assert_eq!(topic.queued_messages(), 0);
+        drop(a);
+        assert_eq!(topic.queued_messages(), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The pushbench server: one topic hub behind the five push transports of
 //! `docs/protocol.md` (timed polling, long polling, chunked streaming, Server-Sent Events,
-//! WebSocket), plus the control and statistics endpoints the load generator drives.
+//! WebSocket) and the raw stream they are measured against, plus the control and statistics
+//! endpoints the load generator drives.
 //!
 //! It owns the topics, the open-loop publisher, and the counters `/stats` reports (including
 //! the process's CPU time and memory). It never measures latency (the load generator does,
@@ -10,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod control;
 mod echo;
 mod failure;
 mod hub;
@@ -20,6 +22,7 @@ mod state;
 mod transports;
 mod ws;
 
+use control::ControlThread;
 use failure::Failure;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -40,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Tunables of one server. Every limit that protects the server from its clients is here,
 /// with a default meant for a benchmark host that also runs the load generator.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct ServerConfig {
     /// Messages retained per topic for late or reconnecting readers (default 4,096).
     pub ring_capacity: usize,
@@ -83,6 +86,11 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Which threads serve connections (default [`ServerRuntime::Shared`]).
     pub runtime: ServerRuntime,
+    /// The most ticks per second the publisher makes, whatever the workload's rate asks
+    /// (default none: the schedule's rate). Its role is to make a server that cannot keep
+    /// up on purpose, to see how pushbench reports one: with a cap of N against a schedule
+    /// of M > N per second, each tick is published 1/N − 1/M later than the one before it.
+    pub publisher_max_rate: Option<f64>,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +110,7 @@ impl Default for ServerConfig {
             max_retained_bytes: 2 << 30,
             shutdown_timeout: Duration::from_secs(5),
             runtime: ServerRuntime::default(),
+            publisher_max_rate: None,
         }
     }
 }
@@ -127,6 +136,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_retained_bytes", &self.max_retained_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("runtime", &self.runtime)
+            .field("publisher_max_rate", &self.publisher_max_rate)
             .finish()
     }
 }
@@ -173,6 +183,11 @@ impl ServerConfig {
                 "a per-core runtime needs at least 1 thread",
             ),
             (
+                self.publisher_max_rate
+                    .is_some_and(|r| !(r.is_finite() && r > 0.0)),
+                "publisher_max_rate must be a positive number",
+            ),
+            (
                 state::payload_budget(self, 1).is_none(),
                 "max_retained_bytes cannot hold even one topic's ring",
             ),
@@ -216,10 +231,6 @@ pub fn check_exposure(addr: SocketAddr, control_token: Option<&str>) -> Result<(
     }
 }
 
-/// Pause after a failed `accept` (e.g. EMFILE): the error usually persists for a moment, and
-/// retrying at once would spin a core that the benchmark is measuring.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-
 /// Refused connections being told why at once; beyond this, further ones are closed without
 /// an answer, so a connection flood cannot hold descriptors through the refusals.
 const MAX_REJECTING: usize = 64;
@@ -242,8 +253,10 @@ pub async fn serve(
 /// Refuses to start when `config` is invalid, or when the listener is not on a loopback
 /// address and no `control_token` is set ([`check_exposure`]).
 ///
-/// Connections are served on the caller's runtime, or on threads `serve_with` starts and
-/// stops itself ([`ServerConfig::runtime`]); the accept loop always runs on the caller's.
+/// Data connections are served on the caller's runtime, or on threads `serve_with` starts
+/// and stops itself ([`ServerConfig::runtime`]). The accept loop, and connections whose first
+/// request is `/stats` or `/control/*`, run on a control thread of the server's own, so the
+/// control endpoints answer however busy the data path is.
 ///
 /// On shutdown it stops accepting, stops the publisher, ends streaming responses, closes
 /// WebSockets with status 1001, answers held long polls, waits (up to
@@ -256,7 +269,8 @@ pub async fn serve_with(
     config.validate()?;
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     check_exposure(addr, config.control_token.as_deref())?;
-    let mut spawner = Spawner::start(config.runtime).map_err(ServerError::Runtime)?;
+    let spawner = Spawner::start(config.runtime, tokio::runtime::Handle::current())
+        .map_err(ServerError::Runtime)?;
     let token = CancellationToken::new();
     // If the caller drops this future instead of completing `shutdown`, connections and
     // the publisher still stop rather than run on detached.
@@ -264,50 +278,22 @@ pub async fn serve_with(
     let state = Arc::new(AppState::new(config, token.clone()));
     // Every connection holds a sender clone; `recv` returns None once all are gone.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    state.stats.connections_accepted.fetch_add(1, Relaxed);
-                    // Only this loop opens connections, so the check cannot race another
-                    // accept; connections closing meanwhile only make it conservative.
-                    let open = state.stats.open.load(Relaxed);
-                    if open >= state.config.max_connections {
-                        reject(&state, stream, Failure::TooManyConnections(open));
-                        continue;
-                    }
-                    // Latency benchmark: never let Nagle hold a small message back.
-                    let _ = stream.set_nodelay(true);
-                    let slot = Arc::new(ConnSlot::new(state.clone(), alive.clone()));
-                    spawner.spawn(state.clone(), slot, stream);
-                }
-                Err(_) => {
-                    state.stats.accept_errors.fetch_add(1, Relaxed);
-                    tokio::select! {
-                        _ = &mut shutdown => break,
-                        _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                    }
-                }
-            },
-        }
-    }
+    let control = ControlThread::start(listener, state.clone(), spawner, alive)
+        .map_err(ServerError::Runtime)?;
+    shutdown.await;
     let deadline = Instant::now() + state.config.shutdown_timeout;
-    drop(listener);
+    // The control thread stops accepting and drops the listener.
     token.cancel();
     let _ = tokio::time::timeout_at(deadline, async {
         routes::stop_publisher(state.publisher.lock().await.take()).await;
-        drop(alive);
         all_closed.recv().await;
     })
     .await;
-    spawner.stop().await;
+    control.stop().await;
     Ok(())
 }
 
-async fn connection(state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream) {
+pub(crate) async fn connection(state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream) {
     let service = {
         let (state, slot) = (state.clone(), slot.clone());
         service_fn(move |req| routes::handle(state.clone(), slot.clone(), req))
@@ -337,6 +323,17 @@ async fn connection(state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream
     }
 }
 
+/// The socket of a connection hyper has handed over after a `101` (`/ws`, `/raw`), and the
+/// bytes of it hyper had already read past the request. [`connection`] serves every
+/// connection over a `TokioIo<TcpStream>`, so that is what an upgrade gives back; `None`
+/// only if that ever changed.
+pub(crate) fn take_over(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, bytes::Bytes)> {
+    let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
+    // A copy: even empty, the slice hyper hands over keeps its whole 8 KiB read buffer.
+    let early = bytes::Bytes::copy_from_slice(&parts.read_buf);
+    Some((parts.io.into_inner(), early))
+}
+
 /// The failure behind an error hyper ended a connection with, when it is one the server
 /// counts (a client that just goes away is not).
 fn http_failure(state: &AppState, e: &hyper::Error) -> Option<Failure> {
@@ -355,7 +352,7 @@ fn http_failure(state: &AppState, e: &hyper::Error) -> Option<Failure> {
 
 /// Answers `503` with the reason and closes, in a task of its own so the accept loop does
 /// not wait on a client.
-fn reject(state: &Arc<AppState>, mut stream: TcpStream, failure: Failure) {
+pub(crate) fn reject(state: &Arc<AppState>, mut stream: TcpStream, failure: Failure) {
     state.stats.failed(&failure);
     if state.stats.rejecting.fetch_add(1, Relaxed) >= MAX_REJECTING {
         state.stats.rejecting.fetch_sub(1, Relaxed);

@@ -40,7 +40,9 @@ const STOP_CHECK: Duration = Duration::from_millis(20);
 
 /// Publishes `rate` messages per second into every topic until `stop` is cancelled.
 /// Each message carries its scheduled time, and ticks missed while asleep are published
-/// at once, so a stalled publisher shows up as latency instead of vanishing.
+/// at once, so a stalled publisher shows up as latency instead of vanishing. Each tick's
+/// lag (actual minus scheduled time) goes into the `/stats` histogram, and the bytes then
+/// queued for subscribers into the peak.
 ///
 /// It runs on a thread of its own (`spawn_blocking`) rather than as a task: tokio's timer
 /// wakes in whole milliseconds, and that lateness would be added to every latency the
@@ -57,19 +59,30 @@ pub(crate) fn run(
     // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
     let payload: Bytes = filler_payload(payload_bytes);
+    let meter = &state.publisher_stats;
+    // `publisher_max_rate` spaces ticks at least this far apart, whatever the schedule.
+    let min_gap_ns = state
+        .config
+        .publisher_max_rate
+        .map_or(0, |r| (1e9 / r) as u64);
     let start_ns = now_ns();
+    let mut last_ns = 0u64;
     for k in 0u64.. {
         let due = tick_ns(start_ns, k, rate);
+        meter.next_due_ns.store(due, Relaxed);
+        let not_before = due.max(last_ns.saturating_add(min_gap_ns));
         loop {
             if stop.is_cancelled() {
+                meter.next_due_ns.store(0, Relaxed);
                 return;
             }
             let now = now_ns();
-            if now >= due {
+            if now >= not_before {
                 break;
             }
-            std::thread::sleep(Duration::from_nanos(due - now).min(STOP_CHECK));
+            std::thread::sleep(Duration::from_nanos(not_before - now).min(STOP_CHECK));
         }
+        last_ns = now_ns();
         for topic in topics.iter() {
             topic.publish(due, &payload);
         }
@@ -77,6 +90,7 @@ pub(crate) fn run(
             .stats
             .messages_published
             .fetch_add(topics.len() as u64, Relaxed);
+        meter.published(last_ns.saturating_sub(due) / 1_000, &topics);
     }
 }
 

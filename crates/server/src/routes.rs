@@ -379,6 +379,7 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
     state.set_response_headers(Some(headers));
     crate::state::release_free_memory();
     pushbench_wire::process::reset_peak_rss();
+    state.publisher_stats.reset(w.payload_bytes);
     if w.rate > 0.0 {
         let stop = state.shutdown.child_token();
         let (publisher_state, publisher_stop) = (state.clone(), stop.clone());

@@ -1,9 +1,10 @@
-//! Where connection tasks run: on the runtime `serve_with` is called on, or on threads of
-//! the server's own, each with a single-threaded runtime. docs/benchmarks.md has the
+//! Where data connection tasks run: on the runtime `serve_with` is called on, or on threads
+//! of the server's own, each with a single-threaded runtime. docs/benchmarks.md has the
 //! measurements behind the default.
 
 use crate::state::{AppState, ConnSlot};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -19,7 +20,7 @@ pub enum ServerRuntime {
     #[default]
     Shared,
     /// `threads` threads of the server's own, each running a single-threaded runtime. The
-    /// accept loop (on the caller's runtime) deals accepted connections round robin, and a
+    /// accept loop (on the server's control thread) deals accepted connections round robin, and a
     /// connection and the tasks it spawns stay on their thread for life: no work stealing,
     /// and no wake-ups across threads inside a connection.
     PerCore {
@@ -32,16 +33,18 @@ pub enum ServerRuntime {
 /// which sees the stop within 20 ms) before it is left behind.
 const WORKER_STOP_GRACE: Duration = Duration::from_secs(1);
 
-/// Starts connection tasks where [`ServerRuntime`] says.
-pub(crate) enum Spawner {
-    Shared,
-    PerCore(Workers),
+/// Starts connection tasks where [`ServerRuntime`] says. Called from the control thread
+/// (`control.rs`), which accepts every connection: each data connection leaves the control
+/// runtime's reactor and joins its serving runtime's.
+pub(crate) struct Spawner {
+    /// The runtimes connections are dealt to, round robin: the caller's alone, or the
+    /// per-core workers'.
+    handles: Vec<Handle>,
+    next: AtomicUsize,
 }
 
 /// The threads of [`ServerRuntime::PerCore`]; they stop when this is stopped or dropped.
 pub(crate) struct Workers {
-    handles: Vec<Handle>,
-    next: usize,
     stop: CancellationToken,
     /// Joined by [`Spawner::stop`]: a thread that has dropped its runtime still runs its
     /// thread-local destructors, so only a join says it has ended.
@@ -49,10 +52,20 @@ pub(crate) struct Workers {
 }
 
 impl Spawner {
-    /// Starts the worker threads `runtime` asks for.
-    pub(crate) fn start(runtime: ServerRuntime) -> std::io::Result<Spawner> {
+    /// Starts the worker threads `runtime` asks for; `caller` is the runtime `serve_with`
+    /// runs on, which serves connections in [`ServerRuntime::Shared`].
+    pub(crate) fn start(
+        runtime: ServerRuntime,
+        caller: Handle,
+    ) -> std::io::Result<(Spawner, Option<Workers>)> {
         let threads = match runtime {
-            ServerRuntime::Shared => return Ok(Spawner::Shared),
+            ServerRuntime::Shared => {
+                let spawner = Spawner {
+                    handles: vec![caller],
+                    next: AtomicUsize::new(0),
+                };
+                return Ok((spawner, None));
+            }
             ServerRuntime::PerCore { threads } => threads,
         };
         let stop = CancellationToken::new();
@@ -77,25 +90,21 @@ impl Spawner {
             joins.push(thread);
         }
         stop_on_error.disarm();
-        Ok(Spawner::PerCore(Workers {
+        let spawner = Spawner {
             handles,
-            next: 0,
+            next: AtomicUsize::new(0),
+        };
+        let workers = Workers {
             stop,
             threads: joins,
-        }))
+        };
+        Ok((spawner, Some(workers)))
     }
 
-    /// Serves an accepted connection.
-    pub(crate) fn spawn(&mut self, state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream) {
-        let workers = match self {
-            Spawner::Shared => {
-                tokio::spawn(crate::connection(state, slot, stream));
-                return;
-            }
-            Spawner::PerCore(w) => w,
-        };
-        // The socket leaves the accepting runtime's reactor here and joins the worker's in
-        // `from_std`, which must run on the worker. A socket lost on the way is counted
+    /// Serves an accepted data connection on its runtime.
+    pub(crate) fn spawn(&self, state: Arc<AppState>, slot: Arc<ConnSlot>, stream: TcpStream) {
+        // The socket leaves the accepting runtime's reactor here and joins the serving
+        // one's in `from_std`, which must run there. A socket lost on the way is counted
         // with the failed accepts: the client sees its connection closed unanswered.
         let lost = |state: &AppState| state.stats.accept_errors.fetch_add(1, Relaxed);
         let stream = match stream.into_std() {
@@ -105,9 +114,9 @@ impl Spawner {
                 return;
             }
         };
-        let worker = &workers.handles[workers.next % workers.handles.len()];
-        workers.next = workers.next.wrapping_add(1);
-        worker.spawn(async move {
+        let next = self.next.fetch_add(1, Relaxed);
+        let target = &self.handles[next % self.handles.len()];
+        target.spawn(async move {
             match TcpStream::from_std(stream) {
                 Ok(stream) => crate::connection(state, slot, stream).await,
                 Err(_) => {
@@ -116,13 +125,15 @@ impl Spawner {
             }
         });
     }
+}
 
+impl Workers {
     /// Stops the worker threads and waits until they have ended (joined, off the async
     /// threads: a worker may take up to [`WORKER_STOP_GRACE`]).
-    pub(crate) async fn stop(self) {
-        if let Spawner::PerCore(mut w) = self {
-            w.stop.cancel();
-            let threads = std::mem::take(&mut w.threads);
+    pub(crate) async fn stop(mut self) {
+        {
+            self.stop.cancel();
+            let threads = std::mem::take(&mut self.threads);
             let _ = tokio::task::spawn_blocking(move || {
                 for t in threads {
                     // A worker that panicked has ended too; the panic was printed.

@@ -4,13 +4,19 @@ use crate::ServerConfig;
 use crate::body::PushProgress;
 use crate::failure::Failure;
 use crate::hub::{Topic, retained_bytes};
+use hdrhistogram::Histogram;
 use hyper::header::HeaderMap;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
-use pushbench_model::protocol::{ConnectionCounts, FailureCounter, FailureCounts, StatsDoc};
+use pushbench_model::new_histogram;
+use pushbench_model::protocol::{
+    ConnectionCounts, FailureCounter, FailureCounts, LagHistogram, PublisherDoc, QueuedDoc,
+    StatsDoc,
+};
 use pushbench_model::transport::TransportKind;
+use pushbench_wire::HEADER_LEN;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{SetOnce, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -52,6 +58,93 @@ impl Stats {
     }
 }
 
+/// How the current workload's publisher keeps to its schedule, and the most that was queued
+/// for subscribers: the `publisher` and `queued` objects of `/stats`. Reset by each
+/// workload.
+pub(crate) struct PublisherStats {
+    /// Ticks published.
+    ticks: AtomicU64,
+    /// When the next tick is due, on the shared clock; 0 while no publisher runs.
+    pub(crate) next_due_ns: AtomicU64,
+    /// Every tick's lag, µs. Locked once per tick by the publisher and per `/stats` by the
+    /// reader: never contended for long.
+    lag_us: Mutex<Histogram<u64>>,
+    /// The most bytes queued at any tick.
+    peak_queued_bytes: AtomicU64,
+    /// Bytes of one message's envelope in this workload (34 and the payload).
+    message_bytes: AtomicU64,
+}
+
+impl Default for PublisherStats {
+    fn default() -> Self {
+        PublisherStats {
+            ticks: AtomicU64::new(0),
+            next_due_ns: AtomicU64::new(0),
+            lag_us: Mutex::new(new_histogram()),
+            peak_queued_bytes: AtomicU64::new(0),
+            message_bytes: AtomicU64::new(HEADER_LEN as u64),
+        }
+    }
+}
+
+impl PublisherStats {
+    /// Starts over for a workload of messages with `payload_bytes` payloads.
+    pub(crate) fn reset(&self, payload_bytes: u64) {
+        self.ticks.store(0, Relaxed);
+        self.next_due_ns.store(0, Relaxed);
+        self.lag_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reset();
+        self.peak_queued_bytes.store(0, Relaxed);
+        self.message_bytes
+            .store(HEADER_LEN as u64 + payload_bytes, Relaxed);
+    }
+
+    /// Records a tick published `lag_us` late into `topics`, and what is queued right after
+    /// it, when the queue is at its largest.
+    pub(crate) fn published(&self, lag_us: u64, topics: &[Arc<Topic>]) {
+        self.ticks.fetch_add(1, Relaxed);
+        let mut h = self.lag_us.lock().unwrap_or_else(|e| e.into_inner());
+        // Auto-resizing: a lag beyond the histogram's range widens it instead of failing.
+        let _ = h.record(lag_us.max(1));
+        drop(h);
+        self.peak_queued_bytes
+            .fetch_max(self.queued_bytes(topics), Relaxed);
+    }
+
+    /// Bytes queued for the push subscribers of `topics` now.
+    fn queued_bytes(&self, topics: &[Arc<Topic>]) -> u64 {
+        let messages: u64 = topics.iter().map(|t| t.queued_messages()).sum();
+        messages.saturating_mul(self.message_bytes.load(Relaxed))
+    }
+
+    fn docs(&self, topics: &[Arc<Topic>]) -> (PublisherDoc, QueuedDoc) {
+        let due = self.next_due_ns.load(Relaxed);
+        let behind_ns = if due == 0 {
+            0
+        } else {
+            pushbench_wire::now_ns().saturating_sub(due)
+        };
+        let lag = self
+            .lag_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let bytes = self.queued_bytes(topics);
+        let queued = QueuedDoc {
+            bytes,
+            peak_bytes: self.peak_queued_bytes.load(Relaxed).max(bytes),
+        };
+        let publisher = PublisherDoc {
+            ticks: self.ticks.load(Relaxed),
+            behind_us: behind_ns / 1_000,
+            lag_us: LagHistogram(lag),
+        };
+        (publisher, queued)
+    }
+}
+
 /// The publisher of the current workload, if one runs.
 pub(crate) struct Publisher {
     pub(crate) stop: CancellationToken,
@@ -77,6 +170,7 @@ pub(crate) struct AppState {
     pub(crate) publisher: tokio::sync::Mutex<Option<Publisher>>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) stats: Stats,
+    pub(crate) publisher_stats: PublisherStats,
     /// The workload's extra answer fields, built once when the workload is set; answers
     /// take a reference-counted clone of each name and value.
     response_headers: RwLock<Option<Arc<HeaderMap>>>,
@@ -110,6 +204,7 @@ impl AppState {
             publisher: tokio::sync::Mutex::new(None),
             shutdown,
             stats: Stats::default(),
+            publisher_stats: PublisherStats::default(),
             response_headers: RwLock::new(None),
             has_response_headers: AtomicBool::new(false),
         }
@@ -171,6 +266,8 @@ impl AppState {
             rss_bytes,
             peak_rss_bytes,
         } = pushbench_wire::process::memory();
+        let topics = self.topics();
+        let (publisher, queued) = self.publisher_stats.docs(&topics);
         StatsDoc {
             instance: self.instance,
             connections: ConnectionCounts {
@@ -181,13 +278,15 @@ impl AppState {
             messages_published: s.messages_published.load(Relaxed),
             messages_written: s.messages_written.load(Relaxed),
             bytes_written: s.bytes_written.load(Relaxed),
-            topic_heads: self.topics().iter().map(|t| t.head()).collect(),
+            topic_heads: topics.iter().map(|t| t.head()).collect(),
             cpu_seconds: pushbench_wire::process::cpu_seconds(),
             rss_bytes,
             peak_rss_bytes,
             accept_errors: s.accept_errors.load(Relaxed),
             connections_open: s.open.load(Relaxed),
             failures: FailureCounts(std::array::from_fn(|i| s.failures[i].load(Relaxed))),
+            publisher: Some(publisher),
+            queued: Some(queued),
         }
     }
 }

@@ -24,27 +24,23 @@
 //! - its automatic close answer echoes whatever the client sent, even a reason too long for
 //!   a control frame; the server answers close frames itself (auto-close off).
 
-use crate::body::{BATCH, Batch, lag, release_idle};
+use crate::body::{BATCH, Batch, lag, release_idle, within};
 use crate::failure::Failure;
-use crate::hub::Topic;
+use crate::hub::{Subscription, Topic};
 use crate::state::{AppState, ConnSlot};
 use bytes::Bytes;
 use fastwebsockets::{
     CloseCode, Frame, OpCode, Payload, Role, WebSocketError, WebSocketRead, WebSocketWrite,
     after_handshake_split, upgrade::UpgradeFut,
 };
-use hyper_util::rt::TokioIo;
 use pushbench_wire::ws::frame_bytes;
 use pushbench_wire::{PUBLISH_HEADER_LEN, parse_publish};
-use std::future::Future;
 use std::io::{self, Cursor};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Chain, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::sync::watch;
@@ -113,20 +109,12 @@ impl WsSession {
             slot,
         } = self;
         let Ok(ws) = upgrade.await else { return };
-        // lib.rs serves every connection over a `TokioIo<TcpStream>`, so that is what the
-        // upgrade gives back. Owning the socket itself (rather than hyper's boxed stream)
-        // is what lets the session wait for the client to send without reading.
-        let Ok(parts) = ws
-            .into_inner()
-            .into_inner()
-            .downcast::<TokioIo<TcpStream>>()
-        else {
+        // Owning the socket itself (rather than hyper's boxed stream) is what lets the
+        // session wait for the client to send without reading.
+        let Some((socket, early)) = crate::take_over(ws.into_inner().into_inner()) else {
             return;
         };
-        let (read, mut write_half) = parts.io.into_inner().into_split();
-        // A copy: even empty, the slice hyper hands over keeps its whole 8 KiB read buffer.
-        let early = Bytes::copy_from_slice(&parts.read_buf);
-        drop(parts.read_buf);
+        let (read, mut write_half) = socket.into_split();
         let mut reading = Reading::Idle(read, early);
         if reading.has_early_bytes() {
             reading.start(&topic, &state);
@@ -137,6 +125,7 @@ impl WsSession {
         let (_, write) = after_handshake_split(tokio::io::empty(), &mut write_half, Role::Server);
         let mut writer = Writer {
             write,
+            subscription: Subscription::new(topic.clone(), cursor),
             topic,
             head,
             cursor,
@@ -255,17 +244,6 @@ impl Reading {
     }
 }
 
-/// Polls `f` once and, only if it is not ready, bounds it by `limit`. Most writes complete
-/// at once, and this keeps the clock read and timer registration off that path.
-async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
-    let mut f = pin!(f);
-    let first = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => tokio::time::timeout(limit, f).await.ok(),
-    }
-}
-
 /// The writing half of a session.
 struct Writer<'a> {
     write: WebSocketWrite<&'a mut OwnedWriteHalf>,
@@ -273,6 +251,8 @@ struct Writer<'a> {
     head: watch::Receiver<u64>,
     /// The seq of the last message sent.
     cursor: u64,
+    /// `cursor` again, in the topic's count of what subscribers are owed.
+    subscription: Subscription,
     state: &'a Arc<AppState>,
     reading: Reading,
 }
@@ -327,6 +307,7 @@ impl Writer<'_> {
                         Err(SendError::Stalled) => return self.stalled(),
                     }
                     self.cursor = seq;
+                    self.subscription.advance(seq);
                     self.state
                         .stats
                         .wrote(1, frame_bytes(envelope.len(), false));

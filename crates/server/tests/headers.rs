@@ -51,8 +51,8 @@ fn fields(head: &str) -> Vec<String> {
         .collect()
 }
 
-/// The head of each push endpoint's answer, in order: poll, long poll (answered at once),
-/// stream, SSE, WebSocket 101, publish.
+/// The head of each push endpoint's answer, in order: raw stream 101, poll, long poll
+/// (answered at once), stream, SSE, WebSocket 101, publish.
 async fn push_heads(server: &Server) -> Vec<String> {
     let ws = [
         ("Upgrade", "websocket"),
@@ -60,9 +60,11 @@ async fn push_heads(server: &Server) -> Vec<String> {
         ("Sec-WebSocket-Key", KEY),
         ("Sec-WebSocket-Version", "13"),
     ];
+    let raw = [("Connection", "Upgrade"), ("Upgrade", "pushbench-raw")];
     let mut heads = Vec::new();
     for (target, headers) in [
-        ("/poll?topic=0", &[][..]),
+        ("/raw?topic=0", &raw[..]),
+        ("/poll?topic=0", &[]),
         ("/longpoll?topic=0", &[]),
         ("/stream?topic=0", &[]),
         ("/sse?topic=0", &[]),

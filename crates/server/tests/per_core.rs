@@ -1,8 +1,9 @@
 //! The server with `ServerRuntime::PerCore`: connections dealt round robin over threads of
 //! the server's own, each with a single-threaded runtime. The checks other files make on
-//! the shared runtime, in brief: every transport delivers, a WebSocket publishes,
-//! connections are counted and limited, shutdown answers and closes everything, and the
-//! worker threads end with the server.
+//! the shared runtime, in brief: every transport delivers (the raw stream's take-over of
+//! the upgraded socket included), a WebSocket publishes, connections are counted and
+//! limited, shutdown answers and closes everything, and the worker threads end with the
+//! server.
 //!
 //! One test, alone in this binary, because it counts the process's threads by name.
 
@@ -73,9 +74,10 @@ async fn get(server: &Server, target: &str) -> Conn {
     conn
 }
 
-/// A long poll waiting for what follows `cursor`, a stream, an SSE stream and a WebSocket,
-/// all on topic 0, each with its head read (the long poll's is the answer, held for now).
-async fn subscribers(server: &Server, cursor: u64) -> [Conn; 4] {
+/// A long poll waiting for what follows `cursor`, a stream, an SSE stream, a WebSocket and
+/// a raw stream, all on topic 0, each with its head read (the long poll's is the answer,
+/// held for now).
+async fn subscribers(server: &Server, cursor: u64) -> [Conn; 5] {
     let target = format!("/longpoll?topic=0&cursor={cursor}&timeout=60000");
     let longpoll = get(server, &target).await;
     let mut stream = get(server, "/stream?topic=0").await;
@@ -83,7 +85,9 @@ async fn subscribers(server: &Server, cursor: u64) -> [Conn; 4] {
     let mut sse = get(server, "/sse?topic=0").await;
     assert_eq!(sse.read_head().await.0, 200);
     let ws = open_ws(server, 0).await;
-    [longpoll, stream, sse, ws]
+    let mut raw = server.connect().await;
+    raw.upgrade_raw("/raw?topic=0").await;
+    [longpoll, stream, sse, ws, raw]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +106,7 @@ async fn per_core_runtime_serves_every_transport_and_shuts_down() {
 
     // Four subscribers and the publishing connections: more connections than threads, so
     // every thread serves some.
-    let [mut longpoll, mut stream, mut sse, mut ws] = subscribers(&server, 1).await;
+    let [mut longpoll, mut stream, mut sse, mut ws, mut raw] = subscribers(&server, 1).await;
     assert!(longpoll.quiet_for(Duration::from_millis(50)).await);
     // Published over the WebSocket: its reader task runs on a worker thread too.
     ws.write(&client_frame(true, TEXT, &publish_body(0x22, "hello")))
@@ -118,11 +122,12 @@ async fn per_core_runtime_serves_every_transport_and_shuts_down() {
     assert_eq!(sse.read_chunk().await.1, event);
     let frame = read_frame(&mut ws).await;
     assert_eq!((frame.opcode(), frame.payload), (TEXT, msg.clone()));
+    assert_eq!(raw.take(line.len()).await, line);
     let poll = server.get("/poll?topic=0&cursor=1").await;
     assert_eq!(poll.body, [&b"2\n"[..], &line].concat());
 
     let stats = server.stats().await;
-    for (kind, n) in [("stream", 1), ("sse", 1), ("websocket", 1)] {
+    for (kind, n) in [("stream", 1), ("sse", 1), ("websocket", 1), ("raw", 1)] {
         assert_eq!(stats["connections"][kind], n, "{stats}");
     }
     assert_eq!(stats["messages_published"], 2, "{stats}");
@@ -133,7 +138,7 @@ async fn per_core_runtime_serves_every_transport_and_shuts_down() {
 
     // Connections closed on the worker threads are uncounted: with the subscribers gone only
     // the probe is open, and the limit applies to what is open.
-    drop((longpoll, stream, sse, ws));
+    drop((longpoll, stream, sse, ws, raw));
     let mut probe = server.connect().await;
     await_open(&mut probe, 1).await;
     let mut held = Vec::new();
@@ -149,8 +154,9 @@ async fn per_core_runtime_serves_every_transport_and_shuts_down() {
     drop(probe);
 
     // Shutdown answers the held long poll, ends the streams, closes the WebSocket with
-    // 1001, and stops the threads before `serve_with` returns.
-    let [mut longpoll, mut stream, mut sse, mut ws] = subscribers(&server, 2).await;
+    // 1001 and the raw stream's connection, and stops the threads before `serve_with`
+    // returns.
+    let [mut longpoll, mut stream, mut sse, mut ws, mut raw] = subscribers(&server, 2).await;
     assert!(longpoll.quiet_for(Duration::from_millis(50)).await);
     let addr = server.addr;
     server.begin_shutdown();
@@ -161,6 +167,8 @@ async fn per_core_runtime_serves_every_transport_and_shuts_down() {
         assert!(conn.buf.ends_with(b"0\r\n\r\n"));
     }
     assert_eq!(read_close(&mut ws).await, 1001);
+    raw.expect_eof().await;
+    assert!(raw.buf.is_empty(), "a raw stream has no end marker");
     ws.write(&client_frame(true, CLOSE, &1001u16.to_be_bytes()))
         .await;
     ws.expect_eof().await;

@@ -1,5 +1,6 @@
-//! Slow consumers: streaming clients that stop reading while the publisher runs fast are
-//! disconnected, a client that keeps up loses nothing, and the server's memory stays flat.
+//! Slow consumers: streaming clients (stream, SSE, WebSocket, raw stream) that stop reading
+//! while the publisher runs fast are disconnected, a client that keeps up loses nothing, and
+//! the server's memory stays flat.
 
 use pushbench_server::ServerConfig;
 use pushbench_testkit::raw::{Conn, publish_body};
@@ -80,6 +81,20 @@ async fn finish(server: &Server, until: watch::Sender<Option<u64>>, good: JoinHa
     assert!(last - first > 500, "it received {first}..={last}");
 }
 
+/// A raw stream on a connection that will not read.
+async fn stalled_raw(server: &Server) -> Conn {
+    let mut conn = connect_small(server).await;
+    conn.upgrade_raw("/raw?topic=0").await;
+    conn
+}
+
+/// Reads a raw stream to its end: what was buffered, then the end. Returns the bytes read.
+async fn raw_to_end(conn: &mut Conn) -> Vec<u8> {
+    conn.expect_eof().await;
+    assert!(!conn.buf.is_empty(), "some messages came before the cut");
+    std::mem::take(&mut conn.buf)
+}
+
 /// Reads an HTTP push answer's body to its end and checks it was cut, not ended cleanly.
 async fn assert_cut(conn: &mut Conn) {
     conn.expect_eof().await;
@@ -106,8 +121,9 @@ async fn clients_that_never_read_are_dropped_after_the_stall_timeout() {
     upgrade(&mut ws, 0).await;
     let mut sse = stalled_push(&server, "/sse?topic=0").await;
     let mut stream = stalled_push(&server, "/stream?topic=0").await;
+    let mut raw = stalled_raw(&server).await;
 
-    let peak = await_disconnects(&server, 3).await;
+    let peak = await_disconnects(&server, 4).await;
     let grown = peak.saturating_sub(baseline);
     assert!(grown < 128 << 20, "RSS grew by {grown} bytes");
     let stats = server.stats().await;
@@ -115,6 +131,7 @@ async fn clients_that_never_read_are_dropped_after_the_stall_timeout() {
     assert_eq!(stats["connections"]["websocket"], 1, "{stats}");
     assert_eq!(stats["connections"]["sse"], 0, "{stats}");
     assert_eq!(stats["connections"]["stream"], 0, "{stats}");
+    assert_eq!(stats["connections"]["raw"], 0, "{stats}");
     finish(&server, until_tx, good).await;
 
     // When they finally read, each finds what was buffered and then the end. The stalled
@@ -126,6 +143,9 @@ async fn clients_that_never_read_are_dropped_after_the_stall_timeout() {
     );
     assert_cut(&mut sse).await;
     assert_cut(&mut stream).await;
+    // A raw stream has no end marker to leave out: its end is the connection's, wherever
+    // the stalled write was cut off.
+    raw_to_end(&mut raw).await;
     server.shutdown().await;
 }
 
@@ -145,6 +165,7 @@ async fn clients_too_far_behind_are_dropped_when_they_next_send() {
     upgrade(&mut ws, 0).await;
     let mut stream = stalled_push(&server, "/stream?topic=0").await;
     let mut sse = stalled_push(&server, "/sse?topic=0").await;
+    let mut raw = stalled_raw(&server).await;
 
     // Stop reading for long enough to fall 2,500 messages behind, then read again.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -152,10 +173,22 @@ async fn clients_too_far_behind_are_dropped_when_they_next_send() {
         let ws_end = read_ws_to_end(&mut ws).await;
         assert_cut(&mut stream).await;
         assert_cut(&mut sse).await;
-        ws_end
+        (ws_end, raw_to_end(&mut raw).await)
     });
-    await_disconnects(&server, 3).await;
-    let (end, texts) = resumed.await.unwrap();
+    await_disconnects(&server, 4).await;
+    let ((end, texts), raw) = resumed.await.unwrap();
+    // Cut for its lag before a write, so after a whole message: whole lines of
+    // 34 + 2,000 + 1 bytes each, in order (docs/protocol.md).
+    let line = 34 + PAYLOAD as usize + 1;
+    assert_eq!(raw.len() % line, 0, "{} bytes", raw.len());
+    let seqs: Vec<u64> = raw
+        .chunks(line)
+        .map(|l| {
+            assert_eq!(l[line - 1], b'\n');
+            u64::from_str_radix(std::str::from_utf8(&l[..16]).unwrap(), 16).unwrap()
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     // The WebSocket gets the reason: its writer could finish the frame it was in.
     assert_eq!(end, End::Close(1008), "after {texts} messages");
     assert!(texts > 0);

@@ -147,6 +147,16 @@ impl Conn {
         }
     }
 
+    /// Asks for the raw stream at `target` (`/raw?topic=…`) with the upgrade fields
+    /// `docs/protocol.md` names, reads the `101` and returns its head as it arrived.
+    pub async fn upgrade_raw(&mut self, target: &str) -> String {
+        let fields = [("Connection", "Upgrade"), ("Upgrade", "pushbench-raw")];
+        self.send_request("GET", target, &fields, b"").await;
+        let head = String::from_utf8(self.take_through(b"\r\n\r\n").await).expect("ASCII head");
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        head
+    }
+
     /// Reads a status line and headers.
     pub async fn read_head(&mut self) -> (u16, Vec<(String, String)>) {
         let head = self.take_through(b"\r\n\r\n").await;

@@ -2,7 +2,7 @@
 //!
 //! This crate owns the envelope (sequence number, scheduled publish time, payload), how a
 //! message is framed inside each transport's body (poll batches, chunks, SSE events, the
-//! WebSocket frames a client writes and reads), and
+//! WebSocket frames a client writes and reads, the raw stream's lines), and
 //! `now_ns`, the system-wide monotonic clock used for every timestamp, plus the process's own
 //! CPU and memory readings. It does no network I/O and knows nothing about sockets, HTTP or
 //! histograms; `docs/protocol.md` is its prose twin.
@@ -12,6 +12,7 @@ pub mod clock;
 mod envelope;
 pub mod headers;
 pub mod process;
+pub mod raw;
 pub mod scan;
 pub mod sse;
 pub mod ws;
@@ -48,6 +49,9 @@ pub enum WireError {
     /// A WebSocket frame longer than any message could be.
     #[error("WebSocket frame of {0} bytes")]
     FrameTooLarge(u64),
+    /// A raw stream's bytes without a newline for longer than any message could be.
+    #[error("{0} bytes without a newline: longer than any message")]
+    LineTooLong(usize),
 }
 
 /// Appends one poll or long-poll answer: the new cursor as a decimal line, then each message

@@ -1,5 +1,5 @@
 //! Property tests for the parsers in `pushbench-wire`: poll batches, envelope headers, publish
-//! bodies and Server-Sent Events.
+//! bodies, Server-Sent Events and the raw stream's lines.
 //!
 //! Two kinds of property: no parser panics on arbitrary bytes, and input written by hand from
 //! the rules of `docs/protocol.md` (and the WHATWG event-stream syntax) parses back to what it
@@ -11,6 +11,7 @@
 
 use bytes::BytesMut;
 use proptest::prelude::*;
+use pushbench_wire::raw;
 use pushbench_wire::sse::{Event, HEARTBEAT, encode_event, next_event};
 use pushbench_wire::{
     HEADER_LEN, Header, PUBLISH_HEADER_LEN, WireError, encode_batch_head, encode_message,
@@ -376,5 +377,62 @@ proptest! {
         want.extend_from_slice(b"\n\n");
         prop_assert_eq!(&out[..], &want[..]);
         prop_assert_eq!(HEARTBEAT, b":\n\n");
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The raw stream: a message is the envelope and one newline, `34 + n + 1` bytes for a
+    /// payload of `n`, and nothing else.
+    #[test]
+    fn raw_encoder_writes_the_message_and_one_newline(
+        seq in any_u64(), sent_ns in any_u64(), payload in printable(64),
+    ) {
+        let mut out = BytesMut::new();
+        raw::encode(seq, sent_ns, &payload, &mut out);
+        let mut want = message_by_hand(seq, sent_ns, &payload);
+        want.push(b'\n');
+        prop_assert_eq!(out.len(), 34 + payload.len() + 1);
+        prop_assert_eq!(raw::frame_len(34 + payload.len()), out.len());
+        prop_assert_eq!(&out[..], &want[..]);
+    }
+
+    #[test]
+    fn raw_messages_split_anywhere_come_back_in_order(
+        messages in prop::collection::vec((any_u64(), any_u64(), printable(48)), 0..12),
+        raw_cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..16),
+    ) {
+        // Written by hand from docs/protocol.md: each message, then `\n`.
+        let want: Vec<Vec<u8>> = messages
+            .iter()
+            .map(|(seq, sent, payload)| message_by_hand(*seq, *sent, payload))
+            .collect();
+        let stream: Vec<u8> = want.iter().flat_map(|m| m.iter().copied().chain([b'\n'])).collect();
+        // Fed in pieces, consuming whole messages after each, as the raw client does.
+        let mut lines = raw::Lines::new(HEADER_LEN + 48);
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        let mut start = 0;
+        for end in cuts(stream.len(), &raw_cuts).into_iter().chain([stream.len()]) {
+            buf.extend_from_slice(&stream[start..end]);
+            start = end;
+            while let Some(n) = lines.next(&buf).expect("no message is too long") {
+                got.push(buf[..n].to_vec());
+                buf.drain(..=n);
+            }
+        }
+        prop_assert!(buf.is_empty(), "left over: {:?}", String::from_utf8_lossy(&buf));
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn raw_lines_never_panic(buf in wire_bytes(256), max in 0usize..300) {
+        let mut lines = raw::Lines::new(max);
+        let mut buf = buf;
+        while let Ok(Some(n)) = lines.next(&buf) {
+            prop_assert_eq!(buf[n], b'\n');
+            buf.drain(..=n);
+        }
     }
 }

@@ -7,6 +7,7 @@
 mod chunked;
 pub(crate) mod polling;
 mod publisher;
+mod raw;
 pub(crate) mod target;
 pub(crate) mod websocket;
 
@@ -124,6 +125,7 @@ impl Client {
             // clients of a target, by the kind's family.
             let result = match (&self.plan.target, self.plan.kind) {
                 (Some(t), _) => target::session(self, t, &mut seq, &mut place).await,
+                (None, TransportKind::Raw) => raw::session(self, &mut seq).await,
                 (None, TransportKind::Poll | TransportKind::LongPoll) => {
                     polling::session(self, &mut seq).await
                 }

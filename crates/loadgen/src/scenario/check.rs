@@ -282,7 +282,7 @@ impl Checking<'_> {
         })
     }
 
-    /// Every `[[transports]]` entry, and their labels unique.
+    /// Every `[[transports]]` entry, and their labels unique; the baseline kind's first.
     fn transports(
         &self,
         entries: &[Spanned<TransportFile>],
@@ -308,6 +308,9 @@ impl Checking<'_> {
                 return Err(invalid(self.path, self.text, span, &key, &why));
             }
         }
+        // The baseline runs first wherever it is listed, so that every result file, table
+        // and chart lists it first; the others keep their order.
+        transports.sort_by_key(|t| !t.kind.is_baseline());
         Ok(transports)
     }
 
@@ -384,6 +387,7 @@ impl Checking<'_> {
             label,
             clients,
             clients_line,
+            entry: i,
             interval,
             schedule: t
                 .schedule

@@ -280,13 +280,20 @@ impl Checking<'_> {
         for (name, entry) in &s.get_ref().0 {
             let key = format!("subscribe.{name}");
             let Some(kind) = TransportKind::from_name(name) else {
-                let names: Vec<&str> = TransportKind::ALL.iter().map(|k| k.name()).collect();
+                let names: Vec<&str> = (TransportKind::ALL.iter())
+                    .filter(|k| k.descriptor().family != Family::Raw)
+                    .map(|k| k.name())
+                    .collect();
                 let why = format!(
                     "unknown transport `{name}`, expected one of {}",
                     names.join(", ")
                 );
                 return Err(self.fail(entry, &key, &why));
             };
+            if kind.descriptor().family == Family::Raw {
+                let why = "the raw stream is pushbench's own floor; a target cannot offer it";
+                return Err(self.fail(entry, &key, why));
+            }
             if target == TargetKind::WebsocketEcho && kind != TransportKind::WebSocket {
                 let why = "a websocket-echo target offers only [subscribe.websocket]";
                 return Err(self.fail(entry, &key, why));

@@ -13,6 +13,8 @@ use crate::phase::{
 };
 use crate::scenario::Pattern;
 use crate::stats::merge_workers;
+use pushbench_model::overload::Evidence;
+use pushbench_model::result::KeepingUp;
 use pushbench_model::result::{PhaseResult, ProcessUsage};
 use pushbench_model::target::TargetKind;
 use pushbench_wire::process::{TreeUsage, reset_tree_peak_rss, tree_usage};
@@ -87,6 +89,20 @@ pub(crate) async fn run(
         peak_rss_bytes: server_after.peak_rss_bytes,
         idle_rss_bytes: nonzero_or(spec.baseline.server_bytes, server_before.rss_bytes),
     };
+    // A target reports neither its publishing nor its queues: the judgement has the
+    // deliveries owed and the load generator's CPU, and says `unknown` for the rest.
+    let evidence = Evidence {
+        period_us: None,
+        publisher_fell_behind_us: None,
+        published: published
+            .as_ref()
+            .map(|_| merged.counters.messages_published),
+        delivered: merged.counters.messages_delivered,
+        burst: u64::from(tp.clients),
+        late_ticks: 0,
+        slow_consumer_disconnects: None,
+        loadgen_cpu_share: 0.0,
+    };
     let measured = Measured {
         window,
         started_unix_s,
@@ -94,6 +110,8 @@ pub(crate) async fn run(
         server,
         loadgen,
         control_bytes,
+        keeping_up: KeepingUp::default(),
+        evidence,
     };
     Ok(measured.result(&spec))
 }

@@ -30,7 +30,8 @@ pub enum RequestKind {
     Publish,
     /// An `EventSource`: `/sse`.
     EventSource,
-    /// A `WebSocket` handshake: `/ws`.
+    /// A `WebSocket` handshake: `/ws`, and the raw stream's upgrade (`/raw`), which has no
+    /// browser API of its own.
     WebSocket,
 }
 

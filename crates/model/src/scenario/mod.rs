@@ -130,7 +130,8 @@ pub struct Scenario {
     pub server_runtime: Option<ServerRuntimeKind>,
     /// Messages retained per topic by a server started by `pushbench run`.
     pub ring_capacity: usize,
-    /// One phase per entry, in this order.
+    /// One phase per `[[transports]]` entry, in this order: the baseline kind's first (so
+    /// every result file, table and chart lists it first), the others as written.
     pub transports: Vec<TransportPlan>,
     /// The swept dimension and its values, when the scenario sweeps one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +197,11 @@ pub struct TransportPlan {
     /// errors about it; 0 when read back from `meta.json`.
     #[serde(skip)]
     pub clients_line: usize,
+    /// Its index among the file's `[[transports]]` entries, which [`Scenario::transports`]
+    /// may list in another order, for later errors about it; 0 when read back from
+    /// `meta.json`.
+    #[serde(skip)]
+    pub entry: usize,
 }
 
 impl Scenario {

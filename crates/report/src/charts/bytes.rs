@@ -80,24 +80,32 @@ impl Chart for BytesPerMessage {
             "Each message is {msg:.0} bytes. Per delivered message the wire carried {}.",
             words::list(&bpm, words::bytes)
         );
-        // WebSocket's frame is the smallest overhead a push transport adds: the yardstick.
-        let Some(ws) = ts
-            .iter()
-            .find(|t| run.kind_of(t) == Some(TransportKind::WebSocket))
-        else {
+        // The yardstick: the raw stream when the run has one, the bare connection; else
+        // WebSocket, whose frame is the smallest overhead a push transport adds.
+        let baseline = words::baseline(run);
+        if let Some(b) = &baseline
+            && let Some(over) = words::over(&bpm, b, words::bytes)
+        {
+            let _ = write!(s, " Over the raw stream ({b}, the baseline): {over}.");
+        }
+        let Some(yardstick) = baseline.or_else(|| {
+            ts.iter()
+                .find(|t| run.kind_of(t) == Some(TransportKind::WebSocket))
+                .cloned()
+        }) else {
             return s;
         };
-        let base = run.mean(ws, |r| r.bytes_per_message);
+        let base = run.mean(&yardstick, |r| r.bytes_per_message);
         if base > 0.0 {
             let rel: Vec<(String, f64)> = bpm
                 .iter()
-                .filter(|(t, _)| t != ws)
+                .filter(|(t, _)| *t != yardstick)
                 .map(|(t, v)| (t.clone(), v / base))
                 .collect();
             if !rel.is_empty() {
                 let _ = write!(
                     s,
-                    " Relative to {ws}: {}.",
+                    " Relative to {yardstick}: {}.",
                     words::list(&rel, |v| format!("{v:.2}×"))
                 );
             }

@@ -49,10 +49,11 @@ impl Chart for BytesVs {
         };
         format!(
             "What the wire carried per delivered message, both directions, after connection set-up: a flat \
-             line means the transport's overhead does not depend on {}. {}: {}.",
+             line means the transport's overhead does not depend on {}. {}: {}.{}",
             span.dimension.subject(),
             span.from(),
             span.values(&bytes, &words::bytes),
+            span.over_baseline(&[("bytes per message", &bytes)], &words::bytes),
         )
     }
 }

@@ -9,6 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 use pushbench_model::rows::{Figures, SummaryRow};
+use std::fmt::Write as _;
 
 /// One panel: a value per transport, `None` where the ratio is undefined (no message
 /// delivered, no client).
@@ -71,13 +72,19 @@ impl Chart for ServerCost {
             })
             .collect();
         let (lo, hi) = words::min_max(&cpu);
-        format!(
+        let mut s = format!(
             "Server CPU per 1,000 delivered messages: {}. {} was the cheapest to serve and {} the most expensive ({:.1}× as much).",
             words::list(&cpu, |v| format!("{:.1} ms", v * 1000.0)),
             lo.0,
             hi.0,
             if lo.1 > 0.0 { hi.1 / lo.1 } else { 0.0 }
-        )
+        );
+        if let Some(b) = words::baseline(run)
+            && let Some(over) = words::over(&cpu, &b, |v| format!("{:.1} ms", v * 1000.0))
+        {
+            let _ = write!(s, " Over the raw stream ({b}, the baseline): {over}.");
+        }
+        s
     }
 }
 

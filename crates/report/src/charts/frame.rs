@@ -9,6 +9,7 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use pushbench_model::TransportKind;
 
 /// The font family every chart asks for; the bundled font is registered under it.
 pub const FAMILY: &str = "sans-serif";
@@ -89,11 +90,19 @@ pub fn labels(run: &RunData) -> Vec<String> {
     out
 }
 
-/// A legend row per transport, in its colour.
+/// A legend row per transport, in its colour; the baseline's says so.
 pub fn transport_entries(run: &RunData, mark: Mark) -> Vec<Entry> {
     labels(run)
         .into_iter()
-        .map(|l| Entry::new(l.clone(), rgb(transport_color(run, &l)), mark))
+        .map(|l| {
+            let color = rgb(transport_color(run, &l));
+            let text = if run.kind_of(&l).is_some_and(TransportKind::is_baseline) {
+                format!("{l} (baseline)")
+            } else {
+                l
+            };
+            Entry::new(text, color, mark)
+        })
         .collect()
 }
 

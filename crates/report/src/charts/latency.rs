@@ -41,6 +41,17 @@ impl Chart for Latency {
         );
         let p50 = words::by(run, |r| r.latency_p50_us);
         let _ = write!(s, " Medians: {}.", words::list(&p50, words::us));
+        if let Some(b) = words::baseline(run)
+            && let (Some(p50), Some(p99)) = (
+                words::over(&p50, &b, words::us),
+                words::over(&p99, &b, words::us),
+            )
+        {
+            let _ = write!(
+                s,
+                " Over the raw stream ({b}, the baseline): p50 {p50}; p99 {p99}."
+            );
+        }
         s
     }
 }

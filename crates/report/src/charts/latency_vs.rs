@@ -79,6 +79,13 @@ impl Chart for LatencyVs {
             span.values(&SweepRow::latency_p50, &words::us),
             span.values(&SweepRow::latency_p99, &words::us),
         );
+        text.push_str(&span.over_baseline(
+            &[
+                ("p50", &SweepRow::latency_p50),
+                ("p99", &SweepRow::latency_p99),
+            ],
+            &words::us,
+        ));
         if self.0 == SweepDimension::Rtt {
             text.push_str(&transits(run, &span));
         }

@@ -5,13 +5,17 @@
 use super::axis::{SweepAxis, ValueAxis};
 use super::frame::{self, Axes, Entry, Mark};
 use super::palette::transport_color;
-use super::{Backend, DrawError};
+use super::{Backend, DrawError, words};
 use crate::RunData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
+use pushbench_model::overload::Verdict;
 use pushbench_model::rows::SweepRow;
 use pushbench_model::{SweepDimension, SweepPoint};
+
+/// A named quantity read off a sweep row, for the readings against the baseline.
+pub type Quantity<'a> = (&'a str, &'a dyn Fn(&SweepRow) -> Option<f64>);
 
 /// One line per transport: the quantity it draws and whether it is dashed.
 pub struct Line {
@@ -116,6 +120,43 @@ impl<'a> Span<'a> {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// At the largest point, each transport's quantities minus the baseline's (the raw
+    /// stream), one `(name, value)` per quantity:
+    /// ` Over the raw stream (raw) at clients=1000: p50 websocket +12 µs, …; p99 ….`; empty
+    /// in a run without a baseline.
+    pub fn over_baseline(
+        &self,
+        quantities: &[Quantity<'_>],
+        fmt: &dyn Fn(f64) -> String,
+    ) -> String {
+        let Some(base) = words::baseline(self.run) else {
+            return String::new();
+        };
+        let parts: Vec<String> = quantities
+            .iter()
+            .filter_map(|(name, f)| {
+                let at_hi: Vec<(String, f64)> = self
+                    .run
+                    .transports()
+                    .into_iter()
+                    .filter_map(|t| {
+                        let v = self.at(&t, self.hi).and_then(f)?;
+                        Some((t, v))
+                    })
+                    .collect();
+                Some(format!("{name} {}", words::over(&at_hi, &base, fmt)?))
+            })
+            .collect();
+        if parts.is_empty() {
+            return String::new();
+        }
+        format!(
+            " Over the raw stream ({base}) at {}: {}.",
+            self.hi,
+            parts.join("; ")
+        )
+    }
 }
 
 /// `plot` for a run's sweep rows.
@@ -126,6 +167,9 @@ pub fn draw<DB: Backend>(
 ) -> Result<(), DrawError> {
     draw_with(run, area, plot, &[])
 }
+
+/// The colour of the ring around an overloaded point.
+const RING: RGBColor = RGBColor(200, 30, 30);
 
 /// `plot` for a run's sweep rows, over `guides`. With guides the vertical axis is linear, so
 /// that the lines through the origin stay straight and their slopes can be compared.
@@ -144,6 +188,16 @@ pub fn draw_with<DB: Backend>(
             let mark = if l.dashed { Mark::Dashed } else { Mark::Line };
             legend.push(Entry::new(l.name, grey, mark));
         }
+    }
+    let overloaded = |r: &SweepRow| {
+        matches!(
+            r.verdict,
+            Some(Verdict::Overloaded | Verdict::LoadgenSaturated)
+        )
+    };
+    if run.sweep.iter().any(overloaded) {
+        legend.push(Entry::new("", WHITE, Mark::Heading));
+        legend.push(Entry::new("ringed: overloaded", RING, Mark::Heading));
     }
     let area = frame::with_legend(area, &legend)?;
     let dimension = run.sweep_dimension().unwrap_or(SweepDimension::Clients);
@@ -192,6 +246,10 @@ pub fn draw_with<DB: Backend>(
                 };
                 chart.draw_series(points.into_iter().map(|p| Circle::new(p, 5, marker)))?;
             }
+            // Where the server did not keep up (or the load generator saturated): a ring
+            // around the point, so the chart shows where overload begins.
+            let rings = rows.iter().filter(|r| overloaded(r)).filter_map(at);
+            chart.draw_series(rings.map(|p| Circle::new(p, 10, RING.stroke_width(2))))?;
         }
     }
     if run.sweep.is_empty() {

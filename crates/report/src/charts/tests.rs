@@ -191,6 +191,77 @@ fn a_kind_keeps_its_colour_across_runs_and_shared_kinds_are_shaded() {
     );
 }
 
+/// [`run`] with the raw stream ahead of it: 290-byte messages cost 291 bytes on a raw
+/// stream (the message and its newline) and 294 in a WebSocket frame (RFC 6455: a 2-byte
+/// header and a 16-bit length from 126 bytes), and the WebSocket's median is 12 µs later.
+fn run_with_raw() -> RunData {
+    let mut run = run();
+    for r in &mut run.summary {
+        r.latency_p50_us = if r.kind == TransportKind::WebSocket {
+            512.0
+        } else {
+            100_000.0
+        };
+        r.latency_p99_us = r.latency_p50_us * 2.0;
+        if r.kind == TransportKind::WebSocket {
+            r.bytes_per_message = 294.0;
+        }
+    }
+    let raw = SummaryRow {
+        bytes_per_message: 291.0,
+        latency_p50_us: 500.0,
+        latency_p99_us: 1000.0,
+        ..row("raw", "raw", 1, 10_000)
+    };
+    run.summary.insert(0, raw);
+    let key = PhaseKey::new("raw", None, 1);
+    run.latency.insert(key, distribution("raw", 1, 500.0, 2.0));
+    run
+}
+
+#[test]
+fn readings_express_the_other_transports_over_the_raw_stream() {
+    let run = run_with_raw();
+    let reading = |name: &str| {
+        charts_of(&run)
+            .into_iter()
+            .find(|c| c.name() == name)
+            .unwrap()
+            .reading(&run)
+    };
+    let bytes = reading("bytes_per_message");
+    assert!(
+        bytes.contains("Over the raw stream (raw, the baseline): poll-250ms +19.0 B, poll-1s +19.0 B, websocket +3.0 B."),
+        "{bytes}"
+    );
+    assert!(bytes.contains("Relative to raw: "), "{bytes}");
+    let latency = reading("latency_percentiles");
+    assert!(
+        latency.contains("Over the raw stream (raw, the baseline): p50 poll-250ms +99.50 ms, poll-1s +99.50 ms, websocket +12 µs; p99 "),
+        "{latency}"
+    );
+    assert!(latency.contains("websocket +24 µs."), "{latency}");
+    // The same run without it reads as before: WebSocket is the yardstick.
+    let plain = run.at(None);
+    let mut plain = plain;
+    plain.summary.retain(|r| r.kind != TransportKind::Raw);
+    let bytes = charts_of(&plain)[1].reading(&plain);
+    assert!(!bytes.contains("raw stream"), "{bytes}");
+    assert!(bytes.contains("Relative to websocket: "), "{bytes}");
+}
+
+#[test]
+fn the_raw_stream_is_grey_and_its_legend_says_it_is_the_baseline() {
+    let run = run_with_raw();
+    let (r, g, b) = transport_color(&run, "raw");
+    assert!(r == g && g == b, "a neutral grey: {:?}", (r, g, b));
+    for chart in render(&run).unwrap() {
+        let doc = roxmltree::Document::parse(&chart.svg).unwrap();
+        let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(text.contains("raw (baseline)"), "{}", chart.name);
+    }
+}
+
 #[test]
 fn degenerate_runs_render() {
     let mut zero = run();
@@ -347,6 +418,44 @@ fn a_sweep_adds_three_charts_against_the_swept_dimension() {
     }
     let latency = &charts[0].svg;
     assert!(latency.contains("p50") && latency.contains("p99"));
+}
+
+#[test]
+fn a_sweeps_readings_give_the_others_over_the_raw_stream_at_its_largest_point() {
+    let mut run = sweep_run();
+    for value in [100.0, 1000.0] {
+        let point = pushbench_model::SweepPoint {
+            dimension: pushbench_model::SweepDimension::Clients,
+            value,
+        };
+        let row = SummaryRow {
+            sweep_dimension: Some(point.dimension),
+            sweep_value: Some(point.value),
+            ..row("raw", "raw", 1, 10_000)
+        };
+        run.summary.insert(0, row);
+        // 3 bytes and 12 µs (p50; 30 µs at p99) below every other transport.
+        run.sweep.push(SweepRow {
+            repetitions: 1,
+            messages_delivered: 10.0 * value,
+            latency_p50_us: value - 12.0,
+            latency_p99_us: 3.0 * value - 30.0,
+            bytes_per_message: 37.0,
+            server_cpu_s: value / 1000.0,
+            ..SweepRow::empty("raw", TransportKind::Raw, point)
+        });
+    }
+    let charts = charts_of(&run);
+    let latency = charts[0].reading(&run);
+    assert!(
+        latency.contains(" Over the raw stream (raw) at clients=1000: p50 poll-250ms +12 µs, poll-1s +12 µs, websocket +12 µs; p99 poll-250ms +30 µs, poll-1s +30 µs, websocket +30 µs."),
+        "{latency}"
+    );
+    let bytes = charts[1].reading(&run);
+    assert!(
+        bytes.ends_with(" Over the raw stream (raw) at clients=1000: bytes per message poll-250ms +3.0 B, poll-1s +3.0 B, websocket +3.0 B."),
+        "{bytes}"
+    );
 }
 
 #[test]

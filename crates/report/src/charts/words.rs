@@ -2,6 +2,7 @@
 //! ways a reading picks its numbers out of a run.
 
 use crate::{PhaseKey, RunData};
+use pushbench_model::TransportKind;
 use pushbench_model::rows::SummaryRow;
 use std::collections::BTreeMap;
 
@@ -40,6 +41,33 @@ pub fn first_repetition<'a, V>(map: &'a BTreeMap<PhaseKey, V>, transport: &str) 
     map.iter()
         .find(|(k, _)| k.transport == transport && k.repetition == 1)
         .map(|(_, v)| v)
+}
+
+/// The run's baseline: its first transport of the baseline kind (the raw stream), the one
+/// the readings express the others against; `None` in a run without one.
+pub fn baseline(run: &RunData) -> Option<String> {
+    run.transports()
+        .into_iter()
+        .find(|t| run.kind_of(t).is_some_and(TransportKind::is_baseline))
+}
+
+/// Each transport but `base` with its value minus `base`'s, `f` writing the size of the
+/// difference: `websocket +4.0 B, sse +31.0 B`. `None` when `v` has no `base` or nothing
+/// else.
+pub fn over(v: &[(String, f64)], base: &str, f: impl Fn(f64) -> String) -> Option<String> {
+    let b = v.iter().find(|(t, _)| t == base)?.1;
+    let others: Vec<String> = v
+        .iter()
+        .filter(|(t, _)| t != base)
+        .map(|(t, x)| format!("{t} {}", signed(x - b, &f)))
+        .collect();
+    (!others.is_empty()).then(|| others.join(", "))
+}
+
+/// A difference with its sign: `+4.0 B`, `-12 µs`.
+pub fn signed(d: f64, f: impl Fn(f64) -> String) -> String {
+    let sign = if d < 0.0 { '-' } else { '+' };
+    format!("{sign}{}", f(d.abs()))
 }
 
 /// `poll 1.2 ms, sse 300 µs`.

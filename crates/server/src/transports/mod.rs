@@ -8,6 +8,7 @@
 
 mod longpoll;
 mod poll;
+mod raw;
 mod sse;
 mod stream;
 mod websocket;
@@ -32,6 +33,7 @@ pub(crate) struct Exchange {
 /// Answers a request to `kind`'s endpoint.
 pub(crate) fn handle(kind: TransportKind, x: Exchange) -> Result<Handled, Rejection> {
     match kind {
+        TransportKind::Raw => raw::handle(x),
         TransportKind::Poll => poll::handle(x),
         TransportKind::LongPoll => longpoll::handle(x),
         TransportKind::Stream => stream::handle(x),

@@ -160,5 +160,9 @@ pub(crate) async fn session(
             };
             websocket::run(client, seq, &dialect).await
         }
+        // Refused when the target file is checked.
+        Family::Raw => Err(ClientError::Protocol(
+            "a target offers no raw stream".into(),
+        )),
     }
 }
