@@ -6,6 +6,7 @@
 use crate::target::TargetServer;
 use crate::{CliError, child, host, pin_cpus, progress};
 use pushbench_loadgen::control::Control;
+use pushbench_loadgen::target::TargetPlan;
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, RssBaseline, run_phase};
 use pushbench_model::rows::Figures;
 use pushbench_model::run::{CpuPinning, HostInfo, RunMeta};
@@ -196,7 +197,12 @@ impl<'a> Prepared<'a> {
             .out
             .clone()
             .unwrap_or_else(|| default_out_dir(&scenario.name));
-        let up = ServerUp::start(opts, &scenario, pinning.as_ref()).await?;
+        let target = read_target(opts, &scenario)?;
+        let scenario = match &target {
+            Some(plan) => fit_target(opts, scenario, plan)?,
+            None => scenario,
+        };
+        let up = ServerUp::start(opts, &scenario, target, pinning.as_ref()).await?;
         let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
         let prepared = Prepared {
             opts,
@@ -369,11 +375,11 @@ impl ServerUp {
     async fn start(
         opts: &RunOptions,
         scenario: &Scenario,
+        target: Option<TargetPlan>,
         pinning: Option<&CpuPinning>,
     ) -> Result<ServerUp, CliError> {
-        let target_file = opts.target.clone().or_else(|| scenario.target.clone());
-        let target = match target_file {
-            Some(file) => Some(start_target(opts, &file, scenario, pinning).await?),
+        let target = match target {
+            Some(plan) => Some(start_target(plan, pinning).await?),
             None => None,
         };
         let (addr, child) = match (&opts.server, &target) {
@@ -416,14 +422,11 @@ impl ServerUp {
     }
 }
 
-/// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
-/// pinned to the server's CPUs of `--pin` when pushbench starts it.
-async fn start_target(
-    opts: &RunOptions,
-    file: &std::path::Path,
-    scenario: &Scenario,
-    pinning: Option<&CpuPinning>,
-) -> Result<TargetServer, CliError> {
+/// The target the run drives: `--target`'s, else the scenario's `[target]`, else none.
+fn read_target(opts: &RunOptions, scenario: &Scenario) -> Result<Option<TargetPlan>, CliError> {
+    let Some(file) = opts.target.clone().or_else(|| scenario.target.clone()) else {
+        return Ok(None);
+    };
     if opts.server.is_some() {
         return Err(CliError::BadOption {
             option: "--server",
@@ -431,8 +434,35 @@ async fn start_target(
                 .into(),
         });
     }
-    let plan = pushbench_loadgen::target::load(file).map_err(CliError::Input)?;
-    pushbench_loadgen::target::check_fit(scenario, &plan).map_err(CliError::Input)?;
+    let plan = pushbench_loadgen::target::load(&file).map_err(CliError::Input)?;
+    Ok(Some(plan))
+}
+
+/// The scenario as it runs against `target`, checked to fit it; a transport no target can
+/// offer (the raw stream) is left out, and said so on stderr.
+fn fit_target(
+    opts: &RunOptions,
+    scenario: Scenario,
+    target: &TargetPlan,
+) -> Result<Scenario, CliError> {
+    use pushbench_loadgen::target::{check_fit, offered_only};
+    let (fitted, left_out) = offered_only(&scenario, target).map_err(CliError::Input)?;
+    check_fit(&fitted, target).map_err(CliError::Input)?;
+    for label in left_out {
+        eprintln!(
+            "pushbench: {}: {label} left out: no target offers pushbench's own raw stream",
+            opts.scenario.display()
+        );
+    }
+    Ok(fitted)
+}
+
+/// Starts (or finds) a target's server, pinned to the server's CPUs of `--pin` when
+/// pushbench starts it.
+async fn start_target(
+    plan: TargetPlan,
+    pinning: Option<&CpuPinning>,
+) -> Result<TargetServer, CliError> {
     let cpus = match pinning.and_then(|p| p.server.as_deref()) {
         Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
         None => None,

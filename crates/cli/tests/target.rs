@@ -292,3 +292,37 @@ fn a_missing_program_is_named_with_how_to_install_it() {
         "{line}"
     );
 }
+
+#[test]
+fn a_raw_phase_is_left_out_against_a_target_with_one_line() {
+    let dir = temp_dir("target-raw");
+    let scenario = dir.join("both.toml");
+    let text = "name = \"both\"\nduration = \"1s\"\nramp_up = \"200ms\"\nwarmup = \"300ms\"\n[workload]\nrate = 10\npayload_bytes = 8\n[[transports]]\nkind = \"raw\"\nclients = 1\n[[transports]]\nkind = \"sse\"\nclients = 2\n";
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.join("out");
+    let target = repo("targets/pushbench.toml");
+    let o = run(&scenario, &out, &["--target", target.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        stderr_line(&o),
+        format!(
+            "pushbench: {}: raw left out: no target offers pushbench's own raw stream",
+            scenario.display()
+        )
+    );
+    // The SSE phase ran, whole, and it alone: no row for the phase left out.
+    let rows = summary(&out);
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["sse"]);
+    assert_eq!(num(&rows["sse"], "messages_lost"), 0);
+    assert!(num(&rows["sse"], "messages_delivered") > 0);
+    // meta.json records the scenario as it ran.
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("meta.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = meta["scenario"]["transports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sse"]);
+}
