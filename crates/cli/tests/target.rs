@@ -2,54 +2,17 @@
 //! through the generic clients gives what the native path gives, request for request and
 //! byte for byte; and a target that cannot run says why in one line.
 
+mod common;
+
+use common::{num, repo, run_with, summary};
 use pushbench_testkit::temp_dir;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn pushbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pushbench"))
-}
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
 fn run(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
-    pushbench()
-        .arg("run")
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet")
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-/// The rows of `summary.csv`, each a map from column to cell, by transport label.
-fn summary(out: &Path) -> HashMap<String, HashMap<String, String>> {
-    let text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|l| {
-            let row: HashMap<String, String> = header
-                .iter()
-                .zip(l.split(','))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            (row["transport"].clone(), row)
-        })
-        .collect()
-}
-
-fn num(row: &HashMap<String, String>, col: &str) -> u64 {
-    row[col]
-        .parse()
-        .unwrap_or_else(|_| panic!("{col}: {:?}", row[col]))
+    let mut args = vec!["--quiet"];
+    args.extend_from_slice(extra);
+    run_with(scenario, out, &args)
 }
 
 /// The port of the server a run drove, from `meta.json`'s `server`.
@@ -171,17 +134,18 @@ fn the_generic_path_gives_what_the_native_path_gives() {
     }
 }
 
-fn target_file(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("t.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn tiny(dir: &Path) -> PathBuf {
-    let path = dir.join("tiny.toml");
-    let text = "name = \"tiny\"\nduration = \"1s\"\n[workload]\nrate = 5\npayload_bytes = 8\n[[transports]]\nkind = \"sse\"\nclients = 1\n";
-    std::fs::write(&path, text).unwrap();
-    path
+/// Runs a one-client SSE scenario in `dir` against a target file of `text`, into `dir/out`.
+fn run_tiny_against(dir: &Path, text: &str) -> Output {
+    let target = dir.join("t.toml");
+    std::fs::write(&target, text).unwrap();
+    let scenario = dir.join("tiny.toml");
+    let tiny = "name = \"tiny\"\nduration = \"1s\"\n[workload]\nrate = 5\npayload_bytes = 8\n[[transports]]\nkind = \"sse\"\nclients = 1\n";
+    std::fs::write(&scenario, tiny).unwrap();
+    run(
+        &scenario,
+        &dir.join("out"),
+        &["--target", target.to_str().unwrap()],
+    )
 }
 
 fn stderr_line(o: &Output) -> String {
@@ -193,14 +157,9 @@ fn stderr_line(o: &Output) -> String {
 #[test]
 fn a_target_without_a_transport_of_the_scenario_is_refused_with_exit_2() {
     let dir = temp_dir("target-lacks");
-    let t = target_file(
+    let o = run_tiny_against(
         &dir,
         "name = \"x\"\n[server]\ncommand = [\"true\"]\nready = \"{base}/\"\n[publish]\nurl = \"{base}/p\"\n[subscribe.poll]\nurl = \"{base}/s\"\n",
-    );
-    let o = run(
-        &tiny(&dir),
-        &dir.join("out"),
-        &["--target", t.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(2));
     let line = stderr_line(&o);
@@ -217,14 +176,9 @@ fn a_target_without_a_transport_of_the_scenario_is_refused_with_exit_2() {
 #[test]
 fn a_bad_target_file_names_its_line_and_key_with_exit_2() {
     let dir = temp_dir("target-bad");
-    let t = target_file(
+    let o = run_tiny_against(
         &dir,
         "name = \"x\"\n[server]\ncommand = [\"srv\", \"{prot}\"]\n",
-    );
-    let o = run(
-        &tiny(&dir),
-        &dir.join("out"),
-        &["--target", t.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(2));
     let line = stderr_line(&o);
@@ -240,17 +194,12 @@ fn a_server_that_never_becomes_ready_is_stopped_and_named() {
     // A program that runs but never listens: pushbench must give up after the timeout and
     // stop it. Its argument is this test's own, to find it afterwards.
     let seconds = format!("60.{}", std::process::id());
-    let t = target_file(
+    let started = std::time::Instant::now();
+    let o = run_tiny_against(
         &dir,
         &format!(
             "name = \"mute\"\n[server]\ncommand = [\"sleep\", \"{seconds}\"]\nready = \"{{base}}/\"\nready_timeout = \"1s\"\n[publish]\nurl = \"{{base}}/p\"\n[subscribe.sse]\nurl = \"{{base}}/s\"\n"
         ),
-    );
-    let started = std::time::Instant::now();
-    let o = run(
-        &tiny(&dir),
-        &dir.join("out"),
-        &["--target", t.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(1));
     let line = stderr_line(&o);
@@ -274,14 +223,9 @@ fn a_server_that_never_becomes_ready_is_stopped_and_named() {
 #[test]
 fn a_missing_program_is_named_with_how_to_install_it() {
     let dir = temp_dir("target-missing");
-    let t = target_file(
+    let o = run_tiny_against(
         &dir,
         "name = \"ghost\"\n[server]\ncommand = [\"pushbench-no-such-program\"]\nready = \"{base}/\"\ninstall = \"apt-get install ghost\"\n[publish]\nurl = \"{base}/p\"\n[subscribe.sse]\nurl = \"{base}/s\"\n",
-    );
-    let o = run(
-        &tiny(&dir),
-        &dir.join("out"),
-        &["--target", t.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(1));
     let line = stderr_line(&o);
