@@ -4,8 +4,10 @@
 # CONNECTIONS connections with one message in flight on each, against the same server,
 # fastwebsockets' own echo_server example. The server runs on CPU 0, the client under test
 # on CPU 1; the two clients alternate (load_test first in odd rounds, pushbench first in
-# even ones), ROUNDS times. Reported: echoes per second of each round, their medians, and
-# pushbench / load_test (at least 1.0 means pushbench is not the bottleneck).
+# even ones), ROUNDS times. Reported: echoes per second of each round with the CPU share of
+# the client and of the echo server over the same time (whose core is full is what limits
+# the rate), their medians, and pushbench / load_test (at least 1.0 means pushbench is not
+# the bottleneck).
 #
 # Both sides are built from their public sources, outside the repository (BUILD_DIR):
 # load_test from uWebSockets' benchmarks/load_test.c with uSockets at the commit uWebSockets
@@ -44,6 +46,7 @@ build=$(cd "$build" && pwd)
 
 # --- load_test -------------------------------------------------------------------------
 need cc gcc
+[ -x /usr/bin/time ] || need /usr/bin/time time
 if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -133,28 +136,44 @@ payload_bytes = 0
 kind = "websocket"
 clients = $conns
 EOF
-# One round of load_test against the echo server on $port.
+# CPU seconds process $1 has used so far (utime + stime, /proc/PID/stat fields 14 and 15).
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+now_s() { date +%s.%N; }
+
+# One round of load_test against the echo server $server on $port. Its client CPU share and
+# the echo server's over the same time go into echo.csv beside its rate: the one whose core
+# is full is what limits the rate.
 run_load_test() { # ROUND
   echo "echo-bench: round $1/$rounds, load_test" >&2
+  local t0 s0 lt cpu t1 s1
+  t0=$(now_s) s0=$(cpu_s "$server")
   # It prints the echoes of each 4-second interval; the first is its warm-up. It runs until
   # it is stopped, so its output is line-buffered (stdbuf) lest the stop lose it.
-  timeout "$((duration + 4))" stdbuf -oL taskset -c 1 "$build/load_test" "$conns" 127.0.0.1 "$port" 0 0 "$size" \
-    >"$out/load_test-$1.txt" 2>&1 || true
-  python3 - "$out/load_test-$1.txt" "$1" "$size" >>"$out/echo.csv" <<'EOF'
+  stdbuf -oL taskset -c 1 "$build/load_test" "$conns" 127.0.0.1 "$port" 0 0 "$size" \
+    >"$out/load_test-$1.txt" 2>&1 &
+  lt=$!
+  sleep "$((duration + 4))"
+  cpu=$(cpu_s "$lt") t1=$(now_s) s1=$(cpu_s "$server")
+  kill "$lt"; wait "$lt" 2>/dev/null || true
+  python3 - "$out/load_test-$1.txt" "$1" "$size" "$t0" "$t1" "$cpu" "$s0" "$s1" >>"$out/echo.csv" <<'EOF'
 import re, statistics, sys
-text = open(sys.argv[1]).read()
-if f"Using message size of {sys.argv[3]} bytes" not in text:
-    sys.exit(f"load_test did not send {sys.argv[3]}-byte messages: {sys.argv[1]}")
+path, rnd, size = sys.argv[1:4]
+t0, t1, cpu, s0, s1 = map(float, sys.argv[4:9])
+text = open(path).read()
+if f"Using message size of {size} bytes" not in text:
+    sys.exit(f"load_test did not send {size}-byte messages: {path}")
 rates = [float(x) for x in re.findall(r"Msg/sec: ([\d.]+)", text)][1:]
 if not rates:
-    sys.exit(f"load_test printed no measurement in {sys.argv[1]}")
-print(f"load_test,{sys.argv[2]},{statistics.mean(rates):.0f}")
+    sys.exit(f"load_test printed no measurement in {path}")
+wall = t1 - t0
+print(f"load_test,{rnd},{statistics.mean(rates):.0f},{cpu / wall:.3f},{(s1 - s0) / wall:.3f}")
 EOF
 }
 
 # One round of pushbench's closed-loop client against the echo server $server on $port.
 run_pushbench() { # ROUND
   echo "echo-bench: round $1/$rounds, pushbench" >&2
+  local t0 s0 t1 s1
   cat >"$out/target-$1.toml" <<EOF
 name = "fastwebsockets-echo"
 kind = "websocket-echo"
@@ -164,16 +183,22 @@ pid = $server
 [subscribe.websocket]
 url = "{base}/"
 EOF
-  "$bin" run "$out/echo.toml" --target "$out/target-$1.toml" --pin 0:1 --quiet --out "$out/pushbench-$1"
-  python3 - "$out/pushbench-$1/summary.csv" "$1" >>"$out/echo.csv" <<'EOF'
+  t0=$(now_s) s0=$(cpu_s "$server")
+  /usr/bin/time -f "%e %U %S" -o "$out/pushbench-$1.time" \
+    "$bin" run "$out/echo.toml" --target "$out/target-$1.toml" --pin 0:1 --quiet --out "$out/pushbench-$1"
+  t1=$(now_s) s1=$(cpu_s "$server")
+  python3 - "$out/pushbench-$1/summary.csv" "$1" "$out/pushbench-$1.time" "$t0" "$t1" "$s0" "$s1" >>"$out/echo.csv" <<'EOF'
 import csv, sys
 row = next(csv.DictReader(open(sys.argv[1])))
 assert int(row["messages_lost"]) == 0 and int(row["errors"]) == 0, row
-print(f"pushbench,{sys.argv[2]},{int(row['messages_delivered']) / float(row['duration_s']):.0f}")
+wall, user, system = map(float, open(sys.argv[3]).read().split()[-3:])
+t0, t1, s0, s1 = map(float, sys.argv[4:8])
+rate = int(row["messages_delivered"]) / float(row["duration_s"])
+print(f"pushbench,{sys.argv[2]},{rate:.0f},{(user + system) / wall:.3f},{(s1 - s0) / (t1 - t0):.3f}")
 EOF
 }
 
-echo "tool,round,echoes_per_s" >"$out/echo.csv"
+echo "tool,round,echoes_per_s,client_cpu_share,server_cpu_share" >"$out/echo.csv"
 for r in $(seq "$rounds"); do
   port=$(free_port)
   ECHO_ADDR=127.0.0.1:$port taskset -c 0 "$echo_server" >/dev/null 2>"$out/echo_server-$r.err" &
@@ -195,16 +220,21 @@ done
 python3 - "$out/echo.csv" "$conns" >"$out/echo.md" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-print(f"| client | round | echoes/s ({sys.argv[2]} connections) |")
-print("|---|---:|---:|")
+tools = ("load_test", "pushbench")
+print(f"| client | round | echoes/s ({sys.argv[2]} connections) | client CPU (of its core) | echo server CPU (of its core) |")
+print("|---|---:|---:|---:|---:|")
 for r in rows:
-    print(f"| {r['tool']} | {r['round']} | {int(r['echoes_per_s']):,} |")
-med = {t: statistics.median(int(r["echoes_per_s"]) for r in rows if r["tool"] == t)
-       for t in ("load_test", "pushbench")}
-for t in ("load_test", "pushbench"):
-    print(f"| **{t}** | median | **{med[t]:,.0f}** |")
+    print(f"| {r['tool']} | {r['round']} | {int(r['echoes_per_s']):,} | "
+          f"{float(r['client_cpu_share']):.0%} | {float(r['server_cpu_share']):.0%} |")
+med = {t: [statistics.median(float(r[c]) for r in rows if r["tool"] == t)
+           for c in ("echoes_per_s", "client_cpu_share", "server_cpu_share")] for t in tools}
+for t in tools:
+    print(f"| **{t}** | median | **{med[t][0]:,.0f}** | {med[t][1]:.0%} | {med[t][2]:.0%} |")
 print()
-print(f"pushbench / load_test, medians: {med['pushbench'] / med['load_test']:.2f}")
+ratios = [int(p["echoes_per_s"]) / int(l["echoes_per_s"]) for p in rows if p["tool"] == "pushbench"
+          for l in rows if l["tool"] == "load_test" and l["round"] == p["round"]]
+print(f"pushbench / load_test: {med['pushbench'][0] / med['load_test'][0]:.2f} of the medians; "
+      f"by round {', '.join(f'{x:.2f}' for x in ratios)}")
 EOF
 cat "$out/echo.md"
 echo "echo-bench: everything is in $out" >&2
