@@ -46,7 +46,6 @@ build=$(cd "$build" && pwd)
 
 # --- load_test -------------------------------------------------------------------------
 need cc gcc
-[ -x /usr/bin/time ] || need /usr/bin/time time
 if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -136,44 +135,51 @@ payload_bytes = 0
 kind = "websocket"
 clients = $conns
 EOF
-# CPU seconds process $1 has used so far (utime + stime, /proc/PID/stat fields 14 and 15).
+# CPU seconds process $1 has used so far (utime + stime of all its threads, /proc/PID/stat
+# fields 14 and 15).
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
-now_s() { date +%s.%N; }
+# The CPU share of client $1 and of the echo server over the $3 seconds that start $2 seconds
+# from now, both measured over the same steady stretch, past connecting and warming up.
+shares() { # CLIENT_PID DELAY LENGTH
+  local c0 s0 t0 c1 s1 t1
+  sleep "$2"
+  c0=$(cpu_s "$1") s0=$(cpu_s "$server") t0=$(date +%s.%N)
+  sleep "$3"
+  c1=$(cpu_s "$1") s1=$(cpu_s "$server") t1=$(date +%s.%N)
+  python3 -c 'import sys; c0, c1, s0, s1, t0, t1 = map(float, sys.argv[1:]); print(f"{(c1 - c0) / (t1 - t0):.3f},{(s1 - s0) / (t1 - t0):.3f}")' \
+    "$c0" "$c1" "$s0" "$s1" "$t0" "$t1"
+}
 
-# One round of load_test against the echo server $server on $port. Its client CPU share and
-# the echo server's over the same time go into echo.csv beside its rate: the one whose core
-# is full is what limits the rate.
+# One round of load_test against the echo server $server on $port. The CPU shares of client
+# and server go into echo.csv beside its rate: the one whose core is full limits the rate.
 run_load_test() { # ROUND
   echo "echo-bench: round $1/$rounds, load_test" >&2
-  local t0 s0 lt cpu t1 s1
-  t0=$(now_s) s0=$(cpu_s "$server")
+  local lt cpu
   # It prints the echoes of each 4-second interval; the first is its warm-up. It runs until
   # it is stopped, so its output is line-buffered (stdbuf) lest the stop lose it.
   stdbuf -oL taskset -c 1 "$build/load_test" "$conns" 127.0.0.1 "$port" 0 0 "$size" \
     >"$out/load_test-$1.txt" 2>&1 &
   lt=$!
-  sleep "$((duration + 4))"
-  cpu=$(cpu_s "$lt") t1=$(now_s) s1=$(cpu_s "$server")
+  cpu=$(shares "$lt" 4 "$((duration - 1))")
+  sleep 1
   kill "$lt"; wait "$lt" 2>/dev/null || true
-  python3 - "$out/load_test-$1.txt" "$1" "$size" "$t0" "$t1" "$cpu" "$s0" "$s1" >>"$out/echo.csv" <<'EOF'
+  python3 - "$out/load_test-$1.txt" "$1" "$size" "$cpu" >>"$out/echo.csv" <<'EOF'
 import re, statistics, sys
-path, rnd, size = sys.argv[1:4]
-t0, t1, cpu, s0, s1 = map(float, sys.argv[4:9])
+path, rnd, size, cpu = sys.argv[1:5]
 text = open(path).read()
 if f"Using message size of {size} bytes" not in text:
     sys.exit(f"load_test did not send {size}-byte messages: {path}")
 rates = [float(x) for x in re.findall(r"Msg/sec: ([\d.]+)", text)][1:]
 if not rates:
     sys.exit(f"load_test printed no measurement in {path}")
-wall = t1 - t0
-print(f"load_test,{rnd},{statistics.mean(rates):.0f},{cpu / wall:.3f},{(s1 - s0) / wall:.3f}")
+print(f"load_test,{rnd},{statistics.mean(rates):.0f},{cpu}")
 EOF
 }
 
 # One round of pushbench's closed-loop client against the echo server $server on $port.
 run_pushbench() { # ROUND
   echo "echo-bench: round $1/$rounds, pushbench" >&2
-  local t0 s0 t1 s1
+  local pb cpu
   cat >"$out/target-$1.toml" <<EOF
 name = "fastwebsockets-echo"
 kind = "websocket-echo"
@@ -183,18 +189,16 @@ pid = $server
 [subscribe.websocket]
 url = "{base}/"
 EOF
-  t0=$(now_s) s0=$(cpu_s "$server")
-  /usr/bin/time -f "%e %U %S" -o "$out/pushbench-$1.time" \
-    "$bin" run "$out/echo.toml" --target "$out/target-$1.toml" --pin 0:1 --quiet --out "$out/pushbench-$1"
-  t1=$(now_s) s1=$(cpu_s "$server")
-  python3 - "$out/pushbench-$1/summary.csv" "$1" "$out/pushbench-$1.time" "$t0" "$t1" "$s0" "$s1" >>"$out/echo.csv" <<'EOF'
+  "$bin" run "$out/echo.toml" --target "$out/target-$1.toml" --pin 0:1 --quiet --out "$out/pushbench-$1" &
+  pb=$!
+  # Its window opens after the ramp-up and the warm-up (3 s).
+  cpu=$(shares "$pb" 4 "$((duration - 1))")
+  wait "$pb"
+  python3 - "$out/pushbench-$1/summary.csv" "$1" "$cpu" >>"$out/echo.csv" <<'EOF'
 import csv, sys
 row = next(csv.DictReader(open(sys.argv[1])))
 assert int(row["messages_lost"]) == 0 and int(row["errors"]) == 0, row
-wall, user, system = map(float, open(sys.argv[3]).read().split()[-3:])
-t0, t1, s0, s1 = map(float, sys.argv[4:8])
-rate = int(row["messages_delivered"]) / float(row["duration_s"])
-print(f"pushbench,{sys.argv[2]},{rate:.0f},{(user + system) / wall:.3f},{(s1 - s0) / (t1 - t0):.3f}")
+print(f"pushbench,{sys.argv[2]},{int(row['messages_delivered']) / float(row['duration_s']):.0f},{sys.argv[3]}")
 EOF
 }
 
