@@ -76,7 +76,10 @@ fetch_source() { # NAME SOURCE REV VARIABLE
 }
 fetch_source uWebSockets "$uws_git" "$uws_rev" UWS_GIT
 fetch_source uSockets "$us_git" "$us_rev" USOCKETS_GIT
-cc -O3 -DLIBUS_NO_SSL -I "$build/uSockets/src" "$build"/uSockets/src/*.c \
+# Built again only when the sources are newer than it.
+[ "$build/load_test" -nt "$build/uWebSockets/.rev-$uws_rev" ] &&
+  [ "$build/load_test" -nt "$build/uSockets/.rev-$us_rev" ] ||
+  cc -O3 -DLIBUS_NO_SSL -I "$build/uSockets/src" "$build"/uSockets/src/*.c \
   "$build"/uSockets/src/eventing/*.c "$build"/uSockets/src/crypto/*.c \
   "$build/uWebSockets/benchmarks/load_test.c" -lz -o "$build/load_test" 2>"$build/load_test.log"
 
@@ -88,11 +91,16 @@ pkg = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "fastwebs
 print(os.path.dirname(pkg["manifest_path"]), pkg["version"])')
 read -r fws_dir fws_version <<<"$fws"
 mkdir -p "$build/echo_server/src"
+# Writes stdin to file $1 only when that changes it, so cargo does not build again each time.
+put() {
+  cat >"$1.new"
+  if cmp -s "$1.new" "$1"; then rm "$1.new"; else mv "$1.new" "$1"; fi
+}
 sed -e 's|TcpListener::bind("127.0.0.1:8080")|TcpListener::bind(std::env::var("ECHO_ADDR").expect("ECHO_ADDR"))|' \
   -e 's|println!("Server started, listening on {}", "127.0.0.1:8080");|println!("Server started");|' \
-  "$fws_dir/examples/echo_server.rs" >"$build/echo_server/src/main.rs"
+  "$fws_dir/examples/echo_server.rs" | put "$build/echo_server/src/main.rs"
 grep -q 'ECHO_ADDR' "$build/echo_server/src/main.rs"
-cat >"$build/echo_server/Cargo.toml" <<EOF
+put "$build/echo_server/Cargo.toml" <<EOF
 [package]
 name = "echo_server"
 version = "0.0.0"
@@ -108,7 +116,7 @@ tokio = { version = "1", features = ["rt", "net", "macros"] }
 
 [workspace]
 EOF
-cp Cargo.lock "$build/echo_server/"
+put "$build/echo_server/Cargo.lock" <Cargo.lock
 # Cargo.lock's versions, which cargo already has: no registry needed.
 (cd "$build/echo_server" && cargo build --release -q --offline)
 echo_server=$build/echo_server/target/release/echo_server
