@@ -3,10 +3,13 @@
 # (docs/distributed.md walks through the same steps by hand).
 #
 #   deploy/kubernetes/run.sh --image IMAGE --shards N [--namespace NS] [--lead SECONDS]
-#                            [--out DIR] SCENARIO.toml
+#                            [--storage-class NAME] [--access-mode MODE] [--out DIR]
+#                            SCENARIO.toml
 #   deploy/kubernetes/run.sh --image IMAGE --shards N --render DIR SCENARIO.toml
 #
-# 1. server: the Deployment, Service and results volume, with IMAGE; the control token
+# 1. server: the Deployment, Service and results volume (ReadWriteMany, of the cluster's
+#    default StorageClass unless --storage-class and --access-mode say otherwise: a
+#    one-node test cluster can use ReadWriteOnce), with IMAGE; the control token
 #    Secret is created once with a random token; waits until the server is ready.
 # 2. shards: the pushbench-run ConfigMap (the scenario, N, a run id, and the start time:
 #    now + --lead seconds, default 120, computed once here so every shard gets the same),
@@ -22,7 +25,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-image="" shards="" namespace="" lead=120 out="" render="" scenario=""
+image="" shards="" namespace="" lead=120 out="" render="" scenario="" storage_class="" access_mode=""
 
 usage() {
   echo "run.sh: $1 (deploy/kubernetes/run.sh --help)" >&2
@@ -32,15 +35,16 @@ usage() {
 parse_args() {
   while [ $# -gt 0 ]; do
     case "$1" in
-      --image | --shards | --namespace | --lead | --out | --render)
+      --image | --shards | --namespace | --lead | --out | --render | --storage-class | --access-mode)
         [ $# -ge 2 ] || usage "$1 needs a value"
         local v="$2"
         case "$1" in
           --image) image=$v ;; --shards) shards=$v ;; --namespace) namespace=$v ;;
           --lead) lead=$v ;; --out) out=$v ;; --render) render=$v ;;
+          --storage-class) storage_class=$v ;; --access-mode) access_mode=$v ;;
         esac
         shift 2 ;;
-      -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
       -*) usage "unknown option $1" ;;
       *) [ -z "$scenario" ] || usage "one scenario only ($scenario, $1)"; scenario=$1; shift ;;
     esac
@@ -50,10 +54,15 @@ parse_args() {
   [ -n "$image" ] || usage "--image is required (the image pushed to a registry the cluster pulls from)"
   [[ "$shards" =~ ^[1-9][0-9]*$ ]] || usage "--shards: expected a whole number of at least 1, got '$shards'"
   [[ "$lead" =~ ^[0-9]+$ ]] && [ "$lead" -ge 10 ] || usage "--lead: expected whole seconds, at least 10, got '$lead'"
+  case "$access_mode" in
+    "" | ReadWriteMany | ReadWriteOnce | ReadWriteOncePod) ;;
+    *) usage "--access-mode: expected ReadWriteMany, ReadWriteOnce or ReadWriteOncePod, got '$access_mode'" ;;
+  esac
 }
 
 # Writes the kustomize overlay of one stage into $work/$1: the stage's manifests with
-# IMAGE (and, for the shards, N as completions and parallelism).
+# IMAGE (for the shards, N as completions and parallelism; for the server, the volume's
+# storage class and access mode when given).
 overlay() {
   local stage=$1 name=$image tag="" digest=""
   if [[ "$image" == *@* ]]; then
@@ -78,6 +87,13 @@ overlay() {
       echo "    patch: |"
       echo "      - {op: replace, path: /spec/completions, value: $shards}"
       echo "      - {op: replace, path: /spec/parallelism, value: $shards}"
+    fi
+    if [ "$stage" = server ] && [ -n "$storage_class$access_mode" ]; then
+      echo "patches:"
+      echo "  - target: {kind: PersistentVolumeClaim, name: pushbench-results}"
+      echo "    patch: |"
+      [ -z "$storage_class" ] || echo "      - {op: add, path: /spec/storageClassName, value: \"$storage_class\"}"
+      [ -z "$access_mode" ] || echo "      - {op: replace, path: /spec/accessModes, value: [$access_mode]}"
     fi
   } >"$work/$stage/kustomization.yaml"
 }
