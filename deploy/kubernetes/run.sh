@@ -151,8 +151,6 @@ run_jobs() {
 }
 
 fetch() {
-  local dest=${out:-results/$run_id}
-  [ ! -e "$dest" ] || { echo "run.sh: $dest exists; the run stays on the volume as /results/$run_id" >&2; exit 1; }
   k delete pod pushbench-results-reader --ignore-not-found
   rendered reader | k apply -f -
   k wait --for=condition=Ready pod/pushbench-results-reader --timeout=300s
@@ -174,6 +172,8 @@ main() {
     return
   fi
   command -v kubectl >/dev/null || usage "kubectl is not installed"
+  dest=${out:-results/$run_id}
+  [ ! -e "$dest" ] || usage "--out: $dest exists; give a new directory"
   start_server
   run_jobs
   fetch
