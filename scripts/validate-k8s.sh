@@ -29,7 +29,10 @@ missing() {
 }
 
 install() {
-  [ -x "$venv/bin/kubernetes-validate" ] && return
+  if [ -x "$venv/bin/kubernetes-validate" ]; then
+    [ "$("$venv/bin/kubernetes-validate" --version 2>/dev/null)" = "${VALIDATOR#*==}" ] && return
+    rm -rf "$venv" # another version: the pin moved
+  fi
   command -v python3 >/dev/null || missing "python3 is missing (apt-get install python3-venv)"
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     rm -rf "$venv"

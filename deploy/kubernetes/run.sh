@@ -53,7 +53,9 @@ parse_args() {
   [ -f "$scenario" ] || usage "$scenario: no such file"
   [ -n "$image" ] || usage "--image is required (the image pushed to a registry the cluster pulls from)"
   [[ "$shards" =~ ^[1-9][0-9]*$ ]] || usage "--shards: expected a whole number of at least 1, got '$shards'"
-  [[ "$lead" =~ ^[0-9]+$ ]] && [ "$lead" -ge 10 ] || usage "--lead: expected whole seconds, at least 10, got '$lead'"
+  if ! [[ "$lead" =~ ^[0-9]+$ ]] || [ "$lead" -lt 10 ]; then
+    usage "--lead: expected whole seconds, at least 10, got '$lead'"
+  fi
   case "$access_mode" in
     "" | ReadWriteMany | ReadWriteOnce | ReadWriteOncePod) ;;
     *) usage "--access-mode: expected ReadWriteMany, ReadWriteOnce or ReadWriteOncePod, got '$access_mode'" ;;
