@@ -1,8 +1,11 @@
 //! The command line: what `pushbench --help` shows, and how each command is run.
 
-use crate::{CliError, CompareOptions, Pin, RunOptions, ServeOptions, serve_runtime};
+use crate::{
+    CliError, CompareOptions, PairedSources, Pin, RunOptions, ServeOptions, serve_runtime,
+};
 use clap::{Parser, Subcommand};
 use pushbench_model::ServerRuntimeKind;
+use pushbench_model::paired::ServerSource;
 use pushbench_model::protocol::DEFAULT_RING_CAPACITY;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +31,7 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Drive a server that is already running (http://127.0.0.1:PORT) instead of starting one.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = PairedArgs::IDS)]
         server: Option<String>,
         /// Drive the server a target file describes (nginx + nchan: targets/nchan.toml)
         /// instead of pushbench's own; wins over the scenario's [target]. See docs/targets.md.
@@ -45,18 +48,22 @@ pub enum Command {
         /// names them (SERVER:LOADGEN). With --server only the load generator is pinned.
         #[arg(long, value_name = "SERVER:LOADGEN", num_args = 0..=1)]
         pin: Option<Option<String>>,
+        /// A paired run's two servers.
+        #[command(flatten)]
+        paired: PairedArgs,
     },
     /// Regenerate the charts, report.html and report.md of a run directory from its files.
     Report {
         /// A directory written by `pushbench run`.
         run_dir: PathBuf,
     },
-    /// Compare two run directories transport by transport; exit 1 if the candidate regressed.
+    /// Compare two run directories transport by transport, or the candidate of a paired run
+    /// with its baseline pair by pair; exit 1 if the candidate regressed.
     Compare {
-        /// The baseline run directory.
+        /// The baseline run directory, or a paired run (`pushbench run --baseline-… --candidate-…`).
         base: PathBuf,
-        /// The candidate run directory.
-        new: PathBuf,
+        /// The candidate run directory; none for a paired run.
+        new: Option<PathBuf>,
         /// Allowed change before a metric counts: `10%` for all, or `METRIC=PCT` for one
         /// (`p99=15%`, `bytes_per_message=1%`); repeatable. See docs/compare.md.
         #[arg(long = "threshold", value_name = "[METRIC=]PCT")]
@@ -101,6 +108,66 @@ pub enum Command {
     },
 }
 
+/// The servers of a paired run: the scenario runs against both, interleaved, and `pushbench
+/// compare RUN` judges the candidate against the baseline pair by pair. Each side is a
+/// pushbench executable the run starts (`BIN serve`, e.g. the builds of two commits) or a
+/// server already running.
+#[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Paired run: one scenario against two servers, interleaved")]
+pub struct PairedArgs {
+    /// The baseline's server: `BIN serve`, started by the run (e.g. the build of the base commit).
+    #[arg(long, value_name = "BIN", conflicts_with = "baseline_server")]
+    pub baseline_bin: Option<PathBuf>,
+    /// The baseline's server, already running (http://127.0.0.1:PORT).
+    #[arg(long, value_name = "URL")]
+    pub baseline_server: Option<String>,
+    /// The candidate's server: `BIN serve`, started by the run (e.g. the build of the change).
+    #[arg(long, value_name = "BIN", conflicts_with = "candidate_server")]
+    pub candidate_bin: Option<PathBuf>,
+    /// The candidate's server, already running (http://127.0.0.1:PORT).
+    #[arg(long, value_name = "URL")]
+    pub candidate_server: Option<String>,
+}
+
+impl PairedArgs {
+    /// The ids of these options, which a plain run's `--server` conflicts with.
+    const IDS: [&'static str; 4] = [
+        "baseline_bin",
+        "baseline_server",
+        "candidate_bin",
+        "candidate_server",
+    ];
+
+    /// Both sides' servers; `None` when no option of a paired run was given. One side
+    /// without the other is refused.
+    pub fn sources(self) -> Result<Option<PairedSources>, CliError> {
+        let source = |bin: Option<PathBuf>, url: Option<String>| match (bin, url) {
+            (Some(path), _) => Some(ServerSource::Bin {
+                path: path.display().to_string(),
+            }),
+            (None, Some(url)) => Some(ServerSource::Url { url }),
+            (None, None) => None,
+        };
+        let baseline = source(self.baseline_bin, self.baseline_server);
+        let candidate = source(self.candidate_bin, self.candidate_server);
+        match (baseline, candidate) {
+            (Some(baseline), Some(candidate)) => Ok(Some(PairedSources {
+                baseline,
+                candidate,
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(CliError::BadOption {
+                option: "--candidate-bin",
+                why: "a paired run needs both sides: give the candidate's server with --candidate-bin BIN or --candidate-server URL".into(),
+            }),
+            (None, Some(_)) => Err(CliError::BadOption {
+                option: "--baseline-bin",
+                why: "a paired run needs both sides: give the baseline's server with --baseline-bin BIN or --baseline-server URL".into(),
+            }),
+        }
+    }
+}
+
 /// `--runtime`'s values: the names of [`ServerRuntimeKind`].
 fn runtime_kind() -> impl clap::builder::TypedValueParser<Value = ServerRuntimeKind> {
     use clap::builder::TypedValueParser as _;
@@ -129,6 +196,7 @@ impl Command {
                 quiet,
                 control_token,
                 pin,
+                paired,
             } => {
                 let opts = RunOptions {
                     scenario,
@@ -138,6 +206,7 @@ impl Command {
                     quiet,
                     control_token,
                     pin: pin.map(|given| Pin::parse(given.as_deref())).transpose()?,
+                    paired: paired.sources()?,
                 };
                 runtime(Some(1))?.block_on(crate::run(opts))
             }

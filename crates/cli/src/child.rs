@@ -4,6 +4,7 @@
 use crate::CliError;
 use pushbench_loadgen::Scenario;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -18,14 +19,20 @@ pub(crate) struct ServerChild {
 }
 
 impl ServerChild {
-    /// Starts `pushbench serve`, on `cpus` only when given.
+    /// Starts `pushbench serve` from `exe` (this executable when `None`), on `cpus` only
+    /// when given. Another executable must be a pushbench that serves with the same command
+    /// line and control protocol, such as a build of another commit.
     pub(crate) async fn start(
         scenario: &Scenario,
         cpus: Option<&str>,
+        exe: Option<&Path>,
     ) -> Result<ServerChild, CliError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| CliError::Child(format!("cannot find my own executable: {e}")))?;
-        let mut cmd = Command::new(exe);
+        let exe = match exe {
+            Some(path) => path.to_owned(),
+            None => std::env::current_exe()
+                .map_err(|e| CliError::Child(format!("cannot find my own executable: {e}")))?,
+        };
+        let mut cmd = Command::new(&exe);
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--ring-capacity"])
             .arg(scenario.ring_capacity.to_string())
             .stdin(Stdio::null())
@@ -42,7 +49,7 @@ impl ServerChild {
         }
         let mut child = cmd
             .spawn()
-            .map_err(|e| CliError::Child(format!("cannot start: {e}")))?;
+            .map_err(|e| CliError::Child(format!("cannot start {}: {e}", exe.display())))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())

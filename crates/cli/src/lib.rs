@@ -12,12 +12,15 @@ mod child;
 mod host;
 mod progress;
 mod run;
+mod side;
 mod target;
 
 pub use run::{Pin, RunOptions, run};
+pub use side::PairedSources;
 
 use pushbench_loadgen::LoadgenError;
 use pushbench_model::ServerRuntimeKind;
+use pushbench_model::paired::Side;
 use pushbench_report::ReportError;
 use pushbench_server::ServerRuntime;
 use pushbench_wire::process;
@@ -79,6 +82,9 @@ pub enum CliError {
     /// The runs cannot be compared, or a threshold is malformed.
     #[error("{0}")]
     Compare(pushbench_report::compare::CompareError),
+    /// The command line asks for something that cannot be done, said in one line.
+    #[error("{0}")]
+    Usage(String),
     /// The candidate regressed; the comparison printed names each regression.
     #[error("{0} regression(s) found")]
     Regressions(usize),
@@ -104,7 +110,8 @@ impl CliError {
             | CliError::OutDir(_)
             | CliError::BadRun(_)
             | CliError::Bind { .. }
-            | CliError::BadOption { .. } => 2,
+            | CliError::BadOption { .. }
+            | CliError::Usage(_) => 2,
             CliError::Compare(_) => 2,
             CliError::Serve(pushbench_server::ServerError::UnprotectedControl(_)) => 2,
             CliError::Interrupted(_) => 130,
@@ -113,24 +120,39 @@ impl CliError {
     }
 }
 
-/// Regenerates the charts and reports of a run directory from its files.
+/// Regenerates the charts and reports of a run directory from its files; of both sides'
+/// run directories for a paired run.
 pub fn report(dir: &std::path::Path) -> Result<(), CliError> {
-    let rendered = pushbench_report::render(dir).map_err(|e| match e {
-        ReportError::NotARun(_) | ReportError::Parse { .. } => CliError::BadRun(e),
-        other => CliError::Report(other),
-    })?;
-    println!("report: {}", rendered.html.display());
-    println!("markdown: {}", rendered.markdown.display());
+    let dirs = if pushbench_report::PairedRun::is_paired(dir) {
+        Side::BOTH.iter().map(|s| dir.join(s.name())).collect()
+    } else {
+        vec![dir.to_owned()]
+    };
+    for dir in dirs {
+        let rendered = pushbench_report::render(&dir).map_err(bad_run)?;
+        println!("report: {}", rendered.html.display());
+        println!("markdown: {}", rendered.markdown.display());
+    }
     Ok(())
+}
+
+/// A run directory that does not read is bad input; anything else failed on the way.
+fn bad_run(e: ReportError) -> CliError {
+    match e {
+        ReportError::NotARun(_) | ReportError::Parse { .. } | ReportError::Mismatch { .. } => {
+            CliError::BadRun(e)
+        }
+        other => CliError::Report(other),
+    }
 }
 
 /// Options of `pushbench compare`.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
-    /// The baseline run directory.
+    /// The baseline run directory, or a paired run.
     pub base: PathBuf,
-    /// The candidate run directory.
-    pub new: PathBuf,
+    /// The candidate run directory; `None` for a paired run.
+    pub new: Option<PathBuf>,
     /// Thresholds as written (`10%`, `p99=15%`).
     pub thresholds: Vec<String>,
     /// JSON instead of Markdown.
@@ -141,17 +163,10 @@ pub struct CompareOptions {
     pub allow_different: bool,
 }
 
-/// Compares two runs, prints the verdict, and fails with [`CliError::Regressions`] when the
-/// candidate regressed.
+/// Compares two runs, or a paired run's candidate with its baseline, prints the verdict,
+/// and fails with [`CliError::Regressions`] when the candidate regressed.
 pub fn compare(opts: CompareOptions) -> Result<(), CliError> {
-    use pushbench_report::compare;
-    let load = |dir: &std::path::Path| {
-        pushbench_report::RunData::load(dir).map_err(|e| match e {
-            ReportError::NotARun(_) | ReportError::Parse { .. } => CliError::BadRun(e),
-            other => CliError::Report(other),
-        })
-    };
-    let (base, new) = (load(&opts.base)?, load(&opts.new)?);
+    use pushbench_report::{PairedRun, RunData, compare};
     let thresholds = opts
         .thresholds
         .iter()
@@ -162,7 +177,32 @@ pub fn compare(opts: CompareOptions) -> Result<(), CliError> {
         thresholds,
         allow_different: opts.allow_different,
     };
-    let result = compare::compare(&base, &new, &options).map_err(CliError::Compare)?;
+    let paired = |dir: &std::path::Path| PairedRun::is_paired(dir);
+    let (result, base, new) = match &opts.new {
+        Some(new) => {
+            if let Some(dir) = [&opts.base, new].into_iter().find(|d| paired(d)) {
+                return Err(CliError::Usage(format!(
+                    "{0} is a paired run: judge it alone (pushbench compare {0}), or compare its sides as two runs ({0}/baseline {0}/candidate)",
+                    dir.display()
+                )));
+            }
+            let base = RunData::load(&opts.base).map_err(bad_run)?;
+            let new = RunData::load(new).map_err(bad_run)?;
+            let c = compare::compare(&base, &new, &options).map_err(CliError::Compare)?;
+            (c, base, new)
+        }
+        None if paired(&opts.base) => {
+            let run = PairedRun::load(&opts.base).map_err(bad_run)?;
+            let c = compare::compare_paired(&run, &options).map_err(CliError::Compare)?;
+            (c, run.baseline, run.candidate)
+        }
+        None => {
+            return Err(CliError::Usage(format!(
+                "{}: one directory given, but it is not a paired run (no paired.json); compare two runs with pushbench compare BASE NEW",
+                opts.base.display()
+            )));
+        }
+    };
     print!(
         "{}",
         if opts.json {

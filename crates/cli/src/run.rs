@@ -1,16 +1,16 @@
 //! `pushbench run`: a scenario, phase by phase, into a run directory. Three steps: prepare
-//! (pin the CPUs, read the scenario, start or find the server, make the run directory),
-//! run the phases, and finish (stop the server, record how the run ended, render the
-//! reports).
+//! (pin the CPUs, read the scenario, start or find the server, or a paired run's two, make
+//! the run directory), run the phases, and finish (stop the servers, record how the run
+//! ended, render the reports).
 
-use crate::target::TargetServer;
-use crate::{CliError, child, host, pin_cpus, progress};
-use pushbench_loadgen::control::Control;
-use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, RssBaseline, run_phase};
+use crate::side::{PairedSources, Server};
+use crate::{CliError, host, pin_cpus, progress};
+use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, run_phase};
+use pushbench_model::paired::{PairedMeta, PairedPhase, ServerSource, Side};
 use pushbench_model::rows::Figures;
 use pushbench_model::run::{CpuPinning, HostInfo, RunMeta};
-use pushbench_model::{Scenario, TransportPlan};
-use pushbench_report::{RunDir, summary_table};
+use pushbench_model::{Scenario, SweepPoint, TransportPlan};
+use pushbench_report::{PairedDir, RunDir, summary_table};
 use pushbench_wire::process;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +35,21 @@ pub struct RunOptions {
     pub control_token: Option<String>,
     /// Where `--pin` puts the two processes, when given.
     pub pin: Option<Pin>,
+    /// A paired run's two servers: the scenario runs against both, interleaved, into one
+    /// paired run directory (`docs/compare.md`).
+    pub paired: Option<PairedSources>,
+}
+
+impl RunOptions {
+    /// Whether the run starts a server process of its own (which `--pin` then places).
+    fn starts_a_server(&self) -> bool {
+        match &self.paired {
+            Some(p) => Side::BOTH
+                .iter()
+                .any(|s| matches!(p.of(*s), ServerSource::Bin { .. })),
+            None => self.server.is_none(),
+        }
+    }
 }
 
 /// Where `pushbench run --pin` puts the server and the load generator.
@@ -126,7 +141,7 @@ fn bad_pin(why: String) -> CliError {
 
 /// Runs a scenario and writes its run directory.
 pub async fn run(opts: RunOptions) -> Result<(), CliError> {
-    let run = Prepared::prepare(&opts).await?;
+    let mut run = Prepared::prepare(&opts).await?;
     // The first Ctrl-C ends the current phase early and keeps what was measured; a second
     // one gives up at once (the files written so far are complete, meta.json says the run
     // did not complete).
@@ -152,22 +167,136 @@ pub async fn run(opts: RunOptions) -> Result<(), CliError> {
     }
 }
 
-/// A run ready to start: its scenario, its server, its run directory.
+/// A run ready to start: its scenario, its servers (one, or a paired run's two), their run
+/// directories.
 struct Prepared<'a> {
     opts: &'a RunOptions,
     scenario: Scenario,
     out: PathBuf,
-    server: SocketAddr,
-    /// The server `run` started, stopped when the phases are over.
-    child: Option<child::ServerChild>,
-    /// The target whose server the run drives, when it is not pushbench's own.
-    target: Option<TargetServer>,
-    baseline: RssBaseline,
-    run_dir: RunDir,
+    /// One for a plain run; baseline and candidate, in that order, for a paired run.
+    sides: Vec<RunSide>,
+    /// A paired run's directory and `paired.json` as it stands.
+    paired: Option<PairedState>,
     started: SystemTime,
     host: HostInfo,
     pinning: Option<CpuPinning>,
-    probe_control_bytes: u64,
+}
+
+/// A paired run's directory and its `paired.json` as it stands.
+struct PairedState {
+    dir: PairedDir,
+    meta: PairedMeta,
+}
+
+impl PairedState {
+    /// Adds a phase just measured to the order and rewrites `paired.json`, after the side's
+    /// own files: `paired.json` never lists a phase its side does not hold.
+    fn record(
+        &mut self,
+        side: Side,
+        transport: &TransportPlan,
+        repetition: u32,
+        sweep: Option<SweepPoint>,
+    ) -> Result<(), CliError> {
+        self.meta.order.push(PairedPhase {
+            slot: self.meta.order.len() as u32 + 1,
+            side,
+            transport: transport.label.clone(),
+            repetition,
+            sweep,
+        });
+        Ok(self.dir.write_meta(&self.meta)?)
+    }
+}
+
+/// Starts or finds the servers a run drives, each probed: the one of a plain run (a
+/// target's, when the run has one), or the baseline's and then the candidate's of a paired
+/// run.
+async fn start_servers(
+    opts: &RunOptions,
+    scenario: &Scenario,
+    cpus: Option<&str>,
+) -> Result<Vec<(Option<Side>, Server)>, CliError> {
+    let token = opts.control_token.as_deref();
+    let target = opts.target.clone().or_else(|| scenario.target.clone());
+    let Some(p) = &opts.paired else {
+        if let Some(file) = target {
+            return Ok(vec![(
+                None,
+                start_target(opts, &file, scenario, cpus).await?,
+            )]);
+        }
+        let plain = opts.server.clone().map(|url| ServerSource::Url { url });
+        let server = Server::start(None, plain.as_ref(), scenario, cpus, token).await?;
+        return Ok(vec![(None, server)]);
+    };
+    if target.is_some() {
+        return Err(CliError::BadOption {
+            option: "--target",
+            why: "a paired run measures two pushbench servers (--baseline-bin/--baseline-server, --candidate-bin/--candidate-server); a target cannot be one of its sides yet".into(),
+        });
+    }
+    let mut servers = Vec::new();
+    for side in Side::BOTH {
+        let server = Server::start(Some(side), Some(p.of(side)), scenario, cpus, token).await?;
+        servers.push((Some(side), server));
+    }
+    Ok(servers)
+}
+
+/// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
+/// pinned to the server's CPUs of `--pin` when pushbench starts it.
+async fn start_target(
+    opts: &RunOptions,
+    file: &std::path::Path,
+    scenario: &Scenario,
+    cpus: Option<&str>,
+) -> Result<Server, CliError> {
+    if opts.server.is_some() {
+        return Err(CliError::BadOption {
+            option: "--server",
+            why: "a target file says where its server is; give --server or a target, not both"
+                .into(),
+        });
+    }
+    let plan = pushbench_loadgen::target::load(file).map_err(CliError::Input)?;
+    pushbench_loadgen::target::check_fit(scenario, &plan).map_err(CliError::Input)?;
+    let cpus = match cpus {
+        Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
+        None => None,
+    };
+    Server::of_target(plan, cpus.as_deref()).await
+}
+
+/// Refuses a paired run of one repetition (a single pair has no interval) and warns, on
+/// stderr, of fewer pairs than a 95% interval needs: with `n` pairs the widest signed-rank
+/// interval has `1 − 2/2^n` confidence, 93.75% at 5 pairs, 96.9% at 6 (`docs/compare.md`).
+fn check_pairs(scenario: &Scenario, path: &std::path::Path) -> Result<(), CliError> {
+    use pushbench_report::compare::{min_pairs, paired_confidence};
+    let (n, enough) = (scenario.repeat as usize, min_pairs());
+    if n < 2 {
+        return Err(CliError::Usage(format!(
+            "{}: repeat: a paired run needs 2 repetitions or more ({enough} or more for a 95% interval), the scenario has {n}",
+            path.display()
+        )));
+    }
+    if n < enough {
+        eprintln!(
+            "warning: {}: repeat = {n} gives {n} pairs, whose widest interval has only {:.2}% confidence \
+             (95% needs {enough} pairs): noise passes for a change more often; use repeat = {enough} or more",
+            path.display(),
+            paired_confidence(n) * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// A server and the run directory its phases go to.
+struct RunSide {
+    /// The side of a paired run; `None` in a plain run.
+    side: Option<Side>,
+    server: Server,
+    run_dir: RunDir,
 }
 
 impl<'a> Prepared<'a> {
@@ -175,7 +304,7 @@ impl<'a> Prepared<'a> {
         // Before anything else, so that the default worker count follows the pinned CPUs.
         let pinning = match &opts.pin {
             Some(pin) => {
-                let p = pin.plan(opts.server.is_none())?;
+                let p = pin.plan(opts.starts_a_server())?;
                 pin_cpus(Some(&p.loadgen)).map_err(|e| match e {
                     CliError::BadOption { why, .. } => bad_pin(why),
                     other => other,
@@ -189,134 +318,175 @@ impl<'a> Prepared<'a> {
         let open_files = process::raise_open_files_limit();
         pushbench_loadgen::scenario::check_descriptors(&scenario, &opts.scenario, open_files)
             .map_err(CliError::Input)?;
+        if opts.paired.is_some() {
+            check_pairs(&scenario, &opts.scenario)?;
+        }
         let out = opts
             .out
             .clone()
             .unwrap_or_else(|| default_out_dir(&scenario.name));
-        let target_file = opts.target.clone().or_else(|| scenario.target.clone());
-        let target = match target_file {
-            Some(file) => Some(start_target(opts, &file, &scenario, pinning.as_ref()).await?),
-            None => None,
-        };
-        let (server, child) = match (&opts.server, &target) {
-            (_, Some(t)) => (t.run.addr, None),
-            (Some(url), None) => (parse_server(url)?, None),
-            (None, None) => {
-                let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
-                let c = child::ServerChild::start(&scenario, cpus).await?;
-                (c.addr, Some(c))
-            }
-        };
-        // A server that does not answer is found before a run directory is made for it.
-        // Its memory now, before any client connected, is also the base of the
-        // per-connection memory figures.
-        let mut probe = Control::with_token(server, opts.control_token.as_deref());
-        let baseline = match &target {
-            Some(t) => RssBaseline {
-                server_bytes: process::tree_usage(t.run.pid).map_or(0, |u| u.rss_bytes),
-                loadgen_bytes: process::memory().rss_bytes,
-            },
-            None => match probe.stats().await {
-                Ok(stats) => RssBaseline {
-                    server_bytes: stats.rss_bytes,
-                    loadgen_bytes: process::memory().rss_bytes,
-                },
-                Err(e) if opts.server.is_some() => return Err(CliError::Input(e)),
-                Err(e) => return Err(CliError::Child(e.to_string())),
-            },
-        };
-        let probe_control_bytes = probe.bytes + target.as_ref().map_or(0, |t| t.probe_bytes);
-        let run_dir = RunDir::create(&out).map_err(CliError::OutDir)?;
+        let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
+        let servers = start_servers(opts, &scenario, cpus).await?;
+        let (sides, paired) = Self::directories(opts, &out, servers)?;
         let prepared = Prepared {
             opts,
             scenario,
             out,
-            server,
-            child,
-            target,
-            baseline,
-            run_dir,
+            sides,
+            paired,
             started: SystemTime::now(),
             host: host::detect(),
             pinning,
-            probe_control_bytes,
         };
         let still_going = "the run is still going (or was killed)".to_string();
-        prepared
-            .run_dir
-            .write_meta(&prepared.meta(false, Some(still_going)))?;
+        for s in &prepared.sides {
+            s.run_dir
+                .write_meta(&prepared.meta(s, false, Some(still_going.clone())))?;
+        }
+        if let Some(p) = &prepared.paired {
+            p.dir.write_meta(&p.meta)?;
+        }
         Ok(prepared)
     }
 
-    /// `meta.json` as it stands: completed or not, and why not.
-    fn meta(&self, completed: bool, incomplete_reason: Option<String>) -> RunMeta {
+    /// The run directory of each server: `out` itself for a plain run; for a paired run
+    /// `out/baseline` and `out/candidate`, and `out/paired.json`.
+    fn directories(
+        opts: &RunOptions,
+        out: &std::path::Path,
+        servers: Vec<(Option<Side>, Server)>,
+    ) -> Result<(Vec<RunSide>, Option<PairedState>), CliError> {
+        let Some(sources) = &opts.paired else {
+            let run_dir = RunDir::create(out).map_err(CliError::OutDir)?;
+            let sides = servers
+                .into_iter()
+                .map(|(side, server)| RunSide {
+                    side,
+                    server,
+                    run_dir: run_dir.clone(),
+                })
+                .collect();
+            return Ok((sides, None));
+        };
+        let dir = PairedDir::create(out).map_err(CliError::OutDir)?;
+        let sides = servers
+            .into_iter()
+            .map(|(side, server)| RunSide {
+                side,
+                run_dir: dir
+                    .side(side.expect("a paired run's servers have sides"))
+                    .clone(),
+                server,
+            })
+            .collect();
+        let meta = PairedMeta {
+            baseline: sources.baseline.clone(),
+            candidate: sources.candidate.clone(),
+            order: Vec::new(),
+        };
+        Ok((sides, Some(PairedState { dir, meta })))
+    }
+
+    /// A side's `meta.json` as it stands: completed or not, and why not.
+    fn meta(&self, s: &RunSide, completed: bool, incomplete_reason: Option<String>) -> RunMeta {
         RunMeta {
             scenario: self.scenario.clone(),
             scenario_path: self.opts.scenario.display().to_string(),
             pushbench_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: Some(env!("PUSHBENCH_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
             host: self.host.clone(),
-            server: match (&self.target, &self.opts.server) {
-                (Some(t), _) => t.describe(),
-                (None, Some(url)) => url.clone(),
-                (None, None) => format!("started by pushbench on {}", self.server),
-            },
+            server: s.server.description.clone(),
             started: humantime::format_rfc3339_seconds(self.started).to_string(),
             ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             completed,
             incomplete_reason,
-            probe_control_bytes: self.probe_control_bytes,
+            probe_control_bytes: s.server.probe_control_bytes,
             cpu_pinning: self.pinning.clone(),
         }
     }
 
     /// Runs every phase: repetitions outermost (so drift in machine speed spreads over
-    /// every phase), sweep points ascending within each, the transports within each point.
+    /// every phase), sweep points ascending within each, the transports within each point,
+    /// and in a paired run both sides of each transport, one right after the other, the
+    /// baseline first in odd repetitions and the candidate first in even ones (A B B A).
     /// Stops at the first failure, or when `cancel` is; the results so far are written after
-    /// every phase.
+    /// every phase. Returns the phases of each side.
     async fn phases(
-        &self,
+        &mut self,
         cancel: &CancellationToken,
-    ) -> Result<(Vec<PhaseResult>, Option<pushbench_loadgen::LoadgenError>), CliError> {
+    ) -> Result<
+        (
+            Vec<Vec<PhaseResult>>,
+            Option<pushbench_loadgen::LoadgenError>,
+        ),
+        CliError,
+    > {
         let sc = &self.scenario;
         let plans = sc.points();
-        let total = sc.repeat as usize * plans.len() * sc.transports.len();
+        let total = sc.repeat as usize * plans.len() * sc.transports.len() * self.sides.len();
         let live = Arc::new(Progress::new(sc.loadgen_threads));
-        let mut phases: Vec<PhaseResult> = Vec::new();
+        let mut phases: Vec<Vec<PhaseResult>> = vec![Vec::new(); self.sides.len()];
         let order = (1..=sc.repeat).flat_map(|r| plans.iter().map(move |p| (r, p)));
+        let mut done = 0;
         for (repetition, plan) in order {
             for transport in &plan.scenario.transports {
-                let at = plan.point.map(|p| format!(" {p}")).unwrap_or_default();
-                let title = format!(
-                    "[{}/{total}] {}{at} rep {repetition}",
-                    phases.len() + 1,
-                    transport.label
-                );
-                let spec = PhaseSpec {
-                    scenario: &plan.scenario,
-                    transport,
-                    repetition,
-                    sweep: plan.point,
-                    server: self.server,
-                    cancel: cancel.clone(),
-                    progress: live.clone(),
-                    control_token: self.opts.control_token.as_deref(),
-                    baseline: self.baseline,
-                    target: self.target.as_ref().map(|t| &t.run),
-                };
-                match self.phase(spec, &title, transport).await {
-                    Ok(result) => {
-                        phases.push(result);
-                        self.run_dir.write_results(&phases)?;
+                for i in self.side_order(repetition) {
+                    done += 1;
+                    let side = &self.sides[i];
+                    let at = plan.point.map(|p| format!(" {p}")).unwrap_or_default();
+                    let of = side
+                        .side
+                        .map(|s| format!(" ({})", s.name()))
+                        .unwrap_or_default();
+                    let title = format!(
+                        "[{done}/{total}] {}{at} rep {repetition}{of}",
+                        transport.label
+                    );
+                    let spec = PhaseSpec {
+                        scenario: &plan.scenario,
+                        transport,
+                        repetition,
+                        sweep: plan.point,
+                        server: side.server.addr,
+                        cancel: cancel.clone(),
+                        progress: live.clone(),
+                        control_token: self.opts.control_token.as_deref(),
+                        baseline: side.server.rss,
+                        target: side.server.target.as_ref().map(|t| &t.run),
+                    };
+                    match self.phase(spec, &title, transport).await {
+                        Ok(result) => {
+                            phases[i].push(result);
+                            side.run_dir.write_results(&phases[i])?;
+                            if let (Some(p), Some(s)) = (&mut self.paired, side.side) {
+                                p.record(s, transport, repetition, plan.point)?;
+                            }
+                        }
+                        Err(e) => return Ok((phases, Some(e))),
                     }
-                    Err(e) => return Ok((phases, Some(e))),
-                }
-                if cancel.is_cancelled() {
-                    return Ok((phases, None));
+                    if cancel.is_cancelled() {
+                        return Ok((phases, None));
+                    }
                 }
             }
         }
         Ok((phases, None))
+    }
+
+    /// The sides in the order they run a transport in `repetition` (indices into `sides`).
+    fn side_order(&self, repetition: u32) -> Vec<usize> {
+        match self.paired {
+            None => vec![0],
+            Some(_) => Side::order(repetition)
+                .iter()
+                .map(|s| {
+                    self.sides
+                        .iter()
+                        .position(|r| r.side == Some(*s))
+                        .expect("both sides")
+                })
+                .collect(),
+        }
     }
 
     /// One phase, its progress shown while it runs and its outcome in one line after.
@@ -346,34 +516,45 @@ impl<'a> Prepared<'a> {
         outcome
     }
 
-    /// Stops the server, records how the run ended, renders the reports and prints the
-    /// summary.
+    /// Stops the servers, records how the run ended, renders the reports and prints the
+    /// summaries.
     async fn finish(
         mut self,
-        phases: Vec<PhaseResult>,
+        phases: Vec<Vec<PhaseResult>>,
         failure: Option<pushbench_loadgen::LoadgenError>,
         interrupted: bool,
     ) -> Result<(), CliError> {
-        if let Some(c) = self.child.take() {
-            c.stop().await;
-        }
-        if let Some(t) = self.target.take() {
-            t.stop().await;
+        for s in &mut self.sides {
+            s.server.stop().await;
         }
         let (completed, reason) = match (&failure, interrupted) {
             (Some(e), _) => (false, Some(e.to_string())),
             (None, true) => (false, Some("interrupted by Ctrl-C".to_string())),
             (None, false) => (true, None),
         };
-        self.run_dir.write_meta(&self.meta(completed, reason))?;
         let quiet = self.opts.quiet;
-        if !phases.is_empty() {
-            let rendered = pushbench_report::render(self.run_dir.path())?;
+        for (s, phases) in self.sides.iter().zip(&phases) {
+            s.run_dir
+                .write_meta(&self.meta(s, completed, reason.clone()))?;
+            if phases.is_empty() {
+                continue;
+            }
+            let rendered = pushbench_report::render(s.run_dir.path())?;
             if !quiet {
-                println!("{}", summary_table(&phases));
-                println!("results: {}", self.run_dir.path().display());
+                if let Some(side) = s.side {
+                    println!("{} ({}):", side.name(), s.server.description);
+                }
+                println!("{}", summary_table(phases));
+                println!("results: {}", s.run_dir.path().display());
                 println!("report: {}", rendered.html.display());
             }
+        }
+        if self.paired.is_some() && !quiet {
+            println!(
+                "paired run: {}; judge the candidate with `pushbench compare {}`",
+                self.out.display(),
+                self.out.display()
+            );
         }
         match failure {
             Some(e) => Err(CliError::Run(e)),
@@ -381,30 +562,6 @@ impl<'a> Prepared<'a> {
             None => Ok(()),
         }
     }
-}
-
-/// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
-/// pinned to the server's CPUs of `--pin` when pushbench starts it.
-async fn start_target(
-    opts: &RunOptions,
-    file: &std::path::Path,
-    scenario: &Scenario,
-    pinning: Option<&CpuPinning>,
-) -> Result<TargetServer, CliError> {
-    if opts.server.is_some() {
-        return Err(CliError::BadOption {
-            option: "--server",
-            why: "a target file says where its server is; give --server or a target, not both"
-                .into(),
-        });
-    }
-    let plan = pushbench_loadgen::target::load(file).map_err(CliError::Input)?;
-    pushbench_loadgen::target::check_fit(scenario, &plan).map_err(CliError::Input)?;
-    let cpus = match pinning.and_then(|p| p.server.as_deref()) {
-        Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
-        None => None,
-    };
-    TargetServer::start(plan, cpus.as_deref()).await
 }
 
 /// One line saying how a phase went, printed as it ends.
@@ -435,7 +592,7 @@ fn default_out_dir(name: &str) -> PathBuf {
 
 /// Accepts `http://HOST:PORT[/]` or `HOST:PORT` on this machine: latency is measured on the
 /// monotonic clock both processes share, which only exists when they share a host.
-fn parse_server(url: &str) -> Result<SocketAddr, CliError> {
+pub(crate) fn parse_server(url: &str) -> Result<SocketAddr, CliError> {
     let bad = |why: &str| CliError::ServerAddress {
         given: url.to_string(),
         why: why.to_string(),

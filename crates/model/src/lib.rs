@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod overload;
+pub mod paired;
 pub mod protocol;
 pub mod result;
 pub mod rows;

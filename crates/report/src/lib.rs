@@ -16,10 +16,12 @@ pub mod hlog;
 mod html;
 mod keeping;
 mod pages;
+mod paired;
 mod rundata;
 pub mod sweep;
 mod table;
 
+pub use paired::{PairedDir, PairedRun};
 pub use rundata::{Group, PhaseKey, RunData};
 pub use table::summary_table;
 
@@ -50,6 +52,14 @@ pub enum ReportError {
         line: usize,
         /// What was wrong.
         message: String,
+    },
+    /// The files of a paired run do not agree with each other.
+    #[error("{}: {why}", path.display())]
+    Mismatch {
+        /// The file that disagrees (`paired.json`).
+        path: PathBuf,
+        /// What does not match.
+        why: String,
     },
     /// A histogram log could not be read back.
     #[error("{}: not a readable histogram log: {message}", path.display())]

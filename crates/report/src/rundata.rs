@@ -233,6 +233,11 @@ impl RunData {
 }
 
 fn read_meta(path: &Path) -> Result<RunMeta, ReportError> {
+    read_json(path)
+}
+
+/// A JSON file read as `T`; an error names the file, the line and the key.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ReportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
         path: path.to_owned(),
         source,

@@ -18,6 +18,7 @@ mod hub;
 mod publisher;
 mod routes;
 mod runtime;
+mod slowdown;
 mod state;
 mod transports;
 mod ws;

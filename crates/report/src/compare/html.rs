@@ -36,6 +36,9 @@ pub(super) fn page<'a>(
         h.push_str("</ul>\n");
     }
     let _ = writeln!(h, "<p>{}</p>\n<ul>", esc(&render::tally(c)));
+    if let Some(p) = &c.paired {
+        let _ = writeln!(h, "<li>{}</li>", esc(&render::paired_line(p, false)));
+    }
     let _ = writeln!(
         h,
         "<li>Baseline: {}</li>\n<li>Candidate: {}</li>",
@@ -57,7 +60,7 @@ pub(super) fn page<'a>(
     let _ = writeln!(
         h,
         "<p class=\"muted\">{}</p>\n</body></html>",
-        esc(&render::legend(false))
+        esc(&render::legend(false, c.paired.is_some()))
     );
     Ok(h)
 }

@@ -1,12 +1,18 @@
 //! Comparing two runs of the same scenario: a baseline and a candidate.
 //!
-//! Every metric of every transport (of every transport at every point, for a sweep) is judged from the runs' repetitions (one sample each)
-//! with a distribution-free method: the Hodges–Lehmann estimate of the ratio candidate /
-//! baseline and the exact Mann–Whitney confidence interval around it, computed on log
-//! values. A metric regresses only when its whole interval lies beyond its threshold in
-//! the bad direction, so noise between repetitions does not raise false alarms; a lost,
-//! duplicated or out-of-order message or an error the baseline did not have is a
-//! regression whatever the numbers. `docs/compare.md` explains the method and its limits.
+//! Every metric of every transport (of every transport at every point, for a sweep) is
+//! judged from the runs' repetitions (one sample each) with a distribution-free method: the
+//! Hodges–Lehmann estimate of the ratio candidate / baseline and an exact confidence
+//! interval around it, computed on log values. Two independent runs ([`compare`]) are
+//! judged on every baseline repetition against every candidate repetition, with the
+//! Mann–Whitney interval; the two sides of a paired run ([`compare_paired`], one run against
+//! two servers, interleaved) on each candidate repetition against the baseline repetition
+//! measured beside it, with the Wilcoxon signed-rank interval, so that a slow minute that
+//! hit both sides of a pair cancels out. A metric regresses only when its whole interval
+//! lies beyond its threshold in the bad direction, so noise between repetitions does not
+//! raise false alarms; a lost, duplicated or out-of-order message or an error the baseline
+//! did not have is a regression whatever the numbers. `docs/compare.md` explains the
+//! method and its limits.
 //!
 //! ```no_run
 //! use pushbench_report::RunData;
@@ -25,7 +31,9 @@
 //! ```
 
 mod html;
+mod judge;
 mod metric;
+mod paired;
 mod render;
 mod stats;
 #[cfg(test)]
@@ -33,8 +41,11 @@ mod tests;
 
 pub use metric::{Metric, Threshold, parse_threshold};
 
-use crate::{Group, RunData};
+use judge::{Pairing, judge};
+
+use crate::{Group, PairedRun, RunData};
 use pushbench_model::SweepPoint;
+use pushbench_model::paired::ServerSource;
 use pushbench_model::rows::SummaryRow;
 use serde::Serialize;
 
@@ -161,6 +172,12 @@ pub enum Method {
     /// The same on raw values, divided by the baseline median: used when a value is zero
     /// or negative, where logarithms do not exist.
     Difference,
+    /// A paired run: the Hodges–Lehmann estimate of the log ratios within pairs (the median
+    /// of their Walsh averages) with the exact Wilcoxon signed-rank interval.
+    PairedLogRatio,
+    /// The same on the differences within pairs, divided by the baseline median: used when
+    /// a value is zero or negative.
+    PairedDifference,
     /// One repetition on a side: the ratio of medians, with no interval.
     Point,
     /// A correctness count: totals over repetitions, no statistics.
@@ -220,6 +237,20 @@ pub struct RunInfo {
     pub git_commit: Option<String>,
     /// When it started (RFC 3339).
     pub started: Option<String>,
+    /// Its server, in a paired run (`/path/pushbench serve` or a URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerSource>,
+}
+
+/// What a paired comparison was made from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedInfo {
+    /// The paired run's directory.
+    pub dir: String,
+    /// Phases measured, both sides together.
+    pub phases: usize,
+    /// The load generator's commit, the same for both sides, when known.
+    pub loadgen_commit: Option<String>,
 }
 
 impl MetricResult {
@@ -239,6 +270,17 @@ impl RunInfo {
             scenario: run.name().to_string(),
             git_commit: run.meta.git_commit.clone(),
             started: Some(run.meta.started.clone()),
+            server: None,
+        }
+    }
+
+    /// A side of a paired run: its server instead of the commit, which is the load
+    /// generator's (the same for both sides), not the server's.
+    fn of_side(run: &RunData, server: &ServerSource) -> RunInfo {
+        RunInfo {
+            git_commit: None,
+            server: Some(server.clone()),
+            ..RunInfo::of(run)
         }
     }
 }
@@ -258,6 +300,9 @@ pub struct Comparison {
     pub skipped: Vec<String>,
     /// Things that qualify the whole comparison (different scenarios, few repetitions).
     pub notes: Vec<String>,
+    /// For the two sides of a paired run: the run they came from. Absent for two runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedInfo>,
     /// One result per transport and metric.
     pub results: Vec<MetricResult>,
 }
@@ -297,7 +342,22 @@ impl Comparison {
     }
 }
 
-/// Compares `new` (the candidate) against `base` (the baseline), transport by transport.
+/// The confidence of the widest interval a paired comparison of `pairs` pairs can give:
+/// `1 − 2/2^pairs` up to 6 pairs (the smallest Walsh average to the largest), at least 95%
+/// from 6 on.
+pub fn paired_confidence(pairs: usize) -> f64 {
+    paired::rank(pairs.max(1)).1
+}
+
+/// The fewest pairs whose paired interval reaches 95% confidence: 6 (96.9%; 5 give 93.75%).
+pub fn min_pairs() -> usize {
+    (1..)
+        .find(|&n| paired_confidence(n) >= stats::LEVEL)
+        .expect("the confidence reaches 95% with enough pairs")
+}
+
+/// Compares `new` (the candidate) against `base` (the baseline), transport by transport:
+/// two runs, made apart, whose repetitions are independent samples.
 ///
 /// Fails when the runs are of different scenarios or transport sets (unless
 /// [`CompareOptions::allow_different`]), or when either has no completed phase.
@@ -305,6 +365,35 @@ pub fn compare(
     base: &RunData,
     new: &RunData,
     opts: &CompareOptions,
+) -> Result<Comparison, CompareError> {
+    let mut c = compare_runs(base, new, opts, Pairing::Independent)?;
+    c.baseline = RunInfo::of(base);
+    c.candidate = RunInfo::of(new);
+    Ok(c)
+}
+
+/// Judges the candidate of a paired run against its baseline, pair by pair: repetition `r`
+/// of the candidate against repetition `r` of the baseline, measured beside it.
+///
+/// Fails as [`compare`] does, for sides of different scenarios or transports (a paired run
+/// put together by hand) or a side with no completed phase.
+pub fn compare_paired(run: &PairedRun, opts: &CompareOptions) -> Result<Comparison, CompareError> {
+    let mut c = compare_runs(&run.baseline, &run.candidate, opts, Pairing::Paired)?;
+    c.baseline = RunInfo::of_side(&run.baseline, &run.meta.baseline);
+    c.candidate = RunInfo::of_side(&run.candidate, &run.meta.candidate);
+    c.paired = Some(PairedInfo {
+        dir: run.dir.display().to_string(),
+        phases: run.meta.order.len(),
+        loadgen_commit: run.candidate.meta.git_commit.clone(),
+    });
+    Ok(c)
+}
+
+fn compare_runs(
+    base: &RunData,
+    new: &RunData,
+    opts: &CompareOptions,
+    pairing: Pairing,
 ) -> Result<Comparison, CompareError> {
     for (which, run) in [("baseline", base), ("candidate", new)] {
         if run.summary.is_empty() {
@@ -320,19 +409,23 @@ pub fn compare(
     let mut counts = Vec::with_capacity(matched.shared.len());
     for g in &matched.shared {
         let (b, n) = (repetitions(base, g), repetitions(new, g));
-        counts.push((b.len(), n.len()));
+        counts.push(Counted::of(g, &b, &n));
         for metric in Metric::ALL {
             let threshold = metric::threshold_for(metric, &opts.thresholds);
-            results.push(judge(g, metric, &b, &n, threshold));
+            results.push(judge(g, metric, &b, &n, threshold, pairing));
         }
     }
-    notes.extend(repetition_notes(&counts));
+    notes.extend(match pairing {
+        Pairing::Independent => repetition_notes(&counts),
+        Pairing::Paired => pair_notes(&counts),
+    });
     Ok(Comparison {
         baseline: RunInfo::of(base),
         candidate: RunInfo::of(new),
         transports: matched.shared.iter().map(Group::to_string).collect(),
         skipped: matched.skipped,
         notes,
+        paired: None,
         results,
     })
 }
@@ -432,19 +525,43 @@ fn repetitions(run: &RunData, g: &Group) -> Vec<SummaryRow> {
     rows
 }
 
+/// How many repetitions of a group each side has, and how many both (the pairs of a paired
+/// run).
+struct Counted {
+    group: Group,
+    base: usize,
+    new: usize,
+    both: usize,
+}
+
+impl Counted {
+    fn of(group: &Group, b: &[SummaryRow], n: &[SummaryRow]) -> Counted {
+        Counted {
+            group: group.clone(),
+            base: b.len(),
+            new: n.len(),
+            both: b
+                .iter()
+                .filter(|r| n.iter().any(|s| s.repetition == r.repetition))
+                .count(),
+        }
+    }
+}
+
 /// What the repetition counts (baseline, candidate) of the groups compared qualify: a
 /// single repetition, judged without an interval, or counts whose best interval falls short
 /// of 95%, each once.
-fn repetition_notes(counts: &[(usize, usize)]) -> Vec<String> {
+fn repetition_notes(counts: &[Counted]) -> Vec<String> {
     let mut notes = Vec::new();
     let mut weak: Vec<(usize, usize, f64)> = Vec::new();
-    for &(b, n) in counts.iter().filter(|(b, n)| *b >= 2 && *n >= 2) {
+    for c in counts.iter().filter(|c| c.base >= 2 && c.new >= 2) {
+        let (b, n) = (c.base, c.new);
         let (_, confidence) = stats::rank(b, n);
         if confidence < stats::LEVEL && !weak.iter().any(|w| (w.0, w.1) == (b, n)) {
             weak.push((b, n, confidence));
         }
     }
-    if counts.iter().any(|(b, n)| *b < 2 || *n < 2) {
+    if counts.iter().any(|c| c.base < 2 || c.new < 2) {
         notes.push(
             "A transport has a single repetition in one of the runs: its changes are judged from single values against \
              the threshold, with no confidence interval. Use repeat = 4 or more in both runs."
@@ -457,6 +574,45 @@ fn repetition_notes(counts: &[(usize, usize)]) -> Vec<String> {
              so noise passes for a change more often. Use repeat = 4 or more in both runs.",
             confidence * 100.0
         ));
+    }
+    notes
+}
+
+/// What the pair counts of a paired run's groups qualify: repetitions one side lacks (an
+/// interrupted run), a single pair, or too few pairs for a 95% interval, each once.
+fn pair_notes(counts: &[Counted]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for c in counts
+        .iter()
+        .filter(|c| c.base != c.both || c.new != c.both)
+    {
+        notes.push(format!(
+            "{}: the baseline has {} repetitions and the candidate {}; only the {} measured on both sides are compared.",
+            c.group, c.base, c.new, c.both
+        ));
+    }
+    let mut pairs: Vec<usize> = counts.iter().map(|c| c.both).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let enough = min_pairs();
+    for n in pairs {
+        if n == 0 {
+            // Each of its metrics says so; only its correctness counts are judged.
+            continue;
+        }
+        let confidence = paired_confidence(n);
+        if n < 2 {
+            notes.push(format!(
+                "A transport has a single pair: its changes are judged from that pair's ratio against the threshold, \
+                 with no confidence interval. Use repeat = {enough} or more for a paired run."
+            ));
+        } else if confidence < stats::LEVEL {
+            notes.push(format!(
+                "With {n} pairs the widest interval has only {:.1}% confidence (1 - 2/2^{n}), so noise passes for a \
+                 change more often. Use repeat = {enough} or more for a paired run.",
+                confidence * 100.0
+            ));
+        }
     }
     notes
 }
@@ -477,167 +633,4 @@ fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     keys.sort();
     keys.dedup();
     keys
-}
-
-/// Judges one metric of one transport from its repetitions.
-fn judge(
-    group: &Group,
-    metric: Metric,
-    base_rows: &[SummaryRow],
-    new_rows: &[SummaryRow],
-    threshold: Option<f64>,
-) -> MetricResult {
-    let values = |rows: &[SummaryRow]| -> Vec<f64> {
-        rows.iter()
-            .map(|r| metric.sample(r))
-            .filter(|v| v.is_finite())
-            .collect()
-    };
-    let (b, n) = (values(base_rows), values(new_rows));
-    let mut result = MetricResult {
-        transport: group.transport.clone(),
-        sweep: group.sweep,
-        metric,
-        baseline: Samples {
-            summary: summary(metric, &b),
-            values: b.clone(),
-        },
-        candidate: Samples {
-            summary: summary(metric, &n),
-            values: n.clone(),
-        },
-        change: None,
-        interval: None,
-        confidence: None,
-        threshold,
-        method: Method::None,
-        verdict: Verdict::NotComparable,
-        note: None,
-    };
-    if metric.is_count() {
-        judge_count(&mut result);
-        return result;
-    }
-    let threshold = threshold.unwrap_or(0.0);
-    if b.is_empty() || n.is_empty() {
-        result.note = Some(format!(
-            "no usable sample in the {}: nothing delivered",
-            if b.is_empty() {
-                "baseline"
-            } else {
-                "candidate"
-            }
-        ));
-        return result;
-    }
-    let single = b.len() < 2 || n.len() < 2;
-    if single {
-        result.note = Some(format!(
-            "no confidence interval ({} repetition)",
-            b.len().min(n.len())
-        ));
-    }
-    let Some((estimate, lo, hi)) = relative_change(&mut result, &b, &n) else {
-        return result;
-    };
-    result.change = Some(estimate);
-    if !single {
-        result.interval = Some([lo, hi]);
-        result.confidence = Some(stats::rank(b.len(), n.len()).1);
-    }
-    result.verdict = classify(lo, hi, threshold, metric.higher_is_worse());
-    result
-}
-
-/// A correctness count: any the candidate has where the baseline had none regresses.
-fn judge_count(result: &mut MetricResult) {
-    let (before, after) = (result.baseline.summary, result.candidate.summary);
-    result.method = Method::Count;
-    result.change = Some(after - before);
-    result.verdict = if after > 0.0 && before == 0.0 {
-        result.note = Some("the baseline had none".into());
-        Verdict::Regression
-    } else if after == 0.0 && before > 0.0 {
-        Verdict::Improvement
-    } else {
-        if after > 0.0 {
-            result.note = Some("the baseline had some too".into());
-        }
-        Verdict::NoChange
-    };
-}
-
-/// The change of candidate samples `n` against baseline samples `b` and its interval,
-/// relative, as (estimate, lo, hi), with the method (and a note) recorded in `result`;
-/// `None` when no relative change exists (a zero baseline).
-fn relative_change(result: &mut MetricResult, b: &[f64], n: &[f64]) -> Option<(f64, f64, f64)> {
-    let all_same = b.iter().chain(n).all(|v| *v == b[0]);
-    let positive = b.iter().chain(n).all(|v| *v > 0.0);
-    let single = b.len() < 2 || n.len() < 2;
-    let (mb, mn) = (result.baseline.summary, result.candidate.summary);
-    Some(if all_same {
-        result.method = if single {
-            Method::Point
-        } else if positive {
-            Method::LogRatio
-        } else {
-            Method::Difference
-        };
-        (0.0, 0.0, 0.0)
-    } else if !positive && mb == 0.0 {
-        result.method = Method::Difference;
-        result.note = Some("the baseline is zero: no relative change".into());
-        return None;
-    } else if single {
-        result.method = Method::Point;
-        let c = if positive {
-            mn / mb - 1.0
-        } else {
-            (mn - mb) / mb.abs()
-        };
-        (c, c, c)
-    } else if positive {
-        result.method = Method::LogRatio;
-        let ln = |v: &[f64]| v.iter().map(|x| x.ln()).collect::<Vec<_>>();
-        let s = stats::shift(&ln(b), &ln(n));
-        (s.estimate.exp_m1(), s.lo.exp_m1(), s.hi.exp_m1())
-    } else {
-        result.method = Method::Difference;
-        result.note = Some("a zero or negative value: compared as a difference".into());
-        let s = stats::shift(b, n);
-        let scale = mb.abs();
-        (s.estimate / scale, s.lo / scale, s.hi / scale)
-    })
-}
-
-/// The median of a metric's samples; the total for a count.
-fn summary(metric: Metric, v: &[f64]) -> f64 {
-    if metric.is_count() {
-        v.iter().sum()
-    } else if v.is_empty() {
-        f64::NAN
-    } else {
-        stats::median(v)
-    }
-}
-
-/// Places a relative change interval against a threshold `t`: a regression when it lies
-/// wholly beyond `t` in the bad direction, an improvement when wholly beyond it in the good
-/// one, no change when wholly within `±t`, inconclusive otherwise.
-fn classify(lo: f64, hi: f64, t: f64, higher_is_worse: bool) -> Verdict {
-    // Turned so that up is bad.
-    let (lo, hi) = if higher_is_worse {
-        (lo, hi)
-    } else {
-        (-hi, -lo)
-    };
-    if lo > t {
-        Verdict::Regression
-    } else if hi < -t {
-        Verdict::Improvement
-    } else if lo >= -t && hi <= t {
-        Verdict::NoChange
-    } else {
-        Verdict::Inconclusive
-    }
 }

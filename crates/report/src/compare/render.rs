@@ -17,18 +17,26 @@ pub(super) const HEADER: [&str; 8] = [
     "verdict",
 ];
 
-/// What the symbols and columns mean, in one line.
-pub(super) fn legend(emoji: bool) -> String {
+/// What the symbols and columns mean, in one line; `paired` for the two sides of a paired
+/// run.
+pub(super) fn legend(emoji: bool, paired: bool) -> String {
     let sym = |v| symbol(v, emoji);
+    let method = if paired {
+        "The change is the Hodges–Lehmann estimate of candidate / baseline − 1 from the pairs (each candidate \
+         repetition divided by the baseline repetition measured beside it: the median of the Walsh averages of \
+         their logarithms), the interval its exact Wilcoxon signed-rank confidence interval (distribution-free) at \
+         the confidence shown."
+    } else {
+        "The change is the Hodges–Lehmann estimate of candidate / baseline − 1, the interval its exact \
+         Mann–Whitney confidence interval (distribution-free) at the confidence shown."
+    };
     format!(
         "Legend: ▲ higher, ▼ lower than the baseline, = equal. Baseline and candidate are medians over \
-         repetitions (totals for lost, duplicated, out of order and errors). The change is the Hodges–Lehmann \
-         estimate of candidate / baseline − 1, the interval its exact Mann–Whitney confidence interval \
-         (distribution-free) at the confidence shown. {} regression: the whole interval lies beyond the threshold \
-         in the bad direction (up; down for delivered/s), or a correctness count the baseline did not have; {} \
-         improvement: the whole interval lies beyond it in the good direction; {} no significant change: the \
-         interval lies within ±threshold; {} inconclusive: the interval straddles the threshold (more repetitions \
-         would tell). See docs/compare.md.",
+         repetitions (totals for lost, duplicated, out of order and errors). {method} {} regression: the whole \
+         interval lies beyond the threshold in the bad direction (up; down for delivered/s), or a correctness count \
+         the baseline did not have; {} improvement: the whole interval lies beyond it in the good direction; {} no \
+         significant change: the interval lies within ±threshold; {} inconclusive: the interval straddles the \
+         threshold (more repetitions would tell). See docs/compare.md.",
         sym(Verdict::Regression),
         sym(Verdict::Improvement),
         sym(Verdict::NoChange),
@@ -199,11 +207,37 @@ pub(super) fn run_line(info: &super::RunInfo, markdown: bool) -> String {
     } else {
         info.dir.clone()
     };
+    match (&info.server, markdown) {
+        (Some(server), true) => {
+            let _ = write!(s, ", server `{server}`");
+        }
+        (Some(server), false) => {
+            let _ = write!(s, ", server {server}");
+        }
+        (None, _) => {}
+    }
     if let Some(c) = &info.git_commit {
         let _ = write!(s, ", commit {}", &c[..c.len().min(12)]);
     }
     if let Some(t) = &info.started {
         let _ = write!(s, ", started {t}");
+    }
+    s
+}
+
+/// What a paired comparison was made from, in one line.
+pub(super) fn paired_line(p: &super::PairedInfo, markdown: bool) -> String {
+    let dir = if markdown {
+        format!("`{}`", p.dir)
+    } else {
+        p.dir.clone()
+    };
+    let mut s = format!(
+        "Paired run {dir}: {} phases, baseline and candidate alternating A B B A under one load generator",
+        p.phases
+    );
+    if let Some(c) = &p.loadgen_commit {
+        let _ = write!(s, " (commit {})", &c[..c.len().min(12)]);
     }
     s
 }
@@ -222,6 +256,9 @@ pub(super) fn markdown(c: &Comparison) -> String {
         m.push('\n');
     }
     let _ = writeln!(m, "{}\n", tally(c));
+    if let Some(p) = &c.paired {
+        let _ = writeln!(m, "- {}", paired_line(p, true));
+    }
     let _ = writeln!(m, "- Baseline: {}", run_line(&c.baseline, true));
     let _ = writeln!(m, "- Candidate: {}", run_line(&c.candidate, true));
     if !c.skipped.is_empty() {
@@ -241,7 +278,7 @@ pub(super) fn markdown(c: &Comparison) -> String {
         };
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
-    let _ = writeln!(m, "\n{}", legend(true));
+    let _ = writeln!(m, "\n{}", legend(true, c.paired.is_some()));
     m
 }
 

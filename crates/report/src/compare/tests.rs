@@ -1,3 +1,4 @@
+use super::judge::classify;
 use super::metric::threshold_for;
 use super::stats::{null_counts, rank, shift};
 use super::*;
@@ -771,4 +772,211 @@ fn without_a_sweep_json_has_no_sweep_key() {
     let json: serde_json::Value = serde_json::from_str(&c.json()).unwrap();
     assert!(json["results"][0].get("sweep").is_none());
     assert_eq!(c.transports, ["sse", "websocket"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Paired runs: the two sides of one run, compared pair by pair.
+
+/// Six repetitions, the baseline's spread by machine speed over a factor of 32 (a slow
+/// minute, a noisy neighbour, a drifting clock: whatever hit the machine hit both sides
+/// of a pair alike).
+const SPREAD: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+
+/// A paired run whose sides are `base` and `new`.
+fn paired_run(base: RunData, new: RunData) -> PairedRun {
+    use pushbench_model::paired::{PairedMeta, PairedPhase, ServerSource, Side};
+    let mut order = Vec::new();
+    for r in &base.summary {
+        for side in Side::order(r.repetition) {
+            order.push(PairedPhase {
+                slot: order.len() as u32 + 1,
+                side,
+                transport: r.transport.clone(),
+                repetition: r.repetition,
+                sweep: None,
+            });
+        }
+    }
+    PairedRun {
+        dir: "runs/paired".into(),
+        meta: PairedMeta {
+            baseline: ServerSource::Bin {
+                path: "/tmp/base/pushbench".into(),
+            },
+            candidate: ServerSource::Bin {
+                path: "/tmp/head/pushbench".into(),
+            },
+            order,
+        },
+        baseline: base,
+        candidate: new,
+    }
+}
+
+/// Powers of 1.1: ratio `1.1^k` in pair `i` for `k = EXPONENTS[i]`.
+const EXPONENTS: [i32; 6] = [3, 5, 2, 4, 2, 3];
+
+/// A run of `SPREAD` whose sse p50 is `100 µs × SPREAD[i] × 1.1^exponents[i]`.
+fn spread_run(exponents: [i32; 6]) -> RunData {
+    let mut run = run("ci", &TRANSPORTS, 1.0, &[1.0; 6]);
+    for (i, (s, k)) in SPREAD.iter().zip(exponents).enumerate() {
+        set(&mut run, "sse", i as u32 + 1, |r| {
+            r.latency_p50_us = 100.0 * s * 1.1f64.powi(k)
+        });
+    }
+    run
+}
+
+#[test]
+fn paired_log_ratio_interval_by_hand() {
+    // In pair i the candidate is the baseline times 1.1^k, k = 3, 5, 2, 4, 2, 3. On logs
+    // the differences are k · ln 1.1, and a Walsh average (d_i + d_j)/2 is
+    // ((k_i + k_j)/2) · ln 1.1. The 21 values of (k_i + k_j)/2, i <= j, for k sorted
+    // 2, 2, 3, 3, 4, 5: 2 (3 times: 2, 2, (2+2)/2), 2.5 (4: 2 with 3, twice each),
+    // 3 (5: 3, 3, (3+3)/2, (2+4)/2 twice), 3.5 (4: (2+5)/2 twice, (3+4)/2 twice),
+    // 4 (3: 4, (3+5)/2 twice), 4.5 (1), 5 (1). The 11th is 3: the estimate is
+    // 1.1^3 - 1 = +33.1%. With 6 pairs k = 1: the interval runs from the smallest to the
+    // largest Walsh average, 1.1^2 - 1 = +21% to 1.1^5 - 1 = +61.051%, at 1 - 2/64 = 96.9%.
+    let base = spread_run([0; 6]);
+    let new = spread_run(EXPONENTS);
+    let run = paired_run(base.clone(), new.clone());
+    let c = compare_paired(&run, &default_opts()).unwrap();
+    let p50 = result(&c, "sse", Metric::LatencyP50);
+    assert_eq!(p50.method, Method::PairedLogRatio);
+    assert!((p50.change.unwrap() - (1.1f64.powi(3) - 1.0)).abs() < 1e-12);
+    let [lo, hi] = p50.interval.unwrap();
+    assert!((lo - 0.21).abs() < 1e-12 && (hi - (1.1f64.powi(5) - 1.0)).abs() < 1e-12);
+    assert!((p50.confidence.unwrap() - 62.0 / 64.0).abs() < 1e-12);
+    // The whole interval lies beyond +10%: a regression, and the only one.
+    assert_eq!(p50.verdict, Verdict::Regression);
+    assert_eq!(c.regressions().len(), 1);
+
+    // The same values as two independent runs: the smallest of the 36 ratios is
+    // 100·1.1^2 / 3200 (-99.6%), the largest 3200·1.1^3 / 100: the machine's spread swamps
+    // the change, and the interval straddles the threshold.
+    let c = compare(&base, &new, &default_opts()).unwrap();
+    let p50 = result(&c, "sse", Metric::LatencyP50);
+    assert_eq!(p50.method, Method::LogRatio);
+    assert_eq!(p50.verdict, Verdict::Inconclusive);
+    assert!(c.regressions().is_empty());
+}
+
+#[test]
+fn paired_shift_on_log_ratios_as_compare_takes_it() {
+    // The statistics alone, on the logs of the values above: differences ln(n_i / b_i).
+    let b: Vec<f64> = SPREAD.iter().map(|s| (100.0 * s).ln()).collect();
+    let n: Vec<f64> = SPREAD
+        .iter()
+        .zip(EXPONENTS)
+        .map(|(s, k)| (100.0 * s * 1.1f64.powi(k)).ln())
+        .collect();
+    let d: Vec<f64> = b.iter().zip(&n).map(|(x, y)| y - x).collect();
+    let s = super::paired::shift(&d);
+    assert!((s.estimate.exp_m1() - 0.331).abs() < 1e-12);
+    assert!((s.lo.exp_m1() - 0.21).abs() < 1e-12);
+    assert!((s.hi.exp_m1() - 0.61051).abs() < 1e-12);
+}
+
+#[test]
+fn a_paired_run_with_equal_sides_has_no_regression() {
+    let base = run("ci", &TRANSPORTS, 1.0, &[1.0, 1.03, 0.98, 1.02, 0.99, 1.01]);
+    let c = compare_paired(&paired_run(base.clone(), base), &default_opts()).unwrap();
+    assert!(c.regressions().is_empty());
+    assert!(c.results.iter().all(|r| r.verdict == Verdict::NoChange));
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    let p99 = result(&c, "sse", Metric::LatencyP99);
+    assert_eq!(p99.method, Method::PairedLogRatio);
+    assert!((p99.confidence.unwrap() - 62.0 / 64.0).abs() < 1e-12);
+}
+
+#[test]
+fn a_paired_run_judges_correctness_counts_as_two_runs_do() {
+    let base = run("ci", &TRANSPORTS, 1.0, &[1.0; 6]);
+    let mut new = base.clone();
+    set(&mut new, "websocket", 4, |r| r.messages_lost = 1);
+    let c = compare_paired(&paired_run(base, new), &default_opts()).unwrap();
+    let lost = result(&c, "websocket", Metric::Lost);
+    assert_eq!(
+        (lost.verdict, lost.method),
+        (Verdict::Regression, Method::Count)
+    );
+    assert_eq!(c.regressions().len(), 1);
+}
+
+#[test]
+fn paired_zeros_fall_back_to_differences_within_pairs() {
+    // Server CPU c = 0.329 s per 14,000 messages in every baseline repetition; the
+    // candidate has 0 in pair 1 and c in the others: differences -c, 0, 0, 0, 0, 0. The
+    // Walsh averages are -c (once), -c/2 (5 times) and 0 (15 times): estimate (11th) 0,
+    // interval [-c, 0] over the baseline median c: [-100%, 0%], straddling -10%.
+    let base = run("ci", &TRANSPORTS, 1.0, &[1.0; 6]);
+    let mut new = base.clone();
+    set(&mut new, "sse", 1, |r| r.server_cpu_s = 0.0);
+    let c = compare_paired(&paired_run(base, new), &default_opts()).unwrap();
+    let cpu = result(&c, "sse", Metric::ServerCpu);
+    assert_eq!(cpu.method, Method::PairedDifference);
+    assert_eq!(cpu.change, Some(0.0));
+    assert_eq!(cpu.interval, Some([-1.0, 0.0]));
+    assert_eq!(cpu.verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn only_repetitions_both_sides_have_are_paired() {
+    // An interrupted run: the candidate lacks repetition 6. Five pairs remain, whose widest
+    // interval has 1 - 2/32 = 93.75%.
+    let base = run("ci", &TRANSPORTS, 1.0, &[1.0; 6]);
+    let mut new = base.clone();
+    new.summary.retain(|r| r.repetition != 6);
+    let c = compare_paired(&paired_run(base, new), &default_opts()).unwrap();
+    let p50 = result(&c, "sse", Metric::LatencyP50);
+    assert_eq!(p50.baseline.values.len(), 6);
+    assert_eq!(p50.candidate.values.len(), 5);
+    assert!((p50.confidence.unwrap() - 30.0 / 32.0).abs() < 1e-12);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.starts_with("sse: the baseline has 6 repetitions and the candidate 5")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("With 5 pairs") && n.contains("93.8%"))
+    );
+}
+
+#[test]
+fn a_paired_comparison_says_so_in_every_format() {
+    let base = run("ci", &TRANSPORTS, 1.0, &[1.0; 6]);
+    let new = run("ci", &TRANSPORTS, 1.5, &[1.0; 6]);
+    let c = compare_paired(&paired_run(base.clone(), new.clone()), &default_opts()).unwrap();
+    let md = c.markdown();
+    // 2 transports × 6 pairs × 2 sides.
+    assert!(md.contains("- Paired run `runs/paired`: 24 phases"), "{md}");
+    assert!(md.contains("- Baseline: `runs/ci`, server `/tmp/base/pushbench serve`"));
+    assert!(md.contains("Wilcoxon signed-rank") && !md.contains("Mann–Whitney"));
+    let json: serde_json::Value = serde_json::from_str(&c.json()).unwrap();
+    assert_eq!(json["paired"]["phases"], 24);
+    assert_eq!(
+        json["baseline"]["server"]["bin"]["path"],
+        "/tmp/base/pushbench"
+    );
+    assert_eq!(json["results"][0]["method"], "paired_log_ratio");
+    let html = c.html(&base, &new).unwrap();
+    assert!(html.contains("Paired run runs/paired") && html.contains("Wilcoxon"));
+    // Two runs say nothing of pairs.
+    let c = compare(&base, &new, &default_opts()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&c.json()).unwrap();
+    assert!(json.get("paired").is_none() && json["baseline"].get("server").is_none());
+    assert!(c.markdown().contains("Mann–Whitney"));
+}
+
+#[test]
+fn six_pairs_are_the_fewest_for_a_95_percent_paired_interval() {
+    // The widest interval of n pairs misses only when every difference has the same sign:
+    // 2 of the 2^n sign patterns. 5 pairs: 1 - 2/32 = 93.75%; 6 pairs: 1 - 2/64 = 96.875%.
+    assert_eq!(paired_confidence(5), 1.0 - 2.0 / 32.0);
+    assert_eq!(paired_confidence(6), 1.0 - 2.0 / 64.0);
+    assert_eq!(min_pairs(), 6);
 }
