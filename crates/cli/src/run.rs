@@ -6,6 +6,7 @@
 use crate::side::{PairedSources, Server};
 use crate::{CliError, host, pin_cpus, progress};
 use pushbench_loadgen::shard::{ShardClock, ShardPhase};
+use pushbench_loadgen::target::TargetPlan;
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, run_phase};
 use pushbench_model::paired::{PairedMeta, PairedPhase, ServerSource, Side};
 use pushbench_model::rows::Figures;
@@ -221,27 +222,25 @@ impl PairedState {
 async fn start_servers(
     opts: &RunOptions,
     scenario: &Scenario,
+    target: Option<TargetPlan>,
     cpus: Option<&str>,
 ) -> Result<Vec<(Option<Side>, Server)>, CliError> {
     let token = opts.control_token.as_deref();
-    let target = opts.target.clone().or_else(|| scenario.target.clone());
     let Some(p) = &opts.paired else {
-        if let Some(file) = target {
+        if let Some(plan) = target {
+            let cpus = match cpus {
+                Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
+                None => None,
+            };
             return Ok(vec![(
                 None,
-                start_target(opts, &file, scenario, cpus).await?,
+                Server::of_target(plan, cpus.as_deref()).await?,
             )]);
         }
         let plain = opts.server.clone().map(|url| ServerSource::Url { url });
         let server = Server::start(None, plain.as_ref(), scenario, cpus, token).await?;
         return Ok(vec![(None, server)]);
     };
-    if target.is_some() {
-        return Err(CliError::BadOption {
-            option: "--target",
-            why: "a paired run measures two pushbench servers (--baseline-bin/--baseline-server, --candidate-bin/--candidate-server); a target cannot be one of its sides yet".into(),
-        });
-    }
     let mut servers = Vec::new();
     for side in Side::BOTH {
         let server = Server::start(Some(side), Some(p.of(side)), scenario, cpus, token).await?;
@@ -250,14 +249,18 @@ async fn start_servers(
     Ok(servers)
 }
 
-/// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
-/// pinned to the server's CPUs of `--pin` when pushbench starts it.
-async fn start_target(
-    opts: &RunOptions,
-    file: &std::path::Path,
-    scenario: &Scenario,
-    cpus: Option<&str>,
-) -> Result<Server, CliError> {
+/// The target the run drives: `--target`'s, else the scenario's `[target]`, else none;
+/// refused beside `--server` and in a paired run.
+fn read_target(opts: &RunOptions, scenario: &Scenario) -> Result<Option<TargetPlan>, CliError> {
+    let Some(file) = opts.target.clone().or_else(|| scenario.target.clone()) else {
+        return Ok(None);
+    };
+    if opts.paired.is_some() {
+        return Err(CliError::BadOption {
+            option: "--target",
+            why: "a paired run measures two pushbench servers (--baseline-bin/--baseline-server, --candidate-bin/--candidate-server); a target cannot be one of its sides yet".into(),
+        });
+    }
     if opts.server.is_some() {
         return Err(CliError::BadOption {
             option: "--server",
@@ -265,13 +268,27 @@ async fn start_target(
                 .into(),
         });
     }
-    let plan = pushbench_loadgen::target::load(file).map_err(CliError::Input)?;
-    pushbench_loadgen::target::check_fit(scenario, &plan).map_err(CliError::Input)?;
-    let cpus = match cpus {
-        Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
-        None => None,
-    };
-    Server::of_target(plan, cpus.as_deref()).await
+    let plan = pushbench_loadgen::target::load(&file).map_err(CliError::Input)?;
+    Ok(Some(plan))
+}
+
+/// The scenario as it runs against `target`, checked to fit it; a transport no target can
+/// offer (the raw stream) is left out, and said so on stderr.
+fn fit_target(
+    opts: &RunOptions,
+    scenario: Scenario,
+    target: &TargetPlan,
+) -> Result<Scenario, CliError> {
+    use pushbench_loadgen::target::{check_fit, offered_only};
+    let (fitted, left_out) = offered_only(&scenario, target).map_err(CliError::Input)?;
+    check_fit(&fitted, target).map_err(CliError::Input)?;
+    for label in left_out {
+        eprintln!(
+            "pushbench: {}: {label} left out: no target offers pushbench's own raw stream",
+            opts.scenario.display()
+        );
+    }
+    Ok(fitted)
 }
 
 /// What a shard needs besides `--shard` and `--start-at`: a server every shard reaches
@@ -365,8 +382,13 @@ impl<'a> Prepared<'a> {
             .out
             .clone()
             .unwrap_or_else(|| default_out_dir(&scenario.name));
+        let target = read_target(opts, &scenario)?;
+        let scenario = match &target {
+            Some(plan) => fit_target(opts, scenario, plan)?,
+            None => scenario,
+        };
         let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
-        let servers = start_servers(opts, &scenario, cpus).await?;
+        let servers = start_servers(opts, &scenario, target, cpus).await?;
         let shard = match opts.shard {
             Some(s) => {
                 s.check_not_past()?;
