@@ -53,8 +53,11 @@ def probe(run_dir, rate, code):
     nothing was lost and no connection failed. A rate past the ceiling is a result, not an
     error: its run completes and says `overloaded` and why. Only a run that failed (the
     server stopped answering) has no summary; its error is recorded instead. A target
-    without server figures is judged `unknown` when nothing it can be judged on failed,
-    and that passes."""
+    without server figures is judged `unknown` when nothing it can be judged on failed;
+    that passes only if its publishes kept to the schedule too (at least 99% of the
+    `rate × duration × clients` deliveries due in the window were published: a server
+    whose publish answers fall behind has not kept up) and the deliveries are within 1% of
+    what was published (no backlog from before the window drained into it)."""
     path = os.path.join(run_dir, "summary.csv")
     rows = list(csv.DictReader(open(path))) if os.path.exists(path) else []
     if not rows:
@@ -69,6 +72,9 @@ def probe(run_dir, rate, code):
     # nchan), judged on the deliveries owed and the load generator alone, which passed.
     ok = (code == "0" and verdict in ("ok", "unknown") and lost == 0 and errors == 0
           and pub > 0)
+    if verdict == "unknown":
+        due = float(rate) * float(r["duration_s"]) * int(r["clients"])
+        ok = ok and pub >= 0.99 * due and abs(dlv - pub) <= 0.01 * pub
     reasons = r.get("overload_reasons", "").replace(";", " ")
     print(f"{rate},{pub},{dlv},{dlv / float(r['duration_s']):.0f},{lost},{errors},"
           f"{r['latency_p50_us']},{r['latency_p99_us']},{r['server_cpu_s']},"

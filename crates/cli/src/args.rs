@@ -51,6 +51,24 @@ pub enum Command {
         /// A paired run's two servers.
         #[command(flatten)]
         paired: PairedArgs,
+        /// Run shard I of N (`2/3`): this process runs every Nth client of each phase, on the
+        /// phase plan every shard shares, and writes a shard run directory for `pushbench
+        /// merge`. With N > 1 it needs --server and --start-at. See docs/sharding.md.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// When the plan's first phase starts: an RFC 3339 UTC time (2026-12-01T21:30:00Z)
+        /// or `+SECONDS` from now; give every shard the same time. Only with --shard.
+        #[arg(long, value_name = "TIME")]
+        start_at: Option<String>,
+    },
+    /// Merge the shard run directories of one sharded run into one run directory.
+    Merge {
+        /// Every shard's run directory (`pushbench run --shard I/N --out DIR`), in any order.
+        #[arg(required = true)]
+        shard_dirs: Vec<PathBuf>,
+        /// The merged run directory (must be empty or absent).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Regenerate the charts, report.html and report.md of a run directory from its files.
     Report {
@@ -196,6 +214,8 @@ impl Command {
                 quiet,
                 control_token,
                 pin,
+                shard,
+                start_at,
                 paired,
             } => {
                 let opts = RunOptions {
@@ -206,11 +226,13 @@ impl Command {
                     quiet,
                     control_token,
                     pin: pin.map(|given| Pin::parse(given.as_deref())).transpose()?,
+                    shard: crate::ShardOptions::parse(shard.as_deref(), start_at.as_deref())?,
                     paired: paired.sources()?,
                 };
                 runtime(Some(1))?.block_on(crate::run(opts))
             }
             Command::Report { run_dir } => crate::report(&run_dir),
+            Command::Merge { shard_dirs, out } => crate::merge(&shard_dirs, &out),
             Command::Compare {
                 base,
                 new,

@@ -12,10 +12,12 @@ mod child;
 mod host;
 mod progress;
 mod run;
+mod shard;
 mod side;
 mod target;
 
 pub use run::{Pin, RunOptions, run};
+pub use shard::{ShardOptions, merge};
 pub use side::PairedSources;
 
 use pushbench_loadgen::LoadgenError;
@@ -111,7 +113,8 @@ impl CliError {
             | CliError::BadRun(_)
             | CliError::Bind { .. }
             | CliError::BadOption { .. }
-            | CliError::Usage(_) => 2,
+            | CliError::Usage(_)
+            | CliError::Report(ReportError::Shards { .. }) => 2,
             CliError::Compare(_) => 2,
             CliError::Serve(pushbench_server::ServerError::UnprotectedControl(_)) => 2,
             CliError::Interrupted(_) => 130,

@@ -5,10 +5,13 @@
 
 use crate::side::{PairedSources, Server};
 use crate::{CliError, host, pin_cpus, progress};
+use pushbench_loadgen::shard::{ShardClock, ShardPhase};
+use pushbench_loadgen::target::TargetPlan;
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, run_phase};
 use pushbench_model::paired::{PairedMeta, PairedPhase, ServerSource, Side};
 use pushbench_model::rows::Figures;
 use pushbench_model::run::{CpuPinning, HostInfo, RunMeta};
+use pushbench_model::shard::{PlannedPhase, ShardMeta};
 use pushbench_model::{Scenario, SweepPoint, TransportPlan};
 use pushbench_report::{PairedDir, RunDir, summary_table};
 use pushbench_wire::process;
@@ -38,6 +41,8 @@ pub struct RunOptions {
     /// A paired run's two servers: the scenario runs against both, interleaved, into one
     /// paired run directory (`docs/compare.md`).
     pub paired: Option<PairedSources>,
+    /// `--shard I/N --start-at TIME`: this run is one shard of a sharded run.
+    pub shard: Option<crate::ShardOptions>,
 }
 
 impl RunOptions {
@@ -180,6 +185,8 @@ struct Prepared<'a> {
     started: SystemTime,
     host: HostInfo,
     pinning: Option<CpuPinning>,
+    /// A shard run's clock and plan.
+    shard: Option<(ShardClock, Vec<PlannedPhase>)>,
 }
 
 /// A paired run's directory and its `paired.json` as it stands.
@@ -215,27 +222,25 @@ impl PairedState {
 async fn start_servers(
     opts: &RunOptions,
     scenario: &Scenario,
+    target: Option<TargetPlan>,
     cpus: Option<&str>,
 ) -> Result<Vec<(Option<Side>, Server)>, CliError> {
     let token = opts.control_token.as_deref();
-    let target = opts.target.clone().or_else(|| scenario.target.clone());
     let Some(p) = &opts.paired else {
-        if let Some(file) = target {
+        if let Some(plan) = target {
+            let cpus = match cpus {
+                Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
+                None => None,
+            };
             return Ok(vec![(
                 None,
-                start_target(opts, &file, scenario, cpus).await?,
+                Server::of_target(plan, cpus.as_deref()).await?,
             )]);
         }
         let plain = opts.server.clone().map(|url| ServerSource::Url { url });
         let server = Server::start(None, plain.as_ref(), scenario, cpus, token).await?;
         return Ok(vec![(None, server)]);
     };
-    if target.is_some() {
-        return Err(CliError::BadOption {
-            option: "--target",
-            why: "a paired run measures two pushbench servers (--baseline-bin/--baseline-server, --candidate-bin/--candidate-server); a target cannot be one of its sides yet".into(),
-        });
-    }
     let mut servers = Vec::new();
     for side in Side::BOTH {
         let server = Server::start(Some(side), Some(p.of(side)), scenario, cpus, token).await?;
@@ -244,14 +249,18 @@ async fn start_servers(
     Ok(servers)
 }
 
-/// Reads the target file, checks it fits the scenario, and starts (or finds) its server,
-/// pinned to the server's CPUs of `--pin` when pushbench starts it.
-async fn start_target(
-    opts: &RunOptions,
-    file: &std::path::Path,
-    scenario: &Scenario,
-    cpus: Option<&str>,
-) -> Result<Server, CliError> {
+/// The target the run drives: `--target`'s, else the scenario's `[target]`, else none;
+/// refused beside `--server` and in a paired run.
+fn read_target(opts: &RunOptions, scenario: &Scenario) -> Result<Option<TargetPlan>, CliError> {
+    let Some(file) = opts.target.clone().or_else(|| scenario.target.clone()) else {
+        return Ok(None);
+    };
+    if opts.paired.is_some() {
+        return Err(CliError::BadOption {
+            option: "--target",
+            why: "a paired run measures two pushbench servers (--baseline-bin/--baseline-server, --candidate-bin/--candidate-server); a target cannot be one of its sides yet".into(),
+        });
+    }
     if opts.server.is_some() {
         return Err(CliError::BadOption {
             option: "--server",
@@ -259,13 +268,54 @@ async fn start_target(
                 .into(),
         });
     }
-    let plan = pushbench_loadgen::target::load(file).map_err(CliError::Input)?;
-    pushbench_loadgen::target::check_fit(scenario, &plan).map_err(CliError::Input)?;
-    let cpus = match cpus {
-        Some(list) => Some(process::parse_cpu_list(list).map_err(bad_pin)?),
-        None => None,
+    let plan = pushbench_loadgen::target::load(&file).map_err(CliError::Input)?;
+    Ok(Some(plan))
+}
+
+/// The scenario as it runs against `target`, checked to fit it; a transport no target can
+/// offer (the raw stream) is left out, and said so on stderr.
+fn fit_target(
+    opts: &RunOptions,
+    scenario: Scenario,
+    target: &TargetPlan,
+) -> Result<Scenario, CliError> {
+    use pushbench_loadgen::target::{check_fit, offered_only};
+    let (fitted, left_out) = offered_only(&scenario, target).map_err(CliError::Input)?;
+    check_fit(&fitted, target).map_err(CliError::Input)?;
+    for label in left_out {
+        eprintln!(
+            "pushbench: {}: {label} left out: no target offers pushbench's own raw stream",
+            opts.scenario.display()
+        );
+    }
+    Ok(fitted)
+}
+
+/// What a shard needs besides `--shard` and `--start-at`: a server every shard reaches
+/// (`--server`, unless it is the only shard), and pushbench's own (a target's publishing is
+/// the load generator's, which shards would each do); and a plain run, not a paired one.
+fn check_shard_options(opts: &RunOptions, scenario: &Scenario) -> Result<(), CliError> {
+    let Some(s) = opts.shard else {
+        return Ok(());
     };
-    Server::of_target(plan, cpus.as_deref()).await
+    let bad = |why: &str| CliError::BadOption {
+        option: "--shard",
+        why: why.into(),
+    };
+    if opts.paired.is_some() {
+        return Err(bad("a paired run cannot be sharded"));
+    }
+    if opts.target.is_some() || scenario.target.is_some() {
+        return Err(bad(
+            "a target (--target or [target]) cannot be sharded: shard a run of pushbench's own server",
+        ));
+    }
+    if s.shard.count > 1 && opts.server.is_none() {
+        return Err(bad(
+            "with more than one shard, give every shard the same --server (scripts/shards.sh starts one)",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a paired run of one repetition (a single pair has no interval) and warns, on
@@ -316,8 +366,15 @@ impl<'a> Prepared<'a> {
         let scenario =
             pushbench_loadgen::scenario::load(&opts.scenario).map_err(CliError::Input)?;
         let open_files = process::raise_open_files_limit();
-        pushbench_loadgen::scenario::check_descriptors(&scenario, &opts.scenario, open_files)
-            .map_err(CliError::Input)?;
+        let shard = opts.shard.map(|s| s.shard);
+        pushbench_loadgen::scenario::check_shard_descriptors(
+            &scenario,
+            &opts.scenario,
+            open_files,
+            shard,
+        )
+        .map_err(CliError::Input)?;
+        check_shard_options(opts, &scenario)?;
         if opts.paired.is_some() {
             check_pairs(&scenario, &opts.scenario)?;
         }
@@ -325,8 +382,23 @@ impl<'a> Prepared<'a> {
             .out
             .clone()
             .unwrap_or_else(|| default_out_dir(&scenario.name));
+        let target = read_target(opts, &scenario)?;
+        let scenario = match &target {
+            Some(plan) => fit_target(opts, scenario, plan)?,
+            None => scenario,
+        };
         let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
-        let servers = start_servers(opts, &scenario, cpus).await?;
+        let servers = start_servers(opts, &scenario, target, cpus).await?;
+        let shard = match opts.shard {
+            Some(s) => {
+                s.check_not_past()?;
+                // A sharded run has one server (paired runs are refused above).
+                let workloads = servers[0].1.workloads;
+                let clock = ShardClock::new(s.shard, s.start_unix_ns, workloads);
+                Some((clock, pushbench_loadgen::shard::plan(&scenario)))
+            }
+            None => None,
+        };
         let (sides, paired) = Self::directories(opts, &out, servers)?;
         let prepared = Prepared {
             opts,
@@ -337,6 +409,7 @@ impl<'a> Prepared<'a> {
             started: SystemTime::now(),
             host: host::detect(),
             pinning,
+            shard,
         };
         let still_going = "the run is still going (or was killed)".to_string();
         for s in &prepared.sides {
@@ -402,7 +475,43 @@ impl<'a> Prepared<'a> {
             incomplete_reason,
             probe_control_bytes: s.server.probe_control_bytes,
             cpu_pinning: self.pinning.clone(),
+            shard: self.shard_meta(),
+            merged: None,
         }
+    }
+
+    /// `meta.json`'s `shard`: which shard, the start time and the plan.
+    fn shard_meta(&self) -> Option<ShardMeta> {
+        let (clock, plan) = self.shard.as_ref()?;
+        let opts = self.opts.shard?;
+        Some(ShardMeta {
+            shard: clock.shard,
+            start_at: opts.start_text(),
+            start_at_unix_ns: clock.start_unix_ns,
+            plan: plan.clone(),
+        })
+    }
+
+    /// This shard's part of phase `number` (from 1) of the plan: its share of the clients,
+    /// and the phase's planned times.
+    fn shard_part(
+        &self,
+        number: usize,
+        transport: &TransportPlan,
+    ) -> Option<(TransportPlan, ShardPhase)> {
+        let (clock, plan) = self.shard.as_ref()?;
+        let planned = plan[number - 1].clone();
+        // Both walk the scenario's phases in the same order.
+        debug_assert_eq!(planned.transport, transport.label);
+        let mut share = transport.clone();
+        share.clients = clock.shard.clients(transport.clients);
+        let phase = ShardPhase {
+            clock: *clock,
+            number,
+            planned,
+            total_clients: transport.clients,
+        };
+        Some((share, phase))
     }
 
     /// Runs every phase: repetitions outermost (so drift in machine speed spreads over
@@ -442,6 +551,8 @@ impl<'a> Prepared<'a> {
                         "[{done}/{total}] {}{at} rep {repetition}{of}",
                         transport.label
                     );
+                    let part = self.shard_part(done, transport);
+                    let transport = part.as_ref().map_or(transport, |(share, _)| share);
                     let spec = PhaseSpec {
                         scenario: &plan.scenario,
                         transport,
@@ -453,11 +564,15 @@ impl<'a> Prepared<'a> {
                         control_token: self.opts.control_token.as_deref(),
                         baseline: side.server.rss,
                         target: side.server.target.as_ref().map(|t| &t.run),
+                        shard: part.as_ref().map(|(_, phase)| phase.clone()),
                     };
                     match self.phase(spec, &title, transport).await {
                         Ok(result) => {
                             phases[i].push(result);
                             side.run_dir.write_results(&phases[i])?;
+                            if self.shard.is_some() {
+                                side.run_dir.write_phase_records(&phases[i])?;
+                            }
                             if let (Some(p), Some(s)) = (&mut self.paired, side.side) {
                                 p.record(s, transport, repetition, plan.point)?;
                             }

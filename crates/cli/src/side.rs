@@ -45,6 +45,9 @@ pub(crate) struct Server {
     pub(crate) rss: RssBaseline,
     /// Bytes of the probe's control request.
     pub(crate) probe_control_bytes: u64,
+    /// Workloads the server had accepted when probed (`/stats` `workloads`; 0 for a
+    /// target): a shard counts its phases' workloads from there.
+    pub(crate) workloads: u64,
     /// What `meta.json` says of it.
     pub(crate) description: String,
 }
@@ -82,11 +85,14 @@ impl Server {
         };
         // A server that does not answer is found before a run directory is made for it.
         let mut probe = Control::with_token(addr, token);
-        let rss = match probe.stats().await {
-            Ok(stats) => RssBaseline {
-                server_bytes: stats.rss_bytes,
-                loadgen_bytes: process::memory().rss_bytes,
-            },
+        let (rss, workloads) = match probe.stats().await {
+            Ok(stats) => (
+                RssBaseline {
+                    server_bytes: stats.rss_bytes,
+                    loadgen_bytes: process::memory().rss_bytes,
+                },
+                stats.workloads,
+            ),
             Err(e) if child.is_none() => return Err(CliError::Input(e)),
             Err(e) => return Err(CliError::Child(e.to_string())),
         };
@@ -96,6 +102,7 @@ impl Server {
             target: None,
             rss,
             probe_control_bytes: probe.bytes,
+            workloads,
             description,
         })
     }
@@ -116,6 +123,7 @@ impl Server {
                 loadgen_bytes: process::memory().rss_bytes,
             },
             probe_control_bytes: target.probe_bytes,
+            workloads: 0,
             description: target.describe(),
             target: Some(target),
         })

@@ -116,62 +116,33 @@ async fn launch(
 ) -> Result<TargetServer, CliError> {
     let dir =
         fresh_dir(&plan.name).map_err(|e| failed(&plan, format!("temporary directory: {e}")))?;
-    let port = free_port().map_err(|e| failed(&plan, format!("no free port: {e}")))?;
-    let exe = std::env::current_exe().map_err(|e| failed(&plan, format!("own path: {e}")))?;
-    let cpu_count = cpus
-        .map_or_else(|| process::allowed_cpus().len(), <[usize]>::len)
-        .max(1);
-    let value = |v: Var| match v {
-        Var::Port => port.to_string(),
-        Var::Dir => dir.display().to_string(),
-        Var::Pushbench => exe.display().to_string(),
-        Var::Cpus => cpu_count.to_string(),
-        Var::Base => format!("http://127.0.0.1:{port}"),
-        other => unreachable!("checked: {{{}}} is not the server's", other.name()),
+    let vars = ServerVars {
+        port: free_port().map_err(|e| failed(&plan, format!("no free port: {e}")))?,
+        exe: std::env::current_exe().map_err(|e| failed(&plan, format!("own path: {e}")))?,
+        cpus: cpus
+            .map_or_else(|| process::allowed_cpus().len(), <[usize]>::len)
+            .max(1),
+        dir,
     };
-    for (name, text) in &start.files {
-        std::fs::write(dir.join(name), text.expand(value))
-            .map_err(|e| failed(&plan, format!("writing {name}: {e}")))?;
-    }
-    let args: Vec<String> = start.command.iter().map(|a| a.expand(value)).collect();
-    let log = |name: &str| std::fs::File::create(dir.join(name)).map(Stdio::from);
-    let (out, err) = match (log("stdout.log"), log("stderr.log")) {
-        (Ok(o), Ok(e)) => (o, e),
-        (Err(e), _) | (_, Err(e)) => return Err(failed(&plan, format!("log files: {e}"))),
-    };
-    let child = Command::new(&args[0])
-        .args(&args[1..])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match child {
+    let mut child = match spawn(start, &vars) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            let hint = start
-                .install
-                .as_deref()
-                .map_or_else(String::new, |i| format!("; install it: {i}"));
-            return Err(failed(
-                &plan,
-                format!("cannot start `{}`: {e}{hint}", args[0]),
-            ));
+        Err(why) => {
+            let _ = std::fs::remove_dir_all(&vars.dir);
+            return Err(failed(&plan, why));
         }
     };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], vars.port));
     let ready = start
         .ready
         .after_base()
         .expect("checked: URLs start with {base}")
-        .expand(value);
-    let probe_bytes = match wait_ready(&mut child, addr, &ready, start.ready_timeout, &dir).await {
+        .expand(|v| vars.value(v));
+    let waited = wait_ready(&mut child, addr, &ready, start.ready_timeout, &vars.dir).await;
+    let probe_bytes = match waited {
         Ok(bytes) => bytes,
         Err(why) => {
             let _ = child.kill().await;
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(&vars.dir);
             return Err(failed(&plan, why));
         }
     };
@@ -186,9 +157,64 @@ async fn launch(
     Ok(TargetServer {
         run: TargetRun::new(plan, addr, pid),
         child: Some(child),
-        dir: Some(dir),
+        dir: Some(vars.dir),
         probe_bytes,
     })
+}
+
+/// The values of a started server's variables.
+struct ServerVars {
+    port: u16,
+    dir: PathBuf,
+    exe: PathBuf,
+    cpus: usize,
+}
+
+impl ServerVars {
+    fn value(&self, v: Var) -> String {
+        match v {
+            Var::Port => self.port.to_string(),
+            Var::Dir => self.dir.display().to_string(),
+            Var::Pushbench => self.exe.display().to_string(),
+            Var::Cpus => self.cpus.to_string(),
+            Var::Base => format!("http://127.0.0.1:{}", self.port),
+            other => unreachable!("checked: {{{}}} is not the server's", other.name()),
+        }
+    }
+}
+
+/// Writes the server's files into its directory and starts its command there, its output
+/// into `stdout.log` and `stderr.log`; the error says why not.
+fn spawn(start: &StartPlan, vars: &ServerVars) -> Result<Child, String> {
+    for (name, text) in &start.files {
+        std::fs::write(vars.dir.join(name), text.expand(|v| vars.value(v)))
+            .map_err(|e| format!("writing {name}: {e}"))?;
+    }
+    let args: Vec<String> = start
+        .command
+        .iter()
+        .map(|a| a.expand(|v| vars.value(v)))
+        .collect();
+    let log = |name: &str| std::fs::File::create(vars.dir.join(name)).map(Stdio::from);
+    let (out, err) = match (log("stdout.log"), log("stderr.log")) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => return Err(format!("log files: {e}")),
+    };
+    Command::new(&args[0])
+        .args(&args[1..])
+        .current_dir(&vars.dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            let hint = start
+                .install
+                .as_deref()
+                .map_or_else(String::new, |i| format!("; install it: {i}"));
+            format!("cannot start `{}`: {e}{hint}", args[0])
+        })
 }
 
 /// Asks `path` every 50 ms until it answers 2xx, and returns the bytes the requests

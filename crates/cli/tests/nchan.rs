@@ -11,9 +11,12 @@
 //! WebSocket text frame per message, an EventSource event `id: <seconds>:<tag>\ndata:
 //! <message>\n\n` in a body that no chunking frames.
 
+mod common;
+
+use common::{num, repo, run_with, summary};
 use pushbench_testkit::temp_dir;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const MODULE: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
@@ -37,46 +40,27 @@ fn nchan_installed() -> Option<()> {
 /// cores with each other.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn target() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../targets/nchan.toml")
-}
-
 /// Runs `scenario` against nchan; the rows of `summary.csv` by transport label.
 fn run(tag: &str, scenario: &str) -> HashMap<String, HashMap<String, String>> {
     let dir = temp_dir(tag);
     let path = dir.join("s.toml");
     std::fs::write(&path, scenario).unwrap();
     let out = dir.join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_pushbench"))
-        .arg("run")
-        .arg(&path)
-        .arg("--target")
-        .arg(target())
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .output()
-        .unwrap();
+    let target = repo("targets/nchan.toml");
+    let o = run_with(
+        &path,
+        &out,
+        &["--target", target.to_str().unwrap(), "--quiet"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|l| {
-            let row: HashMap<String, String> = header
-                .iter()
-                .zip(l.split(','))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            (row["transport"].clone(), row)
-        })
-        .collect()
-}
-
-fn num(row: &HashMap<String, String>, col: &str) -> u64 {
-    row[col]
-        .parse()
-        .unwrap_or_else(|_| panic!("{col}: {:?}", row[col]))
+    // meta.json says which server the run drove, and where.
+    let meta = std::fs::read_to_string(out.join("meta.json")).unwrap();
+    assert!(
+        meta.contains("\"server\": \"target nchan (")
+            && meta.contains("), started by pushbench on 127.0.0.1:"),
+        "{meta}"
+    );
+    summary(&out)
 }
 
 #[test]

@@ -1,30 +1,16 @@
 //! `pushbench run` as a user runs it: the real binary, a child server on a free loopback
 //! port, a tiny scenario, and the files it leaves behind.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
+use common::{pushbench, run_with};
 use pushbench_testkit::temp_dir;
-
-fn pushbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pushbench"))
-}
 
 /// `pushbench run SCENARIO --out OUT`, waited for.
 fn run_into(scenario: &Path, out: &Path) -> std::process::Output {
     run_with(scenario, out, &[])
-}
-
-/// `pushbench run SCENARIO --out OUT EXTRA...`, waited for.
-fn run_with(scenario: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    pushbench()
-        .arg("run")
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 const TINY: &str = r#"

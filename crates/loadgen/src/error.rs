@@ -101,6 +101,16 @@ pub enum LoadgenError {
     /// A worker thread could not be started or died.
     #[error("load generator worker: {0}")]
     Worker(String),
+    /// A shard could not keep to the run's plan (`docs/sharding.md`).
+    #[error("shard {shard}: phase {phase}: {why}")]
+    Shard {
+        /// `I/N`.
+        shard: String,
+        /// The phase's number in the plan, label and repetition.
+        phase: String,
+        /// What went wrong.
+        why: String,
+    },
 }
 
 /// Why one client connection failed.

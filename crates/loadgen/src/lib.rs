@@ -18,6 +18,7 @@ mod link;
 mod live;
 pub mod phase;
 pub mod scenario;
+pub mod shard;
 mod stats;
 pub mod target;
 

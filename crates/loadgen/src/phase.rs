@@ -47,6 +47,44 @@ pub struct PhaseSpec<'a> {
     pub baseline: RssBaseline,
     /// The target the server is, when it is not pushbench's own (`server` is its address).
     pub target: Option<&'a crate::target::TargetRun>,
+    /// In a shard run: this shard's phase on the shared plan. `transport` then holds this
+    /// shard's share of the clients.
+    pub shard: Option<crate::shard::ShardPhase>,
+}
+
+/// Which clients of the phase a load generator runs: numbers `first`, `first + stride`, …,
+/// `count` of them, out of the phase's `total` (all of them, unless it is a shard).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Numbering {
+    first: u32,
+    stride: u32,
+    count: u32,
+    pub(crate) total: u32,
+}
+
+impl Numbering {
+    fn of(spec: &PhaseSpec<'_>) -> Numbering {
+        let count = spec.transport.clients;
+        match &spec.shard {
+            Some(s) => Numbering {
+                first: s.clock.shard.index - 1,
+                stride: s.clock.shard.count,
+                count,
+                total: s.total_clients,
+            },
+            None => Numbering {
+                first: 0,
+                stride: 1,
+                count,
+                total: count,
+            },
+        }
+    }
+
+    /// The phase-wide number of this load generator's `j`-th client.
+    fn number(&self, j: u32) -> u32 {
+        self.first + j * self.stride
+    }
 }
 
 /// Resident memory of the server and the load generator before any client connected.
@@ -60,7 +98,7 @@ pub struct RssBaseline {
 
 /// Time between setting the workload and the first client starting, so the first clients
 /// do not race the server creating its topics.
-const LEAD: Duration = Duration::from_millis(50);
+pub const LEAD: Duration = Duration::from_millis(50);
 
 /// Time between the end of the window and the clients closing their connections: enough
 /// for messages and answers in flight to arrive, so that every byte sent is counted.
@@ -68,7 +106,7 @@ const DRAIN: Duration = Duration::from_millis(300);
 
 /// [`DRAIN`], plus what an emulated link needs for the bytes it still holds to arrive
 /// ([`crate::scenario::NetworkPlan::extra_drain`]).
-fn drain(sc: &Scenario) -> Duration {
+pub(crate) fn drain(sc: &Scenario) -> Duration {
     DRAIN + sc.network.map_or(Duration::ZERO, |n| n.extra_drain())
 }
 
@@ -81,19 +119,24 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let sc = spec.scenario;
     let tp = spec.transport;
     let mut control = Control::with_token(spec.server, spec.control_token);
-    let topics = topics_of(sc, tp);
-    control.workload(&workload_doc(sc, topics)).await?;
+    let numbering = Numbering::of(&spec);
+    let topics = topics_of(sc, numbering.total);
+    set_workload(&spec, &mut control, topics).await?;
     let server_before = control.stats().await?;
     let loadgen_before = LoadgenBefore::read();
-    let (window, started_unix_s) = plan_window(sc);
+    let (window, started_unix_s) = match &spec.shard {
+        Some(s) => s.window(sc),
+        None => plan_window(sc),
+    };
     let workers = start_workers(&spec, topics, window, None)?;
     // The server's topic heads at the window's edges say how many messages it published
     // inside the window: the deliveries the clients owe.
-    let heads = read_heads(&mut control, window, &spec.cancel).await;
+    let drives = spec.shard.as_ref().is_none_or(|s| s.clock.shard.drives());
+    let heads = read_heads(&mut control, window, &spec.cancel, drives).await;
     let stats = join_workers(workers).await?;
     let loadgen = loadgen_before.usage(&spec, window);
     let heads = heads?;
-    if heads.is_none() {
+    if heads.is_none() && drives {
         control.stop().await?;
     }
     let server_after = control.stats().await?;
@@ -109,7 +152,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     }
     let mut merged = merge_workers(stats);
     if let Some((first, last, _)) = &heads {
-        merged.counters.messages_published = published_in_window(first, last, tp.clients, topics);
+        merged.counters.messages_published = published_in_window(first, last, numbering, topics);
     }
     let server = ProcessUsage {
         cpu_s: server_after.cpu_seconds - server_before.cpu_seconds,
@@ -134,11 +177,31 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     Ok(measured.result(&spec))
 }
 
-/// Topics of a phase: the scenario's in broadcast, one per client in echo.
-pub(crate) fn topics_of(sc: &Scenario, tp: &TransportPlan) -> u32 {
+/// Topics of a phase of `clients` clients: the scenario's in broadcast, one per client in
+/// echo.
+pub(crate) fn topics_of(sc: &Scenario, clients: u32) -> u32 {
     match sc.workload.pattern {
         Pattern::Broadcast => sc.workload.topics,
-        Pattern::Echo => tp.clients,
+        Pattern::Echo => clients,
+    }
+}
+
+/// Sets the phase's workload; in a shard run, at its planned moment, and only shard 1: the
+/// others wait until the server has it.
+async fn set_workload(
+    spec: &PhaseSpec<'_>,
+    control: &mut Control,
+    topics: u32,
+) -> Result<(), LoadgenError> {
+    let doc = workload_doc(spec.scenario, topics);
+    let Some(shard) = &spec.shard else {
+        return control.workload(&doc).await;
+    };
+    shard.until_workload(&spec.cancel).await?;
+    if shard.clock.shard.drives() {
+        control.workload(&doc).await
+    } else {
+        shard.await_workload(control, &spec.cancel).await
     }
 }
 
@@ -166,10 +229,11 @@ impl Measured {
             loadgen.ended.saturating_sub(window.phase_start),
         );
         let mut keeping_up = self.keeping_up;
-        keeping_up.judgement = judge(&Evidence {
+        let evidence = Evidence {
             loadgen_cpu_share,
             ..self.evidence
-        });
+        };
+        keeping_up.judgement = judge(&evidence);
         PhaseResult {
             label: tp.label.clone(),
             transport: tp.kind,
@@ -193,6 +257,7 @@ impl Measured {
             control_bytes: self.control_bytes,
             started_unix_s: self.started_unix_s,
             keeping_up,
+            evidence,
         }
     }
 }
@@ -349,6 +414,7 @@ pub(crate) fn start_workers(
 ) -> Result<Vec<JoinHandle<Result<WorkerStats, LoadgenError>>>, LoadgenError> {
     let (sc, tp) = (spec.scenario, spec.transport);
     let threads = sc.loadgen_threads.min(tp.clients as usize).max(1);
+    let numbering = Numbering::of(spec);
     let seed = ClientPlanSeed {
         addr: spec.server,
         heads: Arc::new(RequestHeads::new(spec.server, &sc.http)),
@@ -361,7 +427,9 @@ pub(crate) fn start_workers(
         closed_loop: sc.workload.closed_loop,
         payload_bytes: sc.workload.payload_bytes,
         backoff: sc.reconnect_backoff,
-        connections: sc.connections(tp),
+        // Phase-wide, so that every client gets the source address it has in a single process.
+        connections: u64::from(numbering.total)
+            * tp.kind.connections_per_client(sc.workload.pattern),
         network: sc.network,
         target,
     };
@@ -371,7 +439,7 @@ pub(crate) fn start_workers(
         let w = WorkerSpec {
             worker,
             threads,
-            clients: tp.clients,
+            clients: numbering,
             topics,
             ramp_ns: sc.ramp_up.as_nanos() as u64,
             window,
@@ -396,6 +464,7 @@ async fn read_heads(
     control: &mut Control,
     window: Window,
     cancel: &CancellationToken,
+    stop: bool,
 ) -> Result<Option<Heads>, LoadgenError> {
     tokio::select! {
         _ = sleep_until_ns(window.start) => {}
@@ -409,7 +478,9 @@ async fn read_heads(
     let asked = now_ns();
     let last = control.stats().await?;
     let late = now_ns().saturating_sub(asked.min(window.end));
-    control.stop().await?;
+    if stop {
+        control.stop().await?;
+    }
     Ok(Some((first, last, late)))
 }
 
@@ -438,14 +509,14 @@ pub(crate) fn topic_of(i: u32, topics: u32) -> u32 {
     i % topics
 }
 
-fn published_in_window(first: &StatsDoc, last: &StatsDoc, clients: u32, topics: u32) -> u64 {
+fn published_in_window(first: &StatsDoc, last: &StatsDoc, clients: Numbering, topics: u32) -> u64 {
     let per_topic = |t: usize| {
         let a = first.topic_heads.get(t).copied().unwrap_or(0);
         let b = last.topic_heads.get(t).copied().unwrap_or(0);
         b.saturating_sub(a)
     };
-    (0..clients)
-        .map(|i| per_topic(topic_of(i, topics) as usize))
+    (0..clients.count)
+        .map(|j| per_topic(topic_of(clients.number(j), topics) as usize))
         .sum()
 }
 
@@ -512,9 +583,10 @@ struct ClientPlanSeed {
 struct WorkerSpec {
     /// This worker's number, from 0.
     worker: usize,
-    /// Workers of the phase: this one runs clients `worker`, `worker + threads`, …
+    /// Workers of the phase: this one runs the load generator's clients `worker`,
+    /// `worker + threads`, …
     threads: usize,
-    clients: u32,
+    clients: Numbering,
     topics: u32,
     /// The ramp-up the clients' starts are spread over, ns.
     ramp_ns: u64,
@@ -557,10 +629,13 @@ fn run_worker(w: WorkerSpec) -> Result<WorkerStats, LoadgenError> {
 /// them, rather than each client racing its own timer and cancellation future: those would
 /// be polled again on every wake-up of every client, for every message received.
 fn spawn_clients(local: &LocalSet, w: &WorkerSpec, plan: &Rc<ClientPlan>, shared: &Rc<Worker>) {
-    let step = w.ramp_ns / u64::from(w.clients);
+    // Spread over the whole phase's clients, so that a shard's clients start when they
+    // would in a single process.
+    let step = w.ramp_ns / u64::from(w.clients.total);
     let window = w.window;
-    let mut running = Vec::with_capacity((w.clients as usize).div_ceil(w.threads));
-    for i in (w.worker as u32..w.clients).step_by(w.threads) {
+    let mut running = Vec::with_capacity((w.clients.count as usize).div_ceil(w.threads));
+    for j in (w.worker as u32..w.clients.count).step_by(w.threads) {
+        let i = w.clients.number(j);
         let client = Finishing(Client {
             plan: plan.clone(),
             topic: topic_of(i, w.topics),

@@ -189,14 +189,26 @@ pub const DESCRIPTOR_RESERVE: u64 = 64;
 /// too), saying how many clients fit. With a sweep every point is checked, smallest first,
 /// so the error names the first client count that does not fit.
 pub fn check_descriptors(scenario: &Scenario, path: &Path, limit: u64) -> Result<(), LoadgenError> {
+    check_shard_descriptors(scenario, path, limit, None)
+}
+
+/// [`check_descriptors`] for one shard of a sharded run (`--shard I/N`), which holds only
+/// its share of each phase's clients.
+pub fn check_shard_descriptors(
+    scenario: &Scenario,
+    path: &Path,
+    limit: u64,
+    shard: Option<pushbench_model::shard::Shard>,
+) -> Result<(), LoadgenError> {
     for plan in scenario.points() {
         let sc = &plan.scenario;
         for t in &sc.transports {
-            let needed = sc.connections(t) + DESCRIPTOR_RESERVE;
+            let per_client = sc.connections(t) / u64::from(t.clients);
+            let clients = shard.map_or(t.clients, |s| s.clients(t.clients));
+            let needed = u64::from(clients) * per_client + DESCRIPTOR_RESERVE;
             if needed <= limit {
                 continue;
             }
-            let per_client = sc.connections(t) / u64::from(t.clients);
             let fit = limit.saturating_sub(DESCRIPTOR_RESERVE) / per_client;
             let (line, key) = match (&scenario.sweep, plan.point) {
                 (Some(s), Some(p)) if p.dimension == SweepDimension::Clients => {
@@ -204,14 +216,21 @@ pub fn check_descriptors(scenario: &Scenario, path: &Path, limit: u64) -> Result
                 }
                 _ => (t.clients_line, format!("transports[{}].clients", t.entry)),
             };
+            let message = match shard {
+                None => format!(
+                    "{} clients need {needed} descriptors, but a process here may hold {limit} (RLIMIT_NOFILE); at most {fit} clients fit",
+                    t.clients
+                ),
+                Some(s) => format!(
+                    "shard {}/{} runs {clients} of the {} clients, which need {needed} descriptors, but a process here may hold {limit} (RLIMIT_NOFILE); at most {fit} clients fit in one shard: use more shards",
+                    s.index, s.count, t.clients
+                ),
+            };
             return Err(LoadgenError::Scenario {
                 path: path.to_owned(),
                 line,
                 key,
-                message: format!(
-                    "{} clients need {} descriptors, but a process here may hold {limit} (RLIMIT_NOFILE); at most {fit} clients fit",
-                    t.clients, needed
-                ),
+                message,
             });
         }
     }
@@ -467,6 +486,20 @@ clients = 2
                 assert_eq!((line, key.as_str()), (9, "transports[0].clients"));
                 assert!(message.contains("at most 2 clients fit"), "{message}");
             }
+            other => panic!("{other:?}"),
+        }
+        // A shard holds its share only: 2 of the 3 clients for shard 1 of 2, 1 for shard 2.
+        let shard = |index| Some(pushbench_model::shard::Shard { index, count: 2 });
+        let (path, limit) = (Path::new("x.toml"), 2 + DESCRIPTOR_RESERVE);
+        assert!(check_shard_descriptors(&s, path, limit, shard(1)).is_ok());
+        let tight = 1 + DESCRIPTOR_RESERVE;
+        assert!(check_shard_descriptors(&s, path, tight, shard(2)).is_ok());
+        match check_shard_descriptors(&s, path, tight, shard(1)) {
+            Err(LoadgenError::Scenario { message, .. }) => assert!(
+                message.contains("shard 1/2 runs 2 of the 3 clients")
+                    && message.contains("use more shards"),
+                "{message}"
+            ),
             other => panic!("{other:?}"),
         }
         let echo = GOOD.replace("rate = 10", "pattern = \"echo\"\nrate = 10");

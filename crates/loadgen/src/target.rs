@@ -164,15 +164,44 @@ pub fn parse(path: &Path, text: &str) -> Result<TargetPlan, LoadgenError> {
     crate::scenario::Checking { path, text }.target(path, file)
 }
 
-/// Checks that `target` can run `scenario`: it declares every transport the scenario uses,
-/// and the scenario asks nothing of the server that only pushbench's own server does.
+/// The scenario as it runs against a target: without the transports no target can offer
+/// (the raw stream, pushbench's own floor), and the labels of those left out, which the
+/// caller reports. A scenario of nothing else is refused.
+pub fn offered_only(
+    scenario: &Scenario,
+    target: &TargetPlan,
+) -> Result<(Scenario, Vec<String>), LoadgenError> {
+    let mut fitted = scenario.clone();
+    let (kept, left): (Vec<_>, Vec<_>) = (scenario.transports.iter().cloned())
+        .partition(|t| pushbench_model::target::offerable(t.kind));
+    if kept.is_empty() {
+        return Err(LoadgenError::TargetMismatch {
+            target: target.path.clone(),
+            name: target.name.clone(),
+            why: format!(
+                "scenario {:?} has only transports no target can offer (pushbench's own raw stream)",
+                scenario.name
+            ),
+        });
+    }
+    fitted.transports = kept;
+    Ok((fitted, left.into_iter().map(|t| t.label).collect()))
+}
+
+/// Checks that `target` can run `scenario`: it declares every transport the scenario uses
+/// (but those no target can offer, which [`offered_only`] leaves out), and the scenario asks
+/// nothing of the server that only pushbench's own server does.
 pub fn check_fit(scenario: &Scenario, target: &TargetPlan) -> Result<(), LoadgenError> {
     let mismatch = |why: String| LoadgenError::TargetMismatch {
         target: target.path.clone(),
         name: target.name.clone(),
         why,
     };
-    for t in &scenario.transports {
+    let offered = scenario
+        .transports
+        .iter()
+        .filter(|t| pushbench_model::target::offerable(t.kind));
+    for t in offered {
         if target.subscription(t.kind).is_none() {
             return Err(mismatch(format!(
                 "scenario {:?} uses transport `{}`, which the target does not declare (add [subscribe.{}])",

@@ -100,6 +100,7 @@ async fn run(server: &TestServer, text: &str) -> Vec<PhaseResult> {
             control_token: None,
             baseline: Default::default(),
             target: None,
+            shard: None,
         };
         let r = tokio::time::timeout(WAIT, run_phase(spec))
             .await

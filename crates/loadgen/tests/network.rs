@@ -39,6 +39,7 @@ async fn run_one(addr: SocketAddr, sc: &Scenario, i: usize) -> PhaseResult {
         control_token: None,
         baseline: Default::default(),
         target: None,
+        shard: None,
     };
     tokio::time::timeout(WAIT, run_phase(spec))
         .await

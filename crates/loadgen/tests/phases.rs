@@ -52,6 +52,7 @@ async fn run_each(
             control_token: None,
             baseline: Default::default(),
             target: None,
+            shard: None,
         };
         let (r, ()) = tokio::time::timeout(WAIT, async { tokio::join!(run_phase(spec), cut) })
             .await

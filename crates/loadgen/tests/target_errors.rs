@@ -4,7 +4,7 @@
 
 use pushbench_loadgen::target::{
     CursorFrom, CursorRule, CursorTo, PidSource, ServerPlan, TargetKind, TargetPlan, Var,
-    check_fit, load, parse,
+    check_fit, load, offered_only, parse,
 };
 use pushbench_loadgen::{Scenario, TransportKind};
 use std::path::Path;
@@ -309,5 +309,25 @@ fn a_scenario_names_its_target_relative_to_itself() {
     assert_eq!(
         e.to_string(),
         "s.toml:4: path: unknown field `path`, expected `file`"
+    );
+}
+
+#[test]
+fn the_raw_stream_is_left_out_against_a_target_and_said_so() {
+    let t = plan(BASE);
+    let both = scenario(
+        "[[transports]]\nkind = \"raw\"\nclients = 1\n[[transports]]\nkind = \"poll\"\nclients = 1\n",
+        "",
+    );
+    // Run without the raw stream, which is named.
+    let (fitted, left_out) = offered_only(&both, &t).unwrap();
+    assert_eq!(left_out, ["raw"]);
+    let kinds: Vec<TransportKind> = fitted.transports.iter().map(|t| t.kind).collect();
+    assert_eq!(kinds, [TransportKind::Poll]);
+    check_fit(&fitted, &t).unwrap();
+    let raw_only = scenario("[[transports]]\nkind = \"raw\"\nclients = 1\n", "");
+    assert_eq!(
+        offered_only(&raw_only, &t).unwrap_err().to_string(),
+        "t.toml: target t: scenario \"s\" has only transports no target can offer (pushbench's own raw stream)"
     );
 }

@@ -11,10 +11,12 @@
 pub mod overload;
 pub mod paired;
 pub mod protocol;
+pub mod record;
 pub mod result;
 pub mod rows;
 pub mod run;
 pub mod scenario;
+pub mod shard;
 pub mod target;
 pub mod transport;
 

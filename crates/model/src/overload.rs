@@ -107,7 +107,7 @@ impl Reason {
 pub const LOADGEN_SATURATED_SHARE: f64 = 0.8;
 
 /// What the judgement looks at; `None` where the server did not say.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     /// The publisher's period, µs (1/rate); `None` when the server runs no publisher (the
     /// echo pattern), so the lag check does not apply.

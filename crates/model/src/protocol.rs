@@ -105,6 +105,10 @@ pub struct StatsDoc {
     /// Differs for every start of the server (0 from a server that does not say).
     #[serde(default)]
     pub instance: u64,
+    /// Workloads set (`POST /control/workload` accepted) since the server started: how the
+    /// shards of a sharded run that do not set the workload see that it has been set.
+    #[serde(default)]
+    pub workloads: u64,
     /// Connections open now, by the endpoint of their first request.
     #[serde(default)]
     pub connections: ConnectionCounts,

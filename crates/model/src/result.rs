@@ -4,7 +4,7 @@
 use crate::scenario::SweepPoint;
 use crate::transport::TransportKind;
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The percentiles written for every distribution: at least 20 points from p0 to p100,
 /// dense in the tail where transports differ.
@@ -60,7 +60,7 @@ pub fn new_histogram() -> Histogram<u64> {
 
 /// Counts of one phase (or one worker's share of it). Unless said otherwise, a count covers
 /// the measured window only.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Deliveries the server's publications in the window called for: messages published
     /// in it times the clients subscribed to their topic.
@@ -112,7 +112,7 @@ impl Counters {
 }
 
 /// Failures by kind, whole phase, in [`ErrorKind::ALL`] order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorCounts(pub [u64; ErrorKind::ALL.len()]);
 
 impl ErrorCounts {
@@ -163,7 +163,7 @@ impl SecondStats {
 }
 
 /// CPU and memory a process used during a phase.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessUsage {
     /// User plus system CPU seconds.
     pub cpu_s: f64,
@@ -231,6 +231,9 @@ pub struct PhaseResult {
     pub started_unix_s: f64,
     /// Whether the server kept up: what it reported, and the judgement.
     pub keeping_up: KeepingUp,
+    /// What the judgement looked at, kept so that shards' phases merged
+    /// ([`crate::shard::merge_phase`]) are judged on their sums as one process would be.
+    pub evidence: crate::overload::Evidence,
 }
 
 /// What a phase learnt about the server keeping up ([`crate::overload`]). A figure is

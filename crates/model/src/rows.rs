@@ -625,6 +625,44 @@ impl SecondRow {
     }
 }
 
+/// One row of `processes.csv`, written for merged runs only (`pushbench merge`): one
+/// process's CPU and memory in one phase. A merged run's `summary.csv` holds the load
+/// generators' sums and the server's figures; this file holds every process apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRow {
+    /// The phase's label.
+    pub transport: String,
+    /// Repetition, from 1.
+    #[serde(deserialize_with = "whole")]
+    pub repetition: u32,
+    /// `server`, or `loadgen` for a load generator.
+    pub process: String,
+    /// The load generator's shard (`1`, `2`, …), `total` for the sum of every load
+    /// generator, or for the server the shard that read its figures (shard 1).
+    pub shard: String,
+    /// The machine the load generator ran on (the server's is not known; empty).
+    pub host: String,
+    /// CPU seconds during the phase.
+    #[serde(serialize_with = "dp3", deserialize_with = "real")]
+    pub cpu_s: f64,
+    /// Peak resident memory during the phase (for `total`, the sum of the peaks).
+    #[serde(deserialize_with = "whole")]
+    pub peak_rss_bytes: u64,
+    /// Client connections the load generator held (for the server, all of them).
+    #[serde(deserialize_with = "whole")]
+    pub connections: u64,
+    /// The swept dimension, empty without a sweep.
+    #[serde(default, deserialize_with = "dimension")]
+    pub sweep_dimension: Option<SweepDimension>,
+    /// The swept value, empty without a sweep.
+    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
+    pub sweep_value: Option<f64>,
+}
+
+impl CsvRow for ProcessRow {
+    const OPTIONAL: &'static [&'static str] = &[];
+}
+
 /// One row of `sweep.csv`: one transport at one sweep point, its repetitions pooled (counts,
 /// bytes, window and CPU seconds summed; latencies from the merged histograms; per-phase
 /// levels averaged). `sweep.csv` is made again from the other files, never read back.

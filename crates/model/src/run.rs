@@ -34,6 +34,13 @@ pub struct RunMeta {
     /// runs made before pinning existed, which were not pinned.
     #[serde(default)]
     pub cpu_pinning: Option<CpuPinning>,
+    /// In a shard run (`pushbench run --shard I/N`): which shard, the start time and the
+    /// phase plan; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardMeta>,
+    /// In a merged run (`pushbench merge`): the shards it was made of; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::shard::MergedMeta>,
 }
 
 /// The machine a run was made on, as the kernel describes it.

@@ -326,6 +326,12 @@ pub struct TargetPlan {
     pub subscribe: Vec<Subscription>,
 }
 
+/// Whether a target can offer `kind` at all: every family but pushbench's own raw stream,
+/// the floor the other transports are read against (`docs/protocol.md`).
+pub fn offerable(kind: TransportKind) -> bool {
+    kind.descriptor().family != crate::transport::Family::Raw
+}
+
 impl TargetPlan {
     /// How `kind` subscribes, when the target offers it.
     pub fn subscription(&self, kind: TransportKind) -> Option<&Subscription> {

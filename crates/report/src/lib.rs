@@ -15,12 +15,14 @@ mod files;
 pub mod hlog;
 mod html;
 mod keeping;
+mod merge;
 mod pages;
 mod paired;
 mod rundata;
 pub mod sweep;
 mod table;
 
+pub use merge::{Merged, merge};
 pub use paired::{PairedDir, PairedRun};
 pub use rundata::{Group, PhaseKey, RunData};
 pub use table::summary_table;
@@ -76,6 +78,15 @@ pub enum ReportError {
         path: PathBuf,
         /// What the encoder said.
         message: String,
+    },
+    /// Shard run directories that cannot be merged (`pushbench merge`), or one of their
+    /// files that does not read.
+    #[error("{}: {why}", path.display())]
+    Shards {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        why: String,
     },
     /// A chart could not be drawn or written.
     #[error("{0}")]
@@ -178,6 +189,18 @@ impl RunDir {
                 message,
             })?;
             self.write_bytes(&name, &log)?;
+        }
+        Ok(())
+    }
+
+    /// Writes each phase's whole record (`<phase>.phase.json`,
+    /// [`pushbench_model::record`]): what `pushbench merge` adds up. Shard runs only.
+    pub fn write_phase_records(&self, phases: &[PhaseResult]) -> Result<(), ReportError> {
+        for p in phases {
+            let name = pushbench_model::record::file_name(&p.label, p.sweep, p.repetition);
+            let rec = pushbench_model::record::PhaseRecord::of(p);
+            let json = serde_json::to_string(&rec).expect("a phase record serializes") + "\n";
+            self.write(&name, &json)?;
         }
         Ok(())
     }
@@ -315,6 +338,8 @@ pub(crate) mod tests {
             incomplete_reason: None,
             probe_control_bytes: 0,
             cpu_pinning: None,
+            shard: None,
+            merged: None,
         }
     }
 

@@ -246,6 +246,30 @@ fn host_line(run: &RunData) -> String {
         m.started,
         m.ended
     ) + &pinning_note(run)
+        + &shard_note(run)
+}
+
+/// `; shard 2 of 3, …` for a shard run, `; merged from 3 shards …` for a merged one
+/// (docs/sharding.md), so that a reader knows whose clients the figures cover.
+fn shard_note(run: &RunData) -> String {
+    let m = &run.meta;
+    if let Some(s) = &m.shard {
+        return format!(
+            "; shard {} of {} (its share of the clients), plan starting {}",
+            s.shard.index, s.shard.count, s.start_at
+        );
+    }
+    let Some(merged) = &m.merged else {
+        return String::new();
+    };
+    let mut hosts: Vec<&str> = merged.shards.iter().map(|s| s.hostname.as_str()).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    format!(
+        "; merged from {} shards on {} (load generators summed, server as shard 1 read it: processes.csv)",
+        merged.shards.len(),
+        hosts.join(", ")
+    )
 }
 
 /// `; server on CPUs 0, load generator on CPUs 1`, for a run made with `--pin`.

@@ -120,6 +120,7 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
         control_bytes: 700 + seed,
         started_unix_s: 1_790_000_000.25 + seed as f64,
         keeping_up: keeping_up(seed),
+        evidence: Default::default(),
     }
 }
 

@@ -402,6 +402,9 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
         });
         *current = Some(Publisher { stop, task });
     }
+    // Counted once the topics are replaced and the publisher runs, so that a reader who
+    // sees the count knows the workload is in place.
+    state.stats.workloads.fetch_add(1, Relaxed);
     Ok(json_response(&w))
 }
 

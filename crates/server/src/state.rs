@@ -36,6 +36,8 @@ pub(crate) struct Stats {
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
     pub(crate) messages_published: AtomicU64,
+    /// Workloads accepted since the start.
+    pub(crate) workloads: AtomicU64,
     pub(crate) messages_written: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     /// Connections open now, whatever their kind; what `max_connections` limits.
@@ -270,6 +272,7 @@ impl AppState {
         let (publisher, queued) = self.publisher_stats.docs(&topics);
         StatsDoc {
             instance: self.instance,
+            workloads: s.workloads.load(Relaxed),
             connections: ConnectionCounts {
                 by_kind: std::array::from_fn(c),
                 other: c(OTHER),

@@ -313,6 +313,8 @@ async fn bad_workloads_are_refused() {
         echo,
         serde_json::json!({"topics": 3, "rate": 20.5, "payload_bytes": 128})
     );
+    // Only the accepted workload counts: shards wait for this count (docs/sharding.md).
+    assert_eq!(server.stats().await["workloads"], 1);
     server.shutdown().await;
 }
 
@@ -360,6 +362,8 @@ async fn stats_reports_every_documented_field() {
     // workload, 3 publishes, poll, stream, this stats request.
     assert_eq!(stats["connections_accepted"], 7);
     assert_eq!(stats["messages_published"], 3);
+    // The one workload this test set.
+    assert_eq!(stats["workloads"], 1);
     // Two messages in the poll body (its whole length), one in a chunk of m + 1 data bytes.
     let chunk = format!("{:x}", m + 1).len() + 2 + (m + 1) + 2;
     assert_eq!(stats["messages_written"], 3);

@@ -26,7 +26,7 @@ pub(crate) async fn run(
     target: &TargetRun,
 ) -> Result<PhaseResult, LoadgenError> {
     let (sc, tp) = (spec.scenario, spec.transport);
-    let topics = topics_of(sc, tp);
+    let topics = topics_of(sc, tp.clients);
     let phase = target.next_phase();
     let mut control_bytes = 0;
     if let Some(req) = &target.plan.before_phase {
