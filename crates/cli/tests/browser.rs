@@ -49,13 +49,13 @@ fn browser_installed() -> Option<(PathBuf, PathBuf)> {
 
 /// A child in a process group of its own, killed with the whole group when dropped: so
 /// the Chromium that chromedriver starts goes too, even when a test fails midway.
-struct Group(Child);
+struct Group(Child, Option<PathBuf>);
 
 impl Group {
     fn spawn(mut cmd: Command) -> Group {
         use std::os::unix::process::CommandExt;
         let child = cmd.process_group(0).spawn().expect("start a child process");
-        Group(child)
+        Group(child, None)
     }
 }
 
@@ -64,6 +64,10 @@ impl Drop for Group {
         // SAFETY: kill(2) with a negated group id and a signal number; no memory involved.
         unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         let _ = self.0.wait();
+        // Chromium's profile, a few MB, once Chromium is gone.
+        if let Some(dir) = &self.1 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -105,6 +109,7 @@ async fn browser(chromium: &Path, driver: &Path, tag: &str) -> (Group, Client) {
             .ok()
     });
     let profile = pushbench_testkit::temp_dir(&format!("chromium-{tag}"));
+    group.1 = Some(profile.clone());
     let args = [
         "--headless=new".to_string(),
         // Root (as in CI) cannot use Chromium's sandbox.
