@@ -10,6 +10,9 @@
 //! `PUSHBENCH_BLESS=1 cargo test -p pushbench --test fixtures` rewrites `expected/` from the
 //! current code: only for an intended change, listed in the fixtures' README.
 
+mod common;
+
+use common::{copy_dir, pushbench};
 use pushbench_testkit::temp_dir;
 use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
@@ -21,10 +24,6 @@ fn fixtures() -> PathBuf {
 
 fn bless() -> bool {
     std::env::var_os("PUSHBENCH_BLESS").is_some_and(|v| v == "1")
-}
-
-fn pushbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pushbench"))
 }
 
 fn sha1_hex(bytes: &[u8]) -> String {
@@ -88,19 +87,6 @@ fn check(expected: &Path, actual: &str, scratch: &Path) {
             expected.display(),
             got.display()
         );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
     }
 }
 

@@ -3,13 +3,12 @@
 //! run directory it leaves, and `pushbench compare RUN`'s exit codes on it and on fixtures
 //! made from it (A/A → 0, the candidate 50% slower → 1, mismatched scenarios → 2).
 
+mod common;
+
+use common::{compare, copy_dir, pushbench, rewrite_columns, run_with};
 use pushbench_testkit::temp_dir;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn pushbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pushbench"))
-}
+use std::process::Output;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pushbench");
 
@@ -31,64 +30,7 @@ clients = 2
 
 /// `pushbench run SCENARIO --out OUT --quiet EXTRA...`, waited for.
 fn run(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
-    pushbench()
-        .arg("run")
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet")
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-/// `pushbench compare ARGS...`: exit code, stdout, stderr.
-fn compare(args: &[&Path], extra: &[&str]) -> (Option<i32>, String, String) {
-    let out = pushbench()
-        .arg("compare")
-        .args(args)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-/// Rewrites the named columns of every row of a run's summary.csv.
-fn rewrite_columns(run: &Path, columns: &[&str], f: impl Fn(f64) -> f64) {
-    let path = run.join("summary.csv");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let at: Vec<usize> = columns
-        .iter()
-        .map(|c| header.iter().position(|h| h == c).unwrap())
-        .collect();
-    let mut out = header.join(",") + "\n";
-    for line in lines {
-        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
-        for &i in &at {
-            cells[i] = f(cells[i].parse().unwrap()).to_string();
-        }
-        out += &(cells.join(",") + "\n");
-    }
-    std::fs::write(path, out).unwrap();
+    run_with(scenario, out, &[&["--quiet"], extra].concat())
 }
 
 fn one_line(stderr: &str) {

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{pushbench, run_with};
+use common::{compare, copy_dir, pushbench, rewrite_columns, run_with};
 use pushbench_testkit::temp_dir;
 
 /// `pushbench run SCENARIO --out OUT`, waited for.
@@ -442,7 +442,7 @@ fn a_sweep_runs_every_transport_at_every_point() {
     }
 
     // Compared with itself, point by point.
-    let (code, stdout, stderr) = compare(&out, &out, &[]);
+    let (code, stdout, stderr) = compare(&[&out, &out], &[]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     for group in [
         "sse clients=1",
@@ -611,50 +611,9 @@ fn hlog_samples(log: &[u8]) -> u64 {
     total
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-/// Rewrites one column of every row of a run's summary.csv.
-fn rewrite_column(run: &Path, column: &str, f: impl Fn(f64) -> f64) {
-    let path = run.join("summary.csv");
-    let (header, rows) = csv(&path);
-    let i = header.iter().position(|h| h == column).unwrap();
-    let mut text = header.join(",") + "\n";
-    for mut r in rows {
-        r[i] = f(r[i].parse().unwrap()).to_string();
-        text += &(r.join(",") + "\n");
-    }
-    std::fs::write(path, text).unwrap();
-}
-
-fn compare(base: &Path, new: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
-    let out = pushbench()
-        .arg("compare")
-        .arg(base)
-        .arg(new)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn check_compare(dir: &Path, run: &Path) {
     // The same run on both sides: nothing to report.
-    let (code, stdout, _) = compare(run, run, &[]);
+    let (code, stdout, _) = compare(&[run, run], &[]);
     assert_eq!(code, Some(0), "{stdout}");
 
     // Latencies 50% worse in the candidate: a regression, named by metric and transport.
@@ -667,27 +626,27 @@ fn check_compare(dir: &Path, run: &Path) {
         "latency_p99_us",
         "latency_p999_us",
     ] {
-        rewrite_column(&slow, col, |v| v * 1.5);
+        rewrite_columns(&slow, &[col], |v| v * 1.5);
     }
-    let (code, stdout, _) = compare(run, &slow, &[]);
+    let (code, stdout, _) = compare(&[run, &slow], &[]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains("websocket") && stdout.contains("raw") && stdout.contains("p99"),
         "{stdout}"
     );
-    let (code, json, _) = compare(run, &slow, &["--format", "json"]);
+    let (code, json, _) = compare(&[run, &slow], &["--format", "json"]);
     assert_eq!(code, Some(1));
     serde_json::from_str::<serde_json::Value>(&json).expect("JSON output");
     let page = dir.join("compare.html");
-    let (code, _, _) = compare(run, &slow, &["--html", page.to_str().unwrap()]);
+    let (code, _, _) = compare(&[run, &slow], &["--html", page.to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"));
 
     // One lost message is a regression whatever the threshold.
     let lossy = dir.join("lossy");
     copy_dir(run, &lossy);
-    rewrite_column(&lossy, "messages_lost", |v| v + 1.0);
-    let (code, stdout, _) = compare(run, &lossy, &["--threshold", "1000%"]);
+    rewrite_columns(&lossy, &["messages_lost"], |v| v + 1.0);
+    let (code, stdout, _) = compare(&[run, &lossy], &["--threshold", "1000%"]);
     assert_eq!(code, Some(1), "{stdout}");
 
     // Runs of different scenarios are not compared.
@@ -697,15 +656,15 @@ fn check_compare(dir: &Path, run: &Path) {
         .unwrap()
         .replace("\"name\": \"tiny\"", "\"name\": \"other\"");
     std::fs::write(other.join("meta.json"), meta).unwrap();
-    let (code, _, stderr) = compare(run, &other, &[]);
+    let (code, _, stderr) = compare(&[run, &other], &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    let (code, _, _) = compare(run, &other, &["--allow-different"]);
+    let (code, _, _) = compare(&[run, &other], &["--allow-different"]);
     assert_eq!(code, Some(0));
 
     // A malformed threshold and a directory that is not a run are bad input.
-    assert_eq!(compare(run, run, &["--threshold", "fast"]).0, Some(2));
-    assert_eq!(compare(run, dir, &[]).0, Some(2));
+    assert_eq!(compare(&[run, run], &["--threshold", "fast"]).0, Some(2));
+    assert_eq!(compare(&[run, dir], &[]).0, Some(2));
 }
 
 /// One short SSE phase, for the `--pin` tests.

@@ -1,5 +1,6 @@
-//! Set-up shared by the tests that run the real binary (`run.rs`, `target.rs`, `nchan.rs`):
-//! the command, a run waited for, and `summary.csv` read back by transport.
+//! Set-up shared by the tests that run the real binary (`run.rs`, `target.rs`, `nchan.rs`,
+//! `paired.rs`): the command, a run waited for, `summary.csv` read back by transport, and
+//! `compare` on run directories copied and altered into fixtures (also `fixtures.rs`).
 
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
@@ -54,4 +55,54 @@ pub fn num(row: &HashMap<String, String>, col: &str) -> u64 {
     row[col]
         .parse()
         .unwrap_or_else(|_| panic!("{col}: {:?}", row[col]))
+}
+
+/// `pushbench compare DIRS... EXTRA...`: exit code, stdout, stderr.
+pub fn compare(dirs: &[&Path], extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = pushbench()
+        .arg("compare")
+        .args(dirs)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Copies a run directory, subdirectories included.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Rewrites the named columns of every row of a run's summary.csv.
+pub fn rewrite_columns(run: &Path, columns: &[&str], f: impl Fn(f64) -> f64) {
+    let path = run.join("summary.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at: Vec<usize> = columns
+        .iter()
+        .map(|c| header.iter().position(|h| h == c).unwrap())
+        .collect();
+    let mut out = header.join(",") + "\n";
+    for line in lines {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        for &i in &at {
+            cells[i] = f(cells[i].parse().unwrap()).to_string();
+        }
+        out += &(cells.join(",") + "\n");
+    }
+    std::fs::write(path, out).unwrap();
 }
