@@ -16,7 +16,6 @@ use common::{copy_dir, pushbench};
 use pushbench_testkit::temp_dir;
 use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
