@@ -4,7 +4,7 @@
 //! server reports its own.
 
 use super::TargetRun;
-use super::publisher::{self, PublishSpec};
+use super::publisher::{self, PublishSpec, Published};
 use crate::LoadgenError;
 use crate::clients::target::TargetClient;
 use crate::phase::{
@@ -12,13 +12,16 @@ use crate::phase::{
     topic_of, topics_of,
 };
 use crate::scenario::Pattern;
-use crate::stats::merge_workers;
+use crate::stats::{Window, WorkerStats, merge_workers};
 use pushbench_model::overload::Evidence;
 use pushbench_model::result::KeepingUp;
 use pushbench_model::result::{PhaseResult, ProcessUsage};
 use pushbench_model::target::TargetKind;
 use pushbench_wire::process::{TreeUsage, reset_tree_peak_rss, tree_usage};
 use std::sync::Arc;
+
+/// The publisher thread of a phase.
+type PublisherHandle = std::thread::JoinHandle<Result<Published, LoadgenError>>;
 
 /// Runs one phase against `target`.
 pub(crate) async fn run(
@@ -45,32 +48,10 @@ pub(crate) async fn run(
     let (window, started_unix_s) = plan_window(sc);
     let client = TargetClient::new(sub, target.plan.kind, phase.clone());
     let workers = start_workers(&spec, topics, window, Some(Arc::new(client)))?;
-    let publisher = match (&target.plan.publish, sc.workload.pattern, target.plan.kind) {
-        (Some(request), Pattern::Broadcast, TargetKind::Pubsub) => {
-            Some(publisher::start(PublishSpec {
-                addr: target.addr,
-                request: request.clone(),
-                topics,
-                rate: sc.workload.rate,
-                payload: pushbench_wire::filler_payload(sc.workload.payload_bytes),
-                phase,
-                window,
-                cancel: spec.cancel.clone(),
-            })?)
-        }
-        _ => None,
-    };
+    let publisher = start_publisher(target, &spec, topics, phase, window)?;
     let stats = join_workers(workers).await?;
     let loadgen = loadgen_before.usage(&spec, window);
-    let published = match publisher {
-        Some(handle) => Some(
-            tokio::task::spawn_blocking(move || handle.join())
-                .await
-                .map_err(|e| LoadgenError::Worker(e.to_string()))?
-                .map_err(|_| LoadgenError::Worker("the publisher thread panicked".into()))??,
-        ),
-        None => None,
-    };
+    let published = join_publisher(publisher).await?;
     let server_after = usage(target, &spec)?;
     let mut merged = merge_workers(stats);
     if let Some(p) = &published {
@@ -89,20 +70,7 @@ pub(crate) async fn run(
         peak_rss_bytes: server_after.peak_rss_bytes,
         idle_rss_bytes: nonzero_or(spec.baseline.server_bytes, server_before.rss_bytes),
     };
-    // A target reports neither its publishing nor its queues: the judgement has the
-    // deliveries owed and the load generator's CPU, and says `unknown` for the rest.
-    let evidence = Evidence {
-        period_us: None,
-        publisher_fell_behind_us: None,
-        published: published
-            .as_ref()
-            .map(|_| merged.counters.messages_published),
-        delivered: merged.counters.messages_delivered,
-        burst: u64::from(tp.clients),
-        late_ticks: 0,
-        slow_consumer_disconnects: None,
-        loadgen_cpu_share: 0.0,
-    };
+    let evidence = evidence(published.as_ref(), &merged, tp.clients);
     let measured = Measured {
         window,
         started_unix_s,
@@ -114,6 +82,63 @@ pub(crate) async fn run(
         evidence,
     };
     Ok(measured.result(&spec))
+}
+
+/// The load generator as the target's publisher, when the target takes publishes and the
+/// workload broadcasts; `None` otherwise (an echo target's clients send for themselves).
+fn start_publisher(
+    target: &TargetRun,
+    spec: &PhaseSpec<'_>,
+    topics: u32,
+    phase: String,
+    window: Window,
+) -> Result<Option<PublisherHandle>, LoadgenError> {
+    let sc = spec.scenario;
+    let (Some(request), Pattern::Broadcast, TargetKind::Pubsub) =
+        (&target.plan.publish, sc.workload.pattern, target.plan.kind)
+    else {
+        return Ok(None);
+    };
+    let handle = publisher::start(PublishSpec {
+        addr: target.addr,
+        request: request.clone(),
+        topics,
+        rate: sc.workload.rate,
+        payload: pushbench_wire::filler_payload(sc.workload.payload_bytes),
+        phase,
+        window,
+        cancel: spec.cancel.clone(),
+    })?;
+    Ok(Some(handle))
+}
+
+/// What the publisher thread did, once it has ended (off the runtime's threads).
+async fn join_publisher(
+    publisher: Option<PublisherHandle>,
+) -> Result<Option<Published>, LoadgenError> {
+    let Some(handle) = publisher else {
+        return Ok(None);
+    };
+    let published = tokio::task::spawn_blocking(move || handle.join())
+        .await
+        .map_err(|e| LoadgenError::Worker(e.to_string()))?
+        .map_err(|_| LoadgenError::Worker("the publisher thread panicked".into()))??;
+    Ok(Some(published))
+}
+
+/// A target reports neither its publishing nor its queues: the judgement has the
+/// deliveries owed and the load generator's CPU, and says `unknown` for the rest.
+fn evidence(published: Option<&Published>, merged: &WorkerStats, clients: u32) -> Evidence {
+    Evidence {
+        period_us: None,
+        publisher_fell_behind_us: None,
+        published: published.map(|_| merged.counters.messages_published),
+        delivered: merged.counters.messages_delivered,
+        burst: u64::from(clients),
+        late_ticks: 0,
+        slow_consumer_disconnects: None,
+        loadgen_cpu_share: 0.0,
+    }
 }
 
 /// The server's process tree now; an error when it has exited.
