@@ -150,6 +150,8 @@ impl PublisherStats {
 /// The publisher of the current workload, if one runs.
 pub(crate) struct Publisher {
     pub(crate) stop: CancellationToken,
+    /// The publisher's [`crate::publisher::Schedule::stop_at_ns`].
+    pub(crate) stop_at_ns: Arc<std::sync::atomic::AtomicU64>,
     pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
