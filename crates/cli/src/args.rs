@@ -1,7 +1,8 @@
 //! The command line: what `pushbench --help` shows, and how each command is run.
 
 use crate::{
-    CliError, CompareOptions, PairedSources, Pin, RunOptions, ServeOptions, serve_runtime,
+    CliError, CompareOptions, Membership, PairedSources, Pin, RunOptions, ServeOptions,
+    serve_runtime,
 };
 use clap::{Parser, Subcommand};
 use pushbench_model::ServerRuntimeKind;
@@ -123,6 +124,26 @@ pub enum Command {
         /// that cannot keep up on purpose, to see how overload is reported (default: none).
         #[arg(long, value_name = "PER_SECOND")]
         publisher_max_rate: Option<f64>,
+        /// Start N processes that share --addr (SO_REUSEPORT) and serve as one server: N
+        /// times the connections one process has descriptors for. See docs/sharding.md.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..),
+              conflicts_with_all = ["member", "control_addr"])]
+        processes: Option<u16>,
+        /// Bind --addr with SO_REUSEPORT, so that other processes may listen on it too.
+        #[arg(long)]
+        reuse_port: bool,
+        /// This process's own loopback address in a server of several processes, where its
+        /// peers reach its control endpoints (with --peers; --processes sets both up itself).
+        #[arg(long, value_name = "ADDR", requires = "peers")]
+        control_addr: Option<SocketAddr>,
+        /// The other processes' control addresses (ADDR,ADDR,...): control requests are
+        /// forwarded to them and /stats covers them.
+        #[arg(long, value_name = "ADDR,...", requires = "control_addr")]
+        peers: Option<String>,
+        /// Started by --processes: binds a control address, prints it, reads the peers'
+        /// from stdin.
+        #[arg(long, hide = true, conflicts_with = "control_addr")]
+        member: bool,
     },
 }
 
@@ -256,17 +277,45 @@ impl Command {
                 control_token,
                 cpus,
                 publisher_max_rate,
+                processes,
+                reuse_port,
+                control_addr,
+                peers,
+                member,
             } => {
+                let membership = match (member, control_addr, peers) {
+                    (true, _, _) => Membership::Started,
+                    (false, Some(control), Some(list)) => Membership::Given {
+                        control,
+                        peers: crate::parse_peers(&list).map_err(|why| CliError::BadOption {
+                            option: "--peers",
+                            why,
+                        })?,
+                    },
+                    _ => Membership::Alone,
+                };
                 crate::pin_cpus(cpus.as_deref())?;
                 // After pinning, so that "one per core" counts the CPUs left.
                 let (own_threads, server_runtime) = serve_runtime(mode, threads);
-                runtime(own_threads)?.block_on(crate::serve(ServeOptions {
+                let opts = ServeOptions {
                     addr,
                     ring_capacity,
                     control_token,
                     runtime: server_runtime,
                     publisher_max_rate,
-                }))
+                    reuse_port,
+                    membership,
+                    runtime_kind: mode,
+                    threads,
+                    cpus,
+                };
+                // The supervisor of --processes only starts and waits for its members.
+                let own_threads = if processes.is_some() {
+                    Some(1)
+                } else {
+                    own_threads
+                };
+                runtime(own_threads)?.block_on(crate::serve(opts, processes.map(usize::from)))
             }
         }
     }
