@@ -214,6 +214,12 @@ async fn stop(members: Vec<Member>) {
 /// A member's side of the start: binds its own control address on loopback, prints it,
 /// and reads its peers' from stdin.
 pub(crate) async fn join() -> Result<(tokio::net::TcpListener, Vec<SocketAddr>), CliError> {
+    // A supervisor that dies without passing a signal on (SIGKILL) must not leave its
+    // members serving: each gets SIGTERM then, and shuts down as on any SIGTERM. The
+    // signal follows the thread that started the process, which is the supervisor's one
+    // runtime thread (its main thread), alive as long as the supervisor.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets which signal this process gets.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) };
     let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
     let bind = |source| CliError::Bind { addr: any, source };
     let control = tokio::net::TcpListener::bind(any).await.map_err(bind)?;
@@ -221,9 +227,16 @@ pub(crate) async fn join() -> Result<(tokio::net::TcpListener, Vec<SocketAddr>),
     println!("{CONTROL_PREFIX}{own}");
     // Blocking, before anything is served: there is nothing else for this process to do.
     let mut line = String::new();
-    std::io::stdin()
+    let read = std::io::stdin()
         .read_line(&mut line)
         .map_err(|e| CliError::Child(format!("reading my peers from stdin: {e}")))?;
+    // The supervisor closed stdin (it stopped) before naming the peers: serving alone would
+    // make a member that is not the group's.
+    if read == 0 {
+        return Err(CliError::Child(
+            "stdin closed before the peers' addresses arrived".into(),
+        ));
+    }
     let peers = parse_peers(line.trim()).map_err(|why| CliError::BadOption {
         option: "--member",
         why,
