@@ -446,6 +446,8 @@ async fn set_workload(state: &Arc<AppState>, w: &WorkloadDoc, headers: HeaderMap
         *current = Some(Publisher {
             stop,
             stop_at_ns,
+            start_ns,
+            rate: w.rate,
             task,
         });
     }
@@ -498,17 +500,46 @@ async fn stop(state: Arc<AppState>, scope: Scope, at: Option<u64>) -> Result<Res
                 // The publisher ends by itself once its next tick is due at or after `ns`.
                 p.stop_at_ns.store(ns, Relaxed);
                 let _ = p.task.await;
+                overshoot(&state, (p.start_ns, p.rate), ns)
             }
-            (_, p) => stop_publisher(p).await,
+            (_, p) => {
+                stop_publisher(p).await;
+                Ok(())
+            }
         }
     };
-    let (forwarded, ()) = tokio::join!(forwarded, local);
+    let (forwarded, local) = tokio::join!(forwarded, local);
     forwarded?;
+    local?;
     Ok(text_response(
         StatusCode::OK,
         "text/plain",
         Body::full("stopped\n"),
     ))
+}
+
+/// A process that got the group's stop after its instant had passed may have published a
+/// tick due at or after it, which the other processes did not: its subscribers would get
+/// one message more. Said, so that the run fails instead of counting it silently.
+fn overshoot(
+    state: &AppState,
+    (start_ns, rate): (u64, f64),
+    stop_at_ns: u64,
+) -> Result<(), Rejection> {
+    let ticks = state.publisher_stats.ticks();
+    let last_due = ticks
+        .checked_sub(1)
+        .map(|k| publisher::tick_ns(start_ns, k, rate));
+    match last_due {
+        Some(due) if due >= stop_at_ns => Err(Rejection(
+            StatusCode::CONFLICT,
+            format!(
+                "the stop arrived {} µs after the group's stop instant: this process published a tick the others did not",
+                pushbench_wire::now_ns().saturating_sub(stop_at_ns) / 1_000
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Stops a publisher and waits for it, so nothing is published once the answer is out.

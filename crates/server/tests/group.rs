@@ -251,3 +251,43 @@ async fn peers_must_be_on_loopback() {
     let result = serve_member(listener, control, config, std::future::pending()).await;
     assert!(matches!(result, Err(ServerError::Config(_))), "{result:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
+    let server = pushbench_testkit::TestServer::start().await;
+    // As a peer would get it: the schedule starts now, 50 ticks a second (20 ms apart).
+    let start = pushbench_wire::now_ns();
+    let mut conn = server.connect().await;
+    let start_text = start.to_string();
+    let headers = [
+        ("pushbench-peer", "1"),
+        ("pushbench-start-ns", start_text.as_str()),
+    ];
+    let body = br#"{"topics": 1, "rate": 50, "payload_bytes": 0}"#;
+    conn.send_request("POST", "/control/workload", &headers, body)
+        .await;
+    assert_eq!(conn.read_response().await.status, 200);
+    // Until tick 2 (due at start + 40 ms) is published.
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.stats().await["topic_heads"][0].as_u64().unwrap() < 3 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The group's stop instant was start + 30 ms: tick 2 should not have been published.
+    let at = (start + 30_000_000).to_string();
+    let headers = [
+        ("pushbench-peer", "1"),
+        ("pushbench-stop-at-ns", at.as_str()),
+    ];
+    let mut conn = server.connect().await;
+    conn.send_request("POST", "/control/stop", &headers, b"")
+        .await;
+    let resp = conn.read_response().await;
+    assert_eq!(resp.status, 409, "{}", resp.text());
+    assert!(
+        resp.text().contains("published a tick the others did not"),
+        "{}",
+        resp.text()
+    );
+    server.shutdown().await;
+}
