@@ -40,6 +40,12 @@ impl std::fmt::Display for ClientKind {
     }
 }
 
+/// Clients (and so at most connections) per page of browser clients: HTTP/1.1's per-host
+/// limit in Chromium (`docs/findings.md` §6), so that no request of an HTTP transport waits
+/// for a socket. WebSocket, which that limit does not bound, is held to it too, so every
+/// kind runs the same number of clients per page (the same timers and script work per page).
+pub const BROWSER_CLIENTS_PER_PAGE: u32 = 6;
+
 /// The reference browser client of each transport (JavaScript, `browser_clients.js`):
 /// `poll`, `longPoll`, `stream`, `sse` and `webSocket`, each driving a counter object the
 /// including page defines. The live page inlines it, and so do the load generator's pages.

@@ -23,11 +23,8 @@ mod relay;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Clients (and so at most connections) per page: HTTP/1.1's per-host limit in Chromium
-/// (`docs/findings.md` §6), so that no request of an HTTP transport waits for a socket.
-/// WebSocket, which that limit does not bound, is held to it too, so every kind runs the
-/// same number of clients per page (the same timers and script work per page).
-pub const CLIENTS_PER_PAGE: u32 = 6;
+/// Clients per page ([`pushbench_model::client::BROWSER_CLIENTS_PER_PAGE`]).
+pub use pushbench_model::client::BROWSER_CLIENTS_PER_PAGE as CLIENTS_PER_PAGE;
 
 /// Where Chromium and chromedriver are.
 #[derive(Debug, Clone)]
