@@ -104,7 +104,9 @@ impl Prepared {
     }
 }
 
-/// The browser thread: Chromium, then (once the window is known) the pages and their relays.
+/// The browser thread: Chromium and its pages, loaded and their clocks estimated before the
+/// window is planned; then, once it is known, their clients started at their due times and
+/// what they saw collected until the phase's close.
 fn run(
     plan: Plan,
     paths: Paths,
@@ -115,38 +117,73 @@ fn run(
         .enable_all()
         .build()
         .map_err(|e| LoadgenError::Worker(format!("cannot build a runtime: {e}")))?;
-    let pages = plan.clients.div_ceil(CLIENTS_PER_PAGE);
-    rt.block_on(async {
-        let driver = Driver::launch(&paths, pages).await?;
+    // The relays run on it, and serve while anything of the thread waits.
+    let local = tokio::task::LocalSet::new();
+    let driver = rt.block_on(Driver::launch(
+        &paths,
+        plan.clients.div_ceil(CLIENTS_PER_PAGE),
+    ))?;
+    let staged = rt.block_on(local.run_until(async {
+        let pages = load_pages(&plan, &driver).await?;
         let _ = ready.send(());
-        let Ok(window) = go.await else {
-            driver.quit().await;
-            return Err(LoadgenError::Browser("the phase did not start".into()));
-        };
-        let result = phase(&plan, &driver, window).await;
-        driver.quit().await;
-        result
-    })
-}
-
-/// One page: its window, its relay's meter, and its clients' sequence states.
-struct Page {
-    window: fantoccini::wd::WindowHandle,
-    url: String,
-    meter: Meter,
-    /// The phase-wide numbers of its clients.
-    clients: Vec<u32>,
-    seqs: Vec<SeqState>,
-}
-
-/// Opens the pages, collects what they record until the phase's close, and returns the
-/// thread's stats.
-async fn phase(plan: &Plan, driver: &Driver, window: Window) -> Result<WorkerStats, LoadgenError> {
+        let window = go
+            .await
+            .map_err(|_| LoadgenError::Browser("the phase did not start".into()))?;
+        Ok((pages, window))
+    }));
+    let (mut pages, window) = match staged {
+        Ok(staged) => staged,
+        Err(e) => {
+            rt.block_on(driver.quit());
+            return Err(e);
+        }
+    };
     let shared = Rc::new(Worker {
         stats: RefCell::new(WorkerStats::new(&window)),
         window,
     });
-    let local = tokio::task::LocalSet::new();
+    for page in &pages {
+        let _ = page.relay.meter.set(Meter::new(shared.clone()));
+        page.meter().clock_error(page.clock_error_ns);
+    }
+    plan.progress.clear();
+    let driven = rt.block_on(local.run_until(drive(&plan, &driver, &mut pages, window)));
+    // The relays and their connections end here, before the pages' meters finish.
+    drop(local);
+    rt.block_on(driver.quit());
+    for page in &pages {
+        page.meter().finish_shared(page.clients.len() as u32);
+    }
+    drop(pages);
+    driven?;
+    Rc::try_unwrap(shared)
+        .map(|w| w.stats.into_inner())
+        .map_err(|_| LoadgenError::Worker("relays outlived their phase".into()))
+}
+
+/// One page: its window, its relay, its clients' numbers and sequence states.
+struct Page {
+    window: fantoccini::wd::WindowHandle,
+    relay: Rc<Relay>,
+    /// The phase-wide numbers of its clients.
+    clients: Vec<u32>,
+    seqs: Vec<SeqState>,
+    /// The bound on its clock error, ns: half the round trip of its best `GET /clock`.
+    clock_error_ns: u64,
+}
+
+impl Page {
+    /// Where its clients are counted (set once the window is known).
+    fn meter(&self) -> &Meter {
+        self.relay
+            .meter
+            .get()
+            .expect("set before the clients start")
+    }
+}
+
+/// Opens a relay per page and loads each page from its relay, which estimates its clock.
+async fn load_pages(plan: &Plan, driver: &Driver) -> Result<Vec<Page>, LoadgenError> {
     let mut pages = Vec::with_capacity(driver.windows.len());
     for (p, handle) in driver.windows.iter().enumerate() {
         let first = p as u32 * CLIENTS_PER_PAGE;
@@ -155,36 +192,31 @@ async fn phase(plan: &Plan, driver: &Driver, window: Window) -> Result<WorkerSta
             .await
             .map_err(|e| LoadgenError::Browser(format!("cannot open a relay: {e}")))?;
         let port = listener.local_addr().map_or(0, |a| a.port());
-        let meter = Meter::new(shared.clone());
         let relay = Rc::new(Relay {
             upstream: plan.server,
-            meter: meter.clone(),
+            meter: Default::default(),
             kind: plan.kind,
             page: page_answer(),
         });
-        local.spawn_local(relay::run(listener, relay));
+        tokio::task::spawn_local(relay::run(listener, relay.clone()));
+        driver.switch(handle).await?;
+        driver
+            .goto(&format!("http://127.0.0.1:{port}{PAGE_PATH}"))
+            .await?;
+        let clock = driver.script("return prepare();", vec![]).await?;
+        let clock_error_ns = match clock["rttMs"].as_f64() {
+            Some(rtt) if clock["offsetMs"].is_number() => (rtt * 1e6 / 2.0).ceil() as u64,
+            _ => return Err(LoadgenError::Browser(format!("prepare() returned {clock}"))),
+        };
         pages.push(Page {
             window: handle.clone(),
-            url: format!("http://127.0.0.1:{port}{PAGE_PATH}"),
-            meter,
+            relay,
             seqs: vec![SeqState::default(); clients.len()],
             clients,
+            clock_error_ns,
         });
     }
-    plan.progress.clear();
-    let driven = local
-        .run_until(drive(plan, driver, &mut pages, window))
-        .await;
-    // The relays and their connections end here, before the pages' meters finish.
-    drop(local);
-    for page in &pages {
-        page.meter.finish_shared(page.clients.len() as u32);
-    }
-    drop(pages);
-    driven?;
-    Rc::try_unwrap(shared)
-        .map(|w| w.stats.into_inner())
-        .map_err(|_| LoadgenError::Worker("relays outlived their phase".into()))
+    Ok(pages)
 }
 
 /// Opens each page when its first client is due, then collects every page's records every
@@ -202,8 +234,7 @@ async fn drive(
             _ = sleep_until_ns(due) => {}
             _ = plan.cancel.cancelled() => return Ok(()),
         }
-        let bound = open(plan, driver, &pages[p]).await?;
-        pages[p].meter.clock_error(bound);
+        start(plan, driver, &pages[p]).await?;
         for page in pages[..p].iter_mut() {
             collect(driver, page, plan.kind).await?;
         }
@@ -221,15 +252,14 @@ async fn drive(
         }
         if next >= shown + 1_000_000_000 {
             shown = next;
-            show(plan, &pages[0].meter);
+            show(plan, pages[0].meter());
         }
     }
     Ok(())
 }
 
-/// Loads a page from its relay and starts its clients; the bound on its clock error, ns
-/// (half the round trip of its best `GET /clock`).
-async fn open(plan: &Plan, driver: &Driver, page: &Page) -> Result<u64, LoadgenError> {
+/// Starts a page's clients.
+async fn start(plan: &Plan, driver: &Driver, page: &Page) -> Result<(), LoadgenError> {
     let topics: Vec<[u32; 2]> = (page.clients.iter())
         .enumerate()
         .map(|(j, &i)| [j as u32, topic_of(i, plan.topics)])
@@ -241,14 +271,8 @@ async fn open(plan: &Plan, driver: &Driver, page: &Page) -> Result<u64, LoadgenE
         "timeoutMs": plan.timeout_ms,
     });
     driver.switch(&page.window).await?;
-    driver.goto(&page.url).await?;
-    let clock = driver
-        .script("return start(arguments[0]);", vec![args])
-        .await?;
-    match clock["rttMs"].as_f64() {
-        Some(rtt) if clock["offsetMs"].is_number() => Ok((rtt * 1e6 / 2.0).ceil() as u64),
-        _ => Err(LoadgenError::Browser(format!("start() returned {clock}"))),
-    }
+    driver.script("start(arguments[0]);", vec![args]).await?;
+    Ok(())
 }
 
 /// Records what a page's clients saw since the last collection.
@@ -274,8 +298,10 @@ fn record(page: &mut Page, r: &Value, polls: bool) {
     let client = r[0].as_u64().unwrap_or(u64::MAX) as usize;
     let (what, text) = (r[1].as_str().unwrap_or(""), r[2].as_str().unwrap_or(""));
     let t = (r[3].as_f64().unwrap_or(0.0) * 1e6).max(0.0) as u64;
-    let (m, Some(seq)) = (&page.meter, page.seqs.get_mut(client)) else {
-        page.meter.error(ErrorKind::Protocol);
+    let Page { relay, seqs, .. } = page;
+    let m = relay.meter.get().expect("set before the clients start");
+    let Some(seq) = seqs.get_mut(client) else {
+        m.error(ErrorKind::Protocol);
         return;
     };
     match what {

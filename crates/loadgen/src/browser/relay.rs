@@ -28,8 +28,9 @@ const CHUNK: usize = 16 * 1024;
 pub(super) struct Relay {
     /// The server.
     pub(super) upstream: SocketAddr,
-    /// Where the page's connections are counted.
-    pub(super) meter: Meter,
+    /// Where the page's connections are counted, once the phase's window is known (the
+    /// page is loaded before; its clients connect after).
+    pub(super) meter: std::cell::OnceCell<Meter>,
     /// The page's transport: a stream's, an event stream's and a WebSocket's first request
     /// head and response head are connection set-up, as for the load generator's clients.
     pub(super) kind: TransportKind,
@@ -103,14 +104,15 @@ async fn answer(mut browser: TcpStream, read: &[u8], response: &[u8]) {
 
 /// Forwards a connection to the server, counting each direction until either ends.
 async fn forward(mut browser: TcpStream, first: &[u8], relay: &Relay, accepted: u64) {
+    // No client runs before the window is known: nothing of ours to forward yet.
+    let Some(meter) = relay.meter.get() else {
+        return;
+    };
     let Ok(mut server) = TcpStream::connect(relay.upstream).await else {
-        relay
-            .meter
-            .error(pushbench_model::result::ErrorKind::Connect);
+        meter.error(pushbench_model::result::ErrorKind::Connect);
         return;
     };
     let _ = server.set_nodelay(true);
-    let meter = &relay.meter;
     meter.connected();
     let _open = Opened(meter);
     let setup = matches!(
