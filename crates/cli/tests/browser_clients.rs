@@ -57,6 +57,9 @@ clients = 2
 client = "browser"
 "#;
 
+/// Messages per second the server publishes.
+const RATE: f64 = 20.0;
+
 /// Bytes of a message: the 34-byte envelope and the payload (`docs/protocol.md`).
 const MESSAGE: u64 = 34 + 64;
 
@@ -139,14 +142,19 @@ fn a_scenario_of_browser_clients_runs_end_to_end_and_counts_every_message() {
         ] {
             assert_eq!(num(row, col), 0, "{label}: {col}");
         }
-        let (published, delivered) = (
-            num(row, "messages_published"),
-            num(row, "messages_delivered"),
-        );
-        assert!(published >= 2 * 20, "{label}: published {published}");
+        // What the schedule owes: `messages_published` is counted from the server's heads
+        // read at the window's edges, and a busy machine answers the last reading late, with
+        // the publisher's ticks of the wait in it.
+        let window_s: f64 = row["duration_s"].parse().unwrap();
+        let owed = (RATE * window_s).round() as u64 * num(row, "clients");
+        let delivered = num(row, "messages_delivered");
         assert!(
-            delivered.abs_diff(published) <= edge_slack(row),
-            "{label}: delivered {delivered} of {published}"
+            delivered.abs_diff(owed) <= edge_slack(row),
+            "{label}: delivered {delivered}, owed {owed} ({RATE}/s for {window_s} s)"
+        );
+        assert!(
+            num(row, "messages_published") + edge_slack(row) >= owed,
+            "{label}"
         );
     }
     framing(&rows);

@@ -48,62 +48,68 @@ pub(super) async fn run(listener: TcpListener, relay: Rc<Relay>) {
     }
 }
 
-/// One connection from Chromium: answered here, or forwarded.
+/// One connection from Chromium: its requests for the page and `/clock` answered here,
+/// until it carries any other request, which it and everything after it are forwarded.
+/// `/clock` is answered on a kept-alive connection, so that a page's clock readings do not
+/// each pay a TCP handshake (the bound on its clock error is half their round trip); the
+/// page closes after its answer, so that the page load holds no connection.
 async fn connection(mut browser: TcpStream, relay: Rc<Relay>) {
-    let accepted = now_ns();
     let _ = browser.set_nodelay(true);
-    let mut first = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; CHUNK];
     let mut have = 0;
-    // The request line decides; a request line longer than a chunk is no request of ours.
-    let line_end = loop {
-        if let Some(i) = first[..have].windows(2).position(|w| w == b"\r\n") {
-            break i;
+    loop {
+        // A whole head first; a head longer than a chunk is no request of ours.
+        let mut head = HeadEnd::default();
+        let mut end = head.feed(&buf[..have]);
+        while end.is_none() {
+            match browser.read(&mut buf[have..]).await {
+                Ok(n) if n > 0 && have + n < CHUNK => {
+                    end = head.feed(&buf[have..have + n]).map(|k| have + k);
+                    have += n;
+                }
+                _ => return,
+            }
         }
-        match browser.read(&mut first[have..]).await {
-            Ok(n) if n > 0 && have + n < CHUNK => have += n,
-            _ => return,
+        let end = end.unwrap_or(have);
+        let line = buf[..end].split(|&b| b == b'\r').next().unwrap_or_default();
+        let path = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+        let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+        if path == PAGE_PATH.as_bytes() {
+            return answer(browser, &relay.page).await;
         }
-    };
-    let line = &first[..line_end];
-    let path = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
-    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
-    if path == PAGE_PATH.as_bytes() {
-        answer(browser, &first[..have], &relay.page).await;
-    } else if path == b"/clock" {
+        if path != b"/clock" {
+            return forward(browser, &buf[..have], &relay, now_ns()).await;
+        }
         // The load generator and the server read the same CLOCK_MONOTONIC
         // (`pushbench_wire::clock`), so the relay answers the server's `GET /clock` itself.
         let body = format!("{:016x}\n", now_ns());
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: no-store\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
-        answer(browser, &first[..have], (head + &body).as_bytes()).await;
-    } else {
-        forward(browser, &first[..have], &relay, accepted).await;
+        if browser.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+        buf.copy_within(end..have, 0);
+        have -= end;
     }
 }
 
-/// Writes `response` after the whole request head has arrived (closing with unread bytes
-/// would reset the connection under the answer), then closes.
-async fn answer(mut browser: TcpStream, read: &[u8], response: &[u8]) {
-    let mut head = HeadEnd::default();
-    let mut done = head.feed(read).is_some();
-    let mut buf = [0u8; 2048];
-    while !done {
-        match browser.read(&mut buf).await {
-            Ok(n) if n > 0 => done = head.feed(&buf[..n]).is_some(),
-            _ => return,
-        }
-    }
+/// Writes `response` and closes.
+async fn answer(mut browser: TcpStream, response: &[u8]) {
     if browser.write_all(response).await.is_ok() {
         let _ = browser.shutdown().await;
-        // Chromium closes its side once it has read the answer.
+        // Chromium closes its side once it has read the answer; closing first with unread
+        // bytes would reset the connection under the answer.
+        let mut buf = [0u8; 2048];
         let _ = tokio::time::timeout(Duration::from_secs(5), browser.read(&mut buf)).await;
     }
 }
 
 /// Forwards a connection to the server, counting each direction until either ends.
-async fn forward(mut browser: TcpStream, first: &[u8], relay: &Relay, accepted: u64) {
+/// `asked`: when its first request had arrived whole, from which the connection's time to
+/// connect counts.
+async fn forward(mut browser: TcpStream, first: &[u8], relay: &Relay, asked: u64) {
     // No client runs before the window is known: nothing of ours to forward yet.
     let Some(meter) = relay.meter.get() else {
         return;
@@ -121,13 +127,13 @@ async fn forward(mut browser: TcpStream, first: &[u8], relay: &Relay, accepted: 
     );
     if !setup {
         // A poll's connection is ready once connected, as the load generator's poll's is.
-        meter.connect_time(now_ns() - accepted);
+        meter.connect_time(now_ns() - asked);
     }
     let (br, bw) = browser.split();
     let (sr, sw) = server.split();
     tokio::select! {
         _ = up(br, sw, first, meter, setup) => {}
-        _ = down(sr, bw, meter, setup.then_some(accepted)) => {}
+        _ = down(sr, bw, meter, setup.then_some(asked)) => {}
     }
 }
 
@@ -177,7 +183,7 @@ async fn up(
     }
 }
 
-/// Server to browser. With `handshake` (when the connection was accepted), the first
+/// Server to browser. With `handshake` (when its first request had arrived), the first
 /// response head is connection set-up, and its end the connection's time to connect.
 async fn down(
     mut from: ReadHalf<'_>,
