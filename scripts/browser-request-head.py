@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """Prints the request head headless Chromium sends for a same-origin fetch(), as the poll
 and long-poll pages of browser clients send it (docs/findings.md §7): a loopback listener
-serves a page that fetches /poll?topic=0&cursor=12 and prints that request's head, byte for
-byte, with its length. Needs chromium (scripts/install-chromium.sh).
+serves a page that fetches /poll?topic=0&cursor=12 with cache: "no-store" (as the reference
+clients' getText does) and prints that request's head, byte for byte, with its length. Needs chromium (scripts/install-chromium.sh).
 
     scripts/browser-request-head.py
 """
-import os
 import shutil
 import socket
 import subprocess
@@ -14,7 +13,7 @@ import tempfile
 import threading
 
 PAGE = b"""<!doctype html><link rel="icon" href="data:,"><script>
-fetch('/poll?topic=0&cursor=12').then((r) => r.text());
+fetch('/poll?topic=0&cursor=12', { cache: "no-store" }).then((r) => r.text());
 </script>"""
 done = threading.Event()
 

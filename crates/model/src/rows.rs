@@ -291,12 +291,6 @@ pub struct SummaryRow {
     /// publication from the workload's start to the window's end; empty when not reported.
     #[serde(default, deserialize_with = "opt_whole")]
     pub server_peak_queued_bytes: Option<u64>,
-    /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
-    #[serde(default, deserialize_with = "dimension")]
-    pub sweep_dimension: Option<SweepDimension>,
-    /// The swept value, empty without a sweep (and absent in runs made before sweeps).
-    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
-    pub sweep_value: Option<f64>,
     /// Which client ran the phase, `rust` or `browser`; absent in runs made before browser
     /// clients existed (all `rust`).
     #[serde(default)]
@@ -306,6 +300,12 @@ pub struct SummaryRow {
     /// absent in runs made before browser clients existed.
     #[serde(default, deserialize_with = "opt_whole")]
     pub clock_error_us: Option<u64>,
+    /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
+    #[serde(default, deserialize_with = "dimension")]
+    pub sweep_dimension: Option<SweepDimension>,
+    /// The swept value, empty without a sweep (and absent in runs made before sweeps).
+    #[serde(default, serialize_with = "value_text", deserialize_with = "finite")]
+    pub sweep_value: Option<f64>,
 }
 
 impl CsvRow for SummaryRow {
@@ -1073,7 +1073,8 @@ mod tests {
     fn columns_are_the_fields_in_order() {
         let c = SummaryRow::columns();
         assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 57));
-        assert_eq!(c[c.len() - 1], "clock_error_us");
+        assert_eq!(c[c.len() - 1], "sweep_value");
+        assert_eq!(c[c.len() - 4..c.len() - 2], ["client", "clock_error_us"]);
         for o in SummaryRow::OPTIONAL {
             assert!(c.contains(o), "{o}");
         }

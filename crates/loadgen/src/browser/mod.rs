@@ -9,7 +9,7 @@
 //!   per page) and every connection of its clients passes through the relay, which forwards
 //!   it to the server and counts its bytes both ways on the client's meter, the browser's
 //!   real request heads included. The page itself and `GET /clock` are answered by the
-//!   relay, on connections it closes after the answer, and are not counted;
+//!   relay and are not counted;
 //! - the page runs the reference clients the live page runs
 //!   (`pushbench_model::client::BROWSER_CLIENTS_JS`) and keeps, for every message, its first
 //!   34 bytes and its receive time converted to the load generator's clock; the load
