@@ -53,18 +53,29 @@ impl Driver {
         let mut child = tokio::process::Command::new(&paths.driver)
             .arg("--port=0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
                 LoadgenError::Browser(format!("cannot start {}: {e}", paths.driver.display()))
             })?;
-        let port = tokio::time::timeout(WAIT, port_of(&mut child))
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(|| LoadgenError::Browser("chromedriver announced no port".into()))?;
+        let port = match tokio::time::timeout(WAIT, port_of(&mut child)).await {
+            Ok(Ok(port)) => port,
+            Ok(Err(said)) => {
+                let status = child
+                    .wait()
+                    .await
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let why = format!("chromedriver announced no port ({status}); it said: {said}");
+                return Err(LoadgenError::Browser(why));
+            }
+            Err(_) => {
+                let why = format!("chromedriver announced no port within {WAIT:?}");
+                return Err(LoadgenError::Browser(why));
+            }
+        };
         let profile = std::env::temp_dir().join(format!(
             "pushbench-chromium-{}-{}",
             std::process::id(),
@@ -127,18 +138,35 @@ impl Driver {
     }
 }
 
-/// The port chromedriver announces on its first lines.
-async fn port_of(child: &mut tokio::process::Child) -> Option<u16> {
-    let mut lines = BufReader::new(child.stdout.take()?).lines();
+/// The port chromedriver announces on its first lines; or, when its output ends first, what
+/// it printed (both streams), for the error. The rest of its output is read and dropped, so
+/// chromedriver never blocks on it.
+async fn port_of(child: &mut tokio::process::Child) -> Result<u16, String> {
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err("no output streams".into());
+    };
+    let errors = tokio::spawn(async move {
+        let mut lines = BufReader::new(err).lines();
+        let mut said = Vec::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            if said.len() < 20 {
+                said.push(l);
+            }
+        }
+        said
+    });
+    let mut lines = BufReader::new(out).lines();
+    let mut said = Vec::new();
     while let Ok(Some(l)) = lines.next_line().await {
         if let Some(p) = l.strip_prefix("ChromeDriver was started successfully on port ") {
-            let port = p.trim_end_matches('.').parse().ok();
-            // The rest of its output is read and dropped, so chromedriver never blocks on it.
+            let port = p.trim_end_matches('.').parse().map_err(|_| l.clone());
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
             return port;
         }
+        said.push(l);
     }
-    None
+    said.extend(errors.await.unwrap_or_default());
+    Err(said.join(" | "))
 }
 
 /// A Chromium session through chromedriver on `port`, its steps bounded by [`WAIT`].
