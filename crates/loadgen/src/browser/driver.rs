@@ -50,16 +50,29 @@ fn failed(what: &str) -> impl Fn(fantoccini::error::CmdError) -> LoadgenError + 
 impl Driver {
     /// Starts chromedriver and a Chromium session with `pages` windows.
     pub(super) async fn launch(paths: &Paths, pages: u32) -> Result<Driver, LoadgenError> {
-        let mut child = tokio::process::Command::new(&paths.driver)
-            .arg("--port=0")
+        let mut cmd = tokio::process::Command::new(&paths.driver);
+        cmd.arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                LoadgenError::Browser(format!("cannot start {}: {e}", paths.driver.display()))
-            })?;
+            .kill_on_drop(true);
+        // A load generator that dies without quitting (killed, or a panic on a closed
+        // stdout) takes chromedriver with it, and Chromium follows its closed pipe: in a
+        // process group of its own, nothing else would end it. The signal comes when the
+        // thread that started it ends, which quits it first.
+        // SAFETY: prctl(2) between fork and exec: async-signal-safe, touches no memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            LoadgenError::Browser(format!("cannot start {}: {e}", paths.driver.display()))
+        })?;
         let port = match tokio::time::timeout(WAIT, port_of(&mut child)).await {
             Ok(Ok(port)) => port,
             Ok(Err(said)) => {
