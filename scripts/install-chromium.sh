@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the browser tests drive (crates/cli/tests/browser.rs,
+# Installs what browser clients (client = "browser" in a scenario) and the browser tests
+# drive (crates/cli/tests/browser.rs and browser_clients.rs,
 # scripts/browser-connection-limit.sh): Chromium and its WebDriver, chromedriver, from
 # Debian's packages, when they are missing. Run by .ci/run; run it once by hand before the
 # browser tests.

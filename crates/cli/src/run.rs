@@ -374,6 +374,8 @@ impl<'a> Prepared<'a> {
             shard,
         )
         .map_err(CliError::Input)?;
+        pushbench_loadgen::scenario::check_browser(&scenario, &opts.scenario)
+            .map_err(CliError::Input)?;
         check_shard_options(opts, &scenario)?;
         if opts.paired.is_some() {
             check_pairs(&scenario, &opts.scenario)?;

@@ -10,6 +10,9 @@
 //!
 //! `PUSHBENCH_SCREENSHOT=FILE.png` saves a screenshot of the page after the burst.
 
+mod common;
+
+use common::browser_installed;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,29 +26,6 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Each test starts a Chromium; two at once would share two cores with the server.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The executable `name` on `PATH`.
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Chromium and chromedriver; without them `None` after one line on stderr, or a failure
-/// when `CI=true`.
-fn browser_installed() -> Option<(PathBuf, PathBuf)> {
-    let chromium = on_path("chromium").or_else(|| on_path("chromium-browser"));
-    if let (Some(chromium), Some(driver)) = (chromium, on_path("chromedriver")) {
-        return Some((chromium, driver));
-    }
-    let what = "chromium and chromedriver are not installed (scripts/install-chromium.sh)";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what}, and CI=true: the browser tests must run");
-    }
-    eprintln!("skipped: {what}");
-    None
-}
 
 /// A child in a process group of its own, killed with the whole group when dropped: so
 /// the Chromium that chromedriver starts goes too, even when a test fails midway.

@@ -101,6 +101,9 @@ pub enum LoadgenError {
     /// A worker thread could not be started or died.
     #[error("load generator worker: {0}")]
     Worker(String),
+    /// Chromium or chromedriver could not be started or driven (`client = "browser"`).
+    #[error("browser clients: {0}")]
+    Browser(String),
     /// A shard could not keep to the run's plan (`docs/sharding.md`).
     #[error("shard {shard}: phase {phase}: {why}")]
     Shard {

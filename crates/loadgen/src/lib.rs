@@ -9,6 +9,7 @@
 //! no files and starts no server: the report crate writes results, the binary starts servers.
 #![warn(missing_docs)]
 
+pub mod browser;
 mod clients;
 mod conn;
 pub mod control;

@@ -121,6 +121,8 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let mut control = Control::with_token(spec.server, spec.control_token);
     let numbering = Numbering::of(&spec);
     let topics = topics_of(sc, numbering.total);
+    // Chromium takes a second or more to start: before the window is planned.
+    let browser = crate::browser::phase::prepare(&spec, topics).await?;
     set_workload(&spec, &mut control, topics).await?;
     let server_before = control.stats().await?;
     let loadgen_before = LoadgenBefore::read();
@@ -128,7 +130,10 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         Some(s) => s.window(sc),
         None => plan_window(sc),
     };
-    let workers = start_workers(&spec, topics, window, None)?;
+    let workers = match browser {
+        Some(b) => b.start(window),
+        None => start_workers(&spec, topics, window, None)?,
+    };
     // The server's topic heads at the window's edges say how many messages it published
     // inside the window: the deliveries the clients owe.
     let drives = spec.shard.as_ref().is_none_or(|s| s.clock.shard.drives());
@@ -237,6 +242,8 @@ impl Measured {
         PhaseResult {
             label: tp.label.clone(),
             transport: tp.kind,
+            client: tp.client,
+            clock_error_us: merged.clock_error_ns.map(|ns| ns.div_ceil(1000)),
             repetition: spec.repetition,
             sweep: spec.sweep,
             clients: tp.clients,

@@ -4,6 +4,7 @@
 //! Every error names the file, the line and the key, so a typo is fixed in one look.
 
 mod check;
+mod client;
 mod http;
 mod network;
 mod sweep;
@@ -174,6 +175,9 @@ pub struct TransportFile {
     /// `long-poll` only: how long the server may hold a request.
     #[serde(default)]
     pub timeout: Option<Spanned<HumanDuration>>,
+    /// `rust` (the default) or `browser`: which client runs the entry.
+    #[serde(default)]
+    pub client: Option<Spanned<pushbench_model::client::ClientKind>>,
 }
 
 /// Upper bound that keeps a typo from asking for absurd amounts of work; the workload's
@@ -236,6 +240,8 @@ pub fn check_shard_descriptors(
     }
     Ok(())
 }
+
+pub use client::check_browser;
 
 /// Reads and checks a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, LoadgenError> {

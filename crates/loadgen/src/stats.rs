@@ -54,6 +54,9 @@ pub struct WorkerStats {
     pub(crate) open_connections: u64,
     /// Messages received at any time of the phase, for the progress display only.
     pub(crate) received: u64,
+    /// Browser clients: the bound on their pages' clock error, ns (`None`: the load
+    /// generator's own clients).
+    pub(crate) clock_error_ns: Option<u64>,
 }
 
 impl WorkerStats {
@@ -74,12 +77,14 @@ impl WorkerStats {
             seconds,
             open_connections: 0,
             received: 0,
+            clock_error_ns: None,
         }
     }
 
     /// Adds another worker's share into this one.
     pub(crate) fn merge(&mut self, o: WorkerStats) {
         self.counters.add(&o.counters);
+        self.clock_error_ns = self.clock_error_ns.max(o.clock_error_ns);
         for (a, b) in self.errors.0.iter_mut().zip(o.errors.0) {
             *a += b;
         }
@@ -303,6 +308,38 @@ impl Meter {
 
     pub(crate) fn reconnect(&self) {
         self.with(|s| s.counters.reconnects += 1);
+    }
+
+    /// A browser page's clock error is at most `ns`: the phase's bound is the largest.
+    pub(crate) fn clock_error(&self, ns: u64) {
+        self.with(|s| s.clock_error_ns = s.clock_error_ns.max(Some(ns)));
+    }
+
+    /// What the live display shows of this meter's worker.
+    pub(crate) fn snapshot(&self) -> crate::live::ProgressSnapshot {
+        self.with(|s| crate::live::ProgressSnapshot {
+            connected: s.open_connections,
+            received: s.received,
+            errors: s.errors.total(),
+            p99_us: if s.latency.is_empty() {
+                0
+            } else {
+                s.latency.value_at_quantile(0.99)
+            },
+        })
+    }
+
+    /// Called once when a page of `clients` browser clients stops: its connections carry
+    /// all of its clients' bytes, so each gets an equal share in the bandwidth distribution.
+    pub(crate) fn finish_shared(&self, clients: u32) {
+        let w = self.worker.window;
+        let secs = (w.end - w.start) as f64 / 1e9;
+        let bps = (self.tally.get() as f64 / f64::from(clients.max(1)) / secs).round() as u64;
+        self.with(|s| {
+            s.bandwidth
+                .record_n(bps, u64::from(clients))
+                .expect("auto-resizing histogram")
+        });
     }
 
     /// Called once when the client stops: records its bandwidth over the window.

@@ -192,6 +192,21 @@ const CASES: &[(&str, &str, &str)] = &[
         "[workload]",
         "[sweep]\nrate = []\n\n[workload]",
     ),
+    (
+        "client unknown",
+        "kind = \"websocket\"",
+        "kind = \"websocket\"\nclient = \"firefox\"",
+    ),
+    (
+        "client browser raw",
+        "kind = \"websocket\"",
+        "kind = \"raw\"\nclient = \"browser\"",
+    ),
+    (
+        "client browser fixed-delay",
+        "interval = \"100ms\"",
+        "interval = \"100ms\"\nschedule = \"fixed-delay\"\nclient = \"browser\"",
+    ),
 ];
 
 /// Cases that append a table to [`BASE`] instead of replacing text.
@@ -271,6 +286,14 @@ const APPENDED: &[(&str, &str)] = &[
     (
         "http content type",
         "[http.response_headers]\nContent-Type = \"x\"\n",
+    ),
+    (
+        "client browser network",
+        "[network]\nrtt = \"10ms\"\n\n[[transports]]\nkind = \"sse\"\nclients = 1\nclient = \"browser\"\n",
+    ),
+    (
+        "client browser target",
+        "[target]\nfile = \"t.toml\"\n\n[[transports]]\nkind = \"sse\"\nclients = 1\nclient = \"browser\"\n",
     ),
     (
         "http inline table",

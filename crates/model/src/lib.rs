@@ -8,6 +8,7 @@
 //! from the data alone: it does no I/O, runs nothing and knows no async runtime.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod overload;
 pub mod paired;
 pub mod protocol;
@@ -20,6 +21,7 @@ pub mod shard;
 pub mod target;
 pub mod transport;
 
+pub use client::ClientKind;
 pub use result::{
     Counters, ErrorCounts, ErrorKind, KeepingUp, PERCENTILES, PhaseResult, ProcessUsage,
     SecondStats, new_histogram,

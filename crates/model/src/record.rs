@@ -29,6 +29,11 @@ pub fn file_name(label: &str, sweep: Option<SweepPoint>, repetition: u32) -> Str
 pub struct PhaseRecord {
     label: String,
     transport: TransportKind,
+    /// Absent in records made before browser clients existed: `rust`.
+    #[serde(default)]
+    client: crate::client::ClientKind,
+    #[serde(default)]
+    clock_error_us: Option<u64>,
     repetition: u32,
     #[serde(default)]
     sweep: Option<SweepPoint>,
@@ -78,6 +83,8 @@ impl PhaseRecord {
         PhaseRecord {
             label: p.label.clone(),
             transport: p.transport,
+            client: p.client,
+            clock_error_us: p.clock_error_us,
             repetition: p.repetition,
             sweep: p.sweep,
             clients: p.clients,
@@ -147,6 +154,8 @@ impl PhaseRecord {
         Ok(PhaseResult {
             label: self.label,
             transport: self.transport,
+            client: self.client,
+            clock_error_us: self.clock_error_us,
             repetition: self.repetition,
             sweep: self.sweep,
             clients: self.clients,

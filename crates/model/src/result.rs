@@ -189,6 +189,12 @@ pub struct PhaseResult {
     pub label: String,
     /// The client kind.
     pub transport: TransportKind,
+    /// Which client ran it: pushbench's own or the browser's.
+    pub client: crate::client::ClientKind,
+    /// Browser clients: how far a page's receive times may be off the load generator's
+    /// clock, at most (the largest half round trip of the pages' best `GET /clock`
+    /// reading), µs; `None` for the load generator's own clients, which read its clock.
+    pub clock_error_us: Option<u64>,
     /// Repetition number, from 1.
     pub repetition: u32,
     /// The sweep point the phase ran at, when the scenario sweeps.

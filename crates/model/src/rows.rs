@@ -291,6 +291,15 @@ pub struct SummaryRow {
     /// publication from the workload's start to the window's end; empty when not reported.
     #[serde(default, deserialize_with = "opt_whole")]
     pub server_peak_queued_bytes: Option<u64>,
+    /// Which client ran the phase, `rust` or `browser`; absent in runs made before browser
+    /// clients existed (all `rust`).
+    #[serde(default)]
+    pub client: crate::client::ClientKind,
+    /// Browser clients: the bound on their receive times' clock error, µs
+    /// ([`PhaseResult::clock_error_us`]); empty for the load generator's own clients, and
+    /// absent in runs made before browser clients existed.
+    #[serde(default, deserialize_with = "opt_whole")]
+    pub clock_error_us: Option<u64>,
     /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
     #[serde(default, deserialize_with = "dimension")]
     pub sweep_dimension: Option<SweepDimension>,
@@ -316,6 +325,8 @@ impl CsvRow for SummaryRow {
         "request_max_us",
         "sweep_dimension",
         "sweep_value",
+        "client",
+        "clock_error_us",
     ];
 }
 
@@ -372,6 +383,8 @@ impl SummaryRow {
             request_max_us: Some(0),
             sweep_dimension: None,
             sweep_value: None,
+            client: Default::default(),
+            clock_error_us: None,
             verdict: None,
             overload_reasons: String::new(),
             publisher_lag_p50_us: None,
@@ -439,6 +452,8 @@ impl SummaryRow {
             request_max_us: Some(p.request_latency.max()),
             sweep_dimension: p.sweep.map(|s| s.dimension),
             sweep_value: p.sweep.map(|s| s.value),
+            client: p.client,
+            clock_error_us: p.clock_error_us,
             verdict: k.judgement.verdict,
             overload_reasons: k.judgement.reasons_text(),
             publisher_lag_p50_us: lag.map(|h| q(h, 50.0)),
@@ -1057,8 +1072,9 @@ mod tests {
     #[test]
     fn columns_are_the_fields_in_order() {
         let c = SummaryRow::columns();
-        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 55));
+        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 57));
         assert_eq!(c[c.len() - 1], "sweep_value");
+        assert_eq!(c[c.len() - 4..c.len() - 2], ["client", "clock_error_us"]);
         for o in SummaryRow::OPTIONAL {
             assert!(c.contains(o), "{o}");
         }

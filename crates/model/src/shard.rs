@@ -311,6 +311,8 @@ mod tests {
         crate::PhaseResult {
             label: "websocket".into(),
             transport: crate::TransportKind::WebSocket,
+            client: Default::default(),
+            clock_error_us: None,
             repetition: 1,
             sweep: None,
             clients,

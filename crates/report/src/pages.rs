@@ -8,9 +8,9 @@ use crate::files::json_number;
 use crate::html::{REPORT_CSS, esc, head, inline_svg, swatch};
 use crate::keeping;
 use crate::rundata::RunData;
-use pushbench_model::SweepDimension;
 use pushbench_model::run::CpuPinning;
 use pushbench_model::scenario::{NetworkPlan, Pattern, Scenario, duration_text};
+use pushbench_model::{ClientKind, SweepDimension};
 use std::fmt::Write as _;
 
 /// Rows of the summary table: header and cells, shared by the HTML and Markdown pages.
@@ -42,6 +42,12 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
     if let Some(d) = swept {
         header.insert(2, d.name());
     }
+    // Which client ran each phase, when a browser ran any: beside the transport, in both
+    // tables.
+    let clients = (run.summary.iter()).any(|r| r.client != ClientKind::Rust);
+    if clients {
+        header.insert(1, "client");
+    }
     let rows = run
         .summary
         .iter()
@@ -68,6 +74,9 @@ fn table(run: &RunData) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
             ];
             if swept.is_some() {
                 cells.insert(2, r.sweep().map(|p| p.value_text()).unwrap_or_default());
+            }
+            if clients {
+                cells.insert(1, r.client.name().to_string());
             }
             (r.transport.clone(), cells)
         })
@@ -142,10 +151,17 @@ fn scenario_lines(run: &RunData) -> Vec<String> {
             .map(|o| o.describe(t))
             .collect();
         let (label, kind) = (&t.label, t.kind.name());
+        let by = match t.client {
+            ClientKind::Rust => String::new(),
+            ClientKind::Browser => format!(
+                ", run by headless Chromium ({} clients per page)",
+                pushbench_model::client::BROWSER_CLIENTS_PER_PAGE
+            ),
+        };
         out.push(if swept == "clients" {
-            format!("{label}: kind {kind}{extra}, clients swept")
+            format!("{label}: kind {kind}{extra}, clients swept{by}")
         } else {
-            format!("{label}: {} clients of kind {kind}{extra}", t.clients)
+            format!("{label}: {} clients of kind {kind}{extra}{by}", t.clients)
         });
     }
     out

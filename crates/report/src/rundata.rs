@@ -345,6 +345,7 @@ mod tests {
                     Some(i) => given[i],
                     // A word, not a number.
                     None if *c == "verdict" => "ok",
+                    None if *c == "client" => "rust",
                     None => "0",
                 })
                 .collect();
@@ -405,6 +406,7 @@ mod tests {
                 "repetition" => "1",
                 "sweep_dimension" | "sweep_value" => "",
                 "verdict" => "ok",
+                "client" => "browser",
                 _ => "0",
             })
             .collect();
@@ -439,8 +441,11 @@ mod tests {
         assert_eq!(old[0].request_p99_us, None);
         assert_eq!(old[0].server_rss_per_connection_bytes, None);
         assert_eq!(old[0].sweep(), None);
+        assert_eq!(old[0].client, pushbench_model::ClientKind::Rust);
+        assert_eq!(old[0].clock_error_us, None);
         let new = summary_without(&[]).unwrap();
         assert_eq!(new[0].request_p99_us, Some(0));
+        assert_eq!(new[0].client, pushbench_model::ClientKind::Browser);
     }
 
     #[test]

@@ -70,6 +70,8 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
     PhaseResult {
         label: label.to_string(),
         transport: kind,
+        client: Default::default(),
+        clock_error_us: None,
         repetition: rep,
         sweep: None,
         clients,

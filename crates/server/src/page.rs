@@ -4,8 +4,9 @@
 //! page"). And `GET /clock`: the server's clock, from which the page estimates the offset
 //! between the browser's clock and the one every `sent_ns` is stamped with.
 //!
-//! The page is compiled into the binary and served from a static buffer: an answer copies
-//! nothing and allocates only hyper's head.
+//! The page is compiled into the binary, its reference clients inlined from
+//! `pushbench_model::client` once, and served from that buffer: an answer copies nothing
+//! and allocates only hyper's head.
 
 use crate::body::Body;
 use crate::routes::{Resp, text_response};
@@ -13,8 +14,12 @@ use bytes::Bytes;
 use hyper::StatusCode;
 use hyper::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderValue};
 
-/// The page, as it is served.
-const PAGE: &[u8] = include_bytes!("live.html");
+/// The page, as it is served: `live.html` with the reference clients in their place.
+static PAGE: std::sync::LazyLock<Bytes> = std::sync::LazyLock::new(|| {
+    Bytes::from(pushbench_model::client::with_browser_clients(include_str!(
+        "live.html"
+    )))
+});
 
 /// What the page may load and connect to: its own inline script and style, and its own
 /// origin (fetch, EventSource, WebSocket). The browser enforces it, so the page cannot come
@@ -24,7 +29,7 @@ const POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
 
 /// The live page.
 pub(crate) fn page() -> Resp {
-    let body = Body::full(Bytes::from_static(PAGE));
+    let body = Body::full(PAGE.clone());
     let mut resp = text_response(StatusCode::OK, "text/html; charset=utf-8", body);
     resp.headers_mut()
         .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));

@@ -15,7 +15,12 @@ async fn the_page_is_served_whole_as_html_that_loads_nothing_from_elsewhere() {
         resp.header("content-type"),
         Some("text/html; charset=utf-8")
     );
-    assert_eq!(resp.body, include_bytes!("../src/live.html"));
+    // live.html with the reference clients inlined where it marks their place.
+    let page = include_str!("../src/live.html");
+    assert!(page.contains(pushbench_model::client::BROWSER_CLIENTS_MARK));
+    let whole = pushbench_model::client::with_browser_clients(page);
+    assert!(whole.contains("function webSocket(") && whole.contains("class Counters"));
+    assert_eq!(resp.body, whole.as_bytes());
     // The browser refuses any load or connection the policy does not name: nothing but the
     // inline script and style, and the page's own origin.
     let policy = resp.header("content-security-policy").expect("a policy");

@@ -1,6 +1,7 @@
 //! Set-up shared by the tests that run the real binary (`run.rs`, `target.rs`, `nchan.rs`,
 //! `paired.rs`): the command, a run waited for, `summary.csv` read back by transport, and
-//! `compare` on run directories copied and altered into fixtures (also `fixtures.rs`).
+//! `compare` on run directories copied and altered into fixtures (also `fixtures.rs`), and
+//! whether Chromium is there (`browser.rs`, `browser_clients.rs`).
 
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
@@ -55,6 +56,29 @@ pub fn num(row: &HashMap<String, String>, col: &str) -> u64 {
     row[col]
         .parse()
         .unwrap_or_else(|_| panic!("{col}: {:?}", row[col]))
+}
+
+/// The executable `name` on `PATH`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Chromium and chromedriver; without them `None` after one line on stderr, or a failure
+/// when `CI=true` (`.ci/run` installs them with `scripts/install-chromium.sh`).
+pub fn browser_installed() -> Option<(PathBuf, PathBuf)> {
+    let chromium = on_path("chromium").or_else(|| on_path("chromium-browser"));
+    if let (Some(chromium), Some(driver)) = (chromium, on_path("chromedriver")) {
+        return Some((chromium, driver));
+    }
+    let what = "chromium and chromedriver are not installed (scripts/install-chromium.sh)";
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what}, and CI=true: the browser tests must run");
+    }
+    eprintln!("skipped: {what}");
+    None
 }
 
 /// `pushbench compare DIRS... EXTRA...`: exit code, stdout, stderr.

@@ -2,6 +2,7 @@
 //! ([`Scenario`]), one step per part of the file. Every error names the line and the key of
 //! what is wrong.
 
+use super::client;
 use super::{
     Checking, LoadgenError, MAX_CLIENTS, PollSchedule, Scenario, ScenarioFile, Sweep,
     SweepDimension, TransportFile, TransportKind, TransportOption, TransportPlan, Workload,
@@ -50,6 +51,7 @@ impl Checking<'_> {
         if workload.closed_loop {
             self.closed_loop_kinds(entries, &transports)?;
         }
+        self.browser_clients(entries, &f, &workload, network.is_some())?;
         let target = f.target.as_ref().map(|t| self.target_ref(t)).transpose()?;
         let or_one_second = |d: &Option<Spanned<super::HumanDuration>>| {
             d.as_ref().map_or(Duration::from_secs(1), |d| d.get_ref().0)
@@ -371,10 +373,14 @@ impl Checking<'_> {
         };
         self.options(i, t, kind)?;
         let (interval, timeout) = self.durations(i, t, duration)?;
-        let label = t
-            .label
+        let client = t
+            .client
             .as_ref()
-            .map_or_else(|| kind.name().to_string(), |l| l.get_ref().clone());
+            .map_or_else(Default::default, |c| *c.get_ref());
+        let label = t.label.as_ref().map_or_else(
+            || client::default_label(kind, client),
+            |l| l.get_ref().clone(),
+        );
         let allowed = |c: char| c.is_ascii_alphanumeric() || "-_".contains(c);
         if let Some(l) = &t.label
             && (l.get_ref().is_empty() || !l.get_ref().chars().all(allowed))
@@ -394,6 +400,11 @@ impl Checking<'_> {
                 .as_ref()
                 .map_or(PollSchedule::default(), |s| *s.get_ref()),
             timeout,
+            client,
+            client_line: t
+                .client
+                .as_ref()
+                .map_or(0, |c| line_of(self.text, c.span().start)),
         })
     }
 

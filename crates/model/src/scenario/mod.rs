@@ -193,6 +193,14 @@ pub struct TransportPlan {
     /// `long-poll`: how long the server may hold a request.
     #[serde(with = "duration_str")]
     pub timeout: Duration,
+    /// Which client runs it; `meta.json` leaves out the default (`rust`), as runs made
+    /// before browser clients existed.
+    #[serde(default, skip_serializing_if = "crate::client::ClientKind::is_rust")]
+    pub client: crate::client::ClientKind,
+    /// Where `client` is written in the scenario file, for later errors about it (a missing
+    /// Chromium); 0 when not written or read back from `meta.json`.
+    #[serde(skip)]
+    pub client_line: usize,
     /// Where `clients` is written in the scenario file (or `[sweep] clients`), for later
     /// errors about it; 0 when read back from `meta.json`.
     #[serde(skip)]

@@ -404,6 +404,7 @@ fn compare_runs(
         }
     }
     let mut notes = scenario_notes(base, new, opts)?;
+    notes.extend(client_notes(base, new));
     let matched = Matched::of(base, new, opts)?;
     let mut results = Vec::with_capacity(matched.shared.len() * Metric::ALL.len());
     let mut counts = Vec::with_capacity(matched.shared.len());
@@ -458,6 +459,28 @@ fn scenario_notes(
         "Scenario `{base_name}` differs between the runs in: {}. Changes may come from the scenario rather than the build.",
         changed.join(", ")
     )])
+}
+
+/// A note for each transport label that one client ran in the baseline and the other in the
+/// candidate (`summary.csv`'s `client`): its changes are the client's as much as the
+/// server's.
+fn client_notes(base: &RunData, new: &RunData) -> Vec<String> {
+    let mut notes = Vec::new();
+    for b in &base.summary {
+        let changed =
+            (new.summary.iter()).find(|n| n.transport == b.transport && n.client != b.client);
+        if let Some(n) = changed
+            && !notes
+                .iter()
+                .any(|s: &String| s.starts_with(&format!("`{}`", b.transport)))
+        {
+            notes.push(format!(
+                "`{}` ran {} clients in the baseline and {} clients in the candidate: its changes are the client's as much as the server's.",
+                b.transport, b.client, n.client
+            ));
+        }
+    }
+    notes
 }
 
 /// The groups both runs have, and those only one has. A sweep is compared point by point:

@@ -375,6 +375,36 @@ fn one_repetition_is_judged_without_an_interval() {
 }
 
 #[test]
+fn a_transport_run_by_another_client_is_noted() {
+    let base = run("ci", &TRANSPORTS, 1.0, &[1.0, 1.03, 0.98]);
+    let mut new = base.clone();
+    for rep in 1..=3 {
+        set(&mut new, "sse", rep, |r| {
+            r.client = pushbench_model::ClientKind::Browser
+        });
+    }
+    let c = compare(&base, &new, &default_opts()).unwrap();
+    let noted: Vec<&String> = c
+        .notes
+        .iter()
+        .filter(|n| n.contains("clients in the"))
+        .collect();
+    assert_eq!(
+        noted,
+        [
+            "`sse` ran rust clients in the baseline and browser clients in the candidate: its changes are the client's as much as the server's."
+        ]
+    );
+    assert!(
+        !compare(&base, &base, &default_opts())
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.contains("clients in the"))
+    );
+}
+
+#[test]
 fn three_repetitions_are_compared_at_90_percent_with_a_note() {
     // 3 vs 3: the widest interval has 1 - 2/20 = 90% confidence (see above).
     let base = run("ci", &TRANSPORTS, 1.0, &[1.0, 1.03, 0.98]);
