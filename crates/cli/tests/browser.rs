@@ -77,17 +77,24 @@ fn serve() -> (Group, SocketAddr) {
     (server, addr)
 }
 
-/// chromedriver on a port it picks, and a headless Chromium session through it.
+/// chromedriver on a port below the ephemeral range (`pushbench_loadgen::browser::port`
+/// says why: with `--port=0` a loopback connection's ephemeral port could make it exit),
+/// another when one was taken in between; and a headless Chromium session through it.
 async fn browser(chromium: &Path, driver: &Path, tag: &str) -> (Group, Client) {
-    let mut cmd = Command::new(driver);
-    cmd.arg("--port=0").stdout(Stdio::piped());
-    let mut group = Group::spawn(cmd);
-    let port: u16 = first_line(&mut group.0, |l| {
-        l.strip_prefix("ChromeDriver was started successfully on port ")?
-            .trim_end_matches('.')
-            .parse()
-            .ok()
-    });
+    let (mut group, port) = (0..8)
+        .find_map(|_| {
+            let port = pushbench_loadgen::browser::port::free_port().expect("a free port");
+            let mut cmd = Command::new(driver);
+            cmd.arg(format!("--port={port}")).stdout(Stdio::piped());
+            let mut group = Group::spawn(cmd);
+            let started = first_line(&mut group.0, |l| {
+                (l.starts_with("ChromeDriver was started successfully")
+                    || l.contains("port not available"))
+                .then(|| l.contains("successfully"))
+            });
+            started.then_some((group, port))
+        })
+        .expect("chromedriver listening on one of 8 free ports");
     let profile = pushbench_testkit::temp_dir(&format!("chromium-{tag}"));
     group.1 = Some(profile.clone());
     let args = [

@@ -50,45 +50,7 @@ fn failed(what: &str) -> impl Fn(fantoccini::error::CmdError) -> LoadgenError + 
 impl Driver {
     /// Starts chromedriver and a Chromium session with `pages` windows.
     pub(super) async fn launch(paths: &Paths, pages: u32) -> Result<Driver, LoadgenError> {
-        let mut cmd = tokio::process::Command::new(&paths.driver);
-        cmd.arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        // A load generator that dies without quitting (killed, or a panic on a closed
-        // stdout) takes chromedriver with it, and Chromium follows its closed pipe: in a
-        // process group of its own, nothing else would end it. The signal comes when the
-        // thread that started it ends, which quits it first.
-        // SAFETY: prctl(2) between fork and exec: async-signal-safe, touches no memory.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        let mut child = cmd.spawn().map_err(|e| {
-            LoadgenError::Browser(format!("cannot start {}: {e}", paths.driver.display()))
-        })?;
-        let port = match tokio::time::timeout(WAIT, port_of(&mut child)).await {
-            Ok(Ok(port)) => port,
-            Ok(Err(said)) => {
-                let status = child
-                    .wait()
-                    .await
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                let why = format!("chromedriver announced no port ({status}); it said: {said}");
-                return Err(LoadgenError::Browser(why));
-            }
-            Err(_) => {
-                let why = format!("chromedriver announced no port within {WAIT:?}");
-                return Err(LoadgenError::Browser(why));
-            }
-        };
+        let (child, port) = start(paths).await?;
         let profile = std::env::temp_dir().join(format!(
             "pushbench-chromium-{}-{}",
             std::process::id(),
@@ -149,6 +111,64 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// chromedriver listening on a port of [`super::port`]'s choice, and that port. Another
+/// port is tried when the chosen one was taken in between (chromedriver exits saying so), at
+/// most 8 times; any other failure is final.
+async fn start(paths: &Paths) -> Result<(tokio::process::Child, u16), LoadgenError> {
+    let mut said = String::new();
+    for _ in 0..8 {
+        let port = super::port::free_port().ok_or_else(|| {
+            LoadgenError::Browser("no free loopback port for chromedriver".into())
+        })?;
+        let mut child = spawn(paths, port)?;
+        match tokio::time::timeout(WAIT, port_of(&mut child)).await {
+            Ok(Ok(port)) => return Ok((child, port)),
+            Ok(Err(s)) => {
+                let status = child
+                    .wait()
+                    .await
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                said = format!("chromedriver announced no port ({status}); it said: {s}");
+                if !s.contains(super::port::TAKEN) {
+                    break;
+                }
+            }
+            Err(_) => {
+                said = format!("chromedriver announced no port within {WAIT:?}");
+                break;
+            }
+        }
+    }
+    Err(LoadgenError::Browser(said))
+}
+
+/// chromedriver on `port`, leading a process group of its own.
+fn spawn(paths: &Paths, port: u16) -> Result<tokio::process::Child, LoadgenError> {
+    let mut cmd = tokio::process::Command::new(&paths.driver);
+    cmd.arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // A load generator that dies without quitting (killed, or a panic on a closed
+    // stdout) takes chromedriver with it, and Chromium follows its closed pipe: in a
+    // process group of its own, nothing else would end it. The signal comes when the
+    // thread that started it ends, which quits it first.
+    // SAFETY: prctl(2) between fork and exec: async-signal-safe, touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| LoadgenError::Browser(format!("cannot start {}: {e}", paths.driver.display())))
 }
 
 /// The port chromedriver announces on its first lines; or, when its output ends first, what

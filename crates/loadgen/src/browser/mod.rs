@@ -18,6 +18,7 @@
 
 mod driver;
 pub(crate) mod phase;
+pub mod port;
 mod relay;
 
 use std::ffi::OsString;
