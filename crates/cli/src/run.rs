@@ -8,6 +8,7 @@ use crate::{CliError, host, pin_cpus, progress};
 use pushbench_loadgen::shard::{ShardClock, ShardPhase};
 use pushbench_loadgen::target::TargetPlan;
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, run_phase};
+use pushbench_model::clock::{ClockMode, PhaseClock};
 use pushbench_model::paired::{PairedMeta, PairedPhase, ServerSource, Side};
 use pushbench_model::rows::Figures;
 use pushbench_model::run::{CpuPinning, HostInfo, RunMeta};
@@ -43,9 +44,23 @@ pub struct RunOptions {
     pub paired: Option<PairedSources>,
     /// `--shard I/N --start-at TIME`: this run is one shard of a sharded run.
     pub shard: Option<crate::ShardOptions>,
+    /// `--clock-offset`: whether latencies are converted by the estimated clock offset;
+    /// `None` chooses by the server's address ([`RunOptions::clock_mode`]).
+    pub clock_offset: Option<ClockMode>,
 }
 
 impl RunOptions {
+    /// How the phases against the server at `addr` read latency: as `--clock-offset` says,
+    /// else on the shared clock for a loopback address (one host: exact, where an estimate
+    /// would only add its error) and converted by the estimate otherwise.
+    pub fn clock_mode(&self, addr: SocketAddr) -> ClockMode {
+        self.clock_offset.unwrap_or(if addr.ip().is_loopback() {
+            ClockMode::None
+        } else {
+            ClockMode::Estimate
+        })
+    }
+
     /// Whether the run starts a server process of its own (which `--pin` then places).
     fn starts_a_server(&self) -> bool {
         match &self.paired {
@@ -143,6 +158,9 @@ fn bad_pin(why: String) -> CliError {
         why,
     }
 }
+
+/// `meta.json`'s `incomplete_reason` while the run goes on: what a killed run leaves.
+const STILL_GOING: &str = "the run is still going (or was killed)";
 
 /// Runs a scenario and writes its run directory.
 pub async fn run(opts: RunOptions) -> Result<(), CliError> {
@@ -411,10 +429,9 @@ impl<'a> Prepared<'a> {
             pinning,
             shard,
         };
-        let still_going = "the run is still going (or was killed)".to_string();
         for s in &prepared.sides {
             s.run_dir
-                .write_meta(&prepared.meta(s, false, Some(still_going.clone())))?;
+                .write_meta(&prepared.meta(s, &[], false, Some(STILL_GOING.into())))?;
         }
         if let Some(p) = &prepared.paired {
             p.dir.write_meta(&p.meta)?;
@@ -460,8 +477,15 @@ impl<'a> Prepared<'a> {
         Ok((sides, Some(PairedState { dir, meta })))
     }
 
-    /// A side's `meta.json` as it stands: completed or not, and why not.
-    fn meta(&self, s: &RunSide, completed: bool, incomplete_reason: Option<String>) -> RunMeta {
+    /// A side's `meta.json` as it stands, with its `phases` so far: completed or not, and
+    /// why not.
+    fn meta(
+        &self,
+        s: &RunSide,
+        phases: &[PhaseResult],
+        completed: bool,
+        incomplete_reason: Option<String>,
+    ) -> RunMeta {
         RunMeta {
             scenario: self.scenario.clone(),
             scenario_path: self.opts.scenario.display().to_string(),
@@ -477,6 +501,7 @@ impl<'a> Prepared<'a> {
             cpu_pinning: self.pinning.clone(),
             shard: self.shard_meta(),
             merged: None,
+            clock: PhaseClock::of(phases),
         }
     }
 
@@ -565,11 +590,19 @@ impl<'a> Prepared<'a> {
                         baseline: side.server.rss,
                         target: side.server.target.as_ref().map(|t| &t.run),
                         shard: part.as_ref().map(|(_, phase)| phase.clone()),
+                        clock: self.opts.clock_mode(side.server.addr),
                     };
                     match self.phase(spec, &title, transport).await {
                         Ok(result) => {
                             phases[i].push(result);
                             side.run_dir.write_results(&phases[i])?;
+                            // With the phase's clock offset, which only meta.json lists.
+                            side.run_dir.write_meta(&self.meta(
+                                side,
+                                &phases[i],
+                                false,
+                                Some(STILL_GOING.into()),
+                            ))?;
                             if self.shard.is_some() {
                                 side.run_dir.write_phase_records(&phases[i])?;
                             }
@@ -650,7 +683,7 @@ impl<'a> Prepared<'a> {
         let quiet = self.opts.quiet;
         for (s, phases) in self.sides.iter().zip(&phases) {
             s.run_dir
-                .write_meta(&self.meta(s, completed, reason.clone()))?;
+                .write_meta(&self.meta(s, phases, completed, reason.clone()))?;
             if phases.is_empty() {
                 continue;
             }

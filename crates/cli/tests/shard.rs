@@ -284,6 +284,24 @@ fn merged_run_lists_its_shards_and_every_process() {
     assert_eq!(indices, [1, 2, 3]);
     assert_eq!(meta["completed"], true);
     assert!(meta.get("shard").is_none());
+    // Every phase keeps every shard's clock offset, each zero within its bound on this host.
+    let clock = meta["clock"].as_array().expect("merged clock");
+    assert_eq!(clock.len(), 2);
+    for phase in clock {
+        let estimates = phase["estimates"].as_array().unwrap();
+        let shards: Vec<u64> = estimates
+            .iter()
+            .map(|e| e["shard"].as_u64().unwrap())
+            .collect();
+        assert_eq!(shards, [1, 2, 3], "{phase}");
+        for e in estimates {
+            let (offset, error) = (
+                e["offset_ns"].as_i64().unwrap(),
+                e["error_ns"].as_u64().unwrap(),
+            );
+            assert!(offset.unsigned_abs() <= error && error <= 1_000_000, "{e}");
+        }
+    }
     let text = std::fs::read_to_string(r.merged.join("processes.csv")).unwrap();
     let mut lines = text.lines();
     assert_eq!(

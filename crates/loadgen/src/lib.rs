@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod clients;
+pub mod clock;
 mod conn;
 pub mod control;
 mod error;

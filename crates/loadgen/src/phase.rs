@@ -10,6 +10,7 @@ use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
 use crate::stats::{Meter, Window, Worker, WorkerStats, merge_workers};
+use pushbench_model::clock::{ClockEstimate, ClockMode};
 use pushbench_model::overload::{Evidence, judge};
 use pushbench_model::protocol::{FailureCounter, StatsDoc, WorkloadDoc};
 use pushbench_model::result::{Counters, KeepingUp, PhaseResult, ProcessUsage};
@@ -50,6 +51,9 @@ pub struct PhaseSpec<'a> {
     /// In a shard run: this shard's phase on the shared plan. `transport` then holds this
     /// shard's share of the clients.
     pub shard: Option<crate::shard::ShardPhase>,
+    /// Whether receipts are converted by the clock offset estimated at the phase's start
+    /// (it is estimated and recorded either way, against pushbench's own server).
+    pub clock: ClockMode,
 }
 
 /// Which clients of the phase a load generator runs: numbers `first`, `first + stride`, …,
@@ -122,13 +126,14 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let numbering = Numbering::of(&spec);
     let topics = topics_of(sc, numbering.total);
     set_workload(&spec, &mut control, topics).await?;
+    let (clock, offset_ns) = estimate_clock(&spec, &mut control).await?;
     let server_before = control.stats().await?;
     let loadgen_before = LoadgenBefore::read();
     let (window, started_unix_s) = match &spec.shard {
         Some(s) => s.window(sc),
         None => plan_window(sc),
     };
-    let workers = start_workers(&spec, topics, window, None)?;
+    let workers = start_workers(&spec, topics, window, None, offset_ns)?;
     // The server's topic heads at the window's edges say how many messages it published
     // inside the window: the deliveries the clients owe.
     let drives = spec.shard.as_ref().is_none_or(|s| s.clock.shard.drives());
@@ -167,6 +172,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let measured = Measured {
         window,
         started_unix_s,
+        clock: vec![clock],
         merged,
         server,
         loadgen,
@@ -205,10 +211,37 @@ async fn set_workload(
     }
 }
 
+/// The phase's clock offset to the server, estimated once its workload is in place and
+/// before its first client connects (its bytes go to the control traffic), and what the
+/// clients add to their receipt times: the offset when `spec.clock` asks for it and the
+/// server stamps the messages (broadcast), else 0 (in echo each client stamps its own
+/// messages, on its own clock). A shard stops exchanging at its phase's planned start.
+async fn estimate_clock(
+    spec: &PhaseSpec<'_>,
+    control: &mut Control,
+) -> Result<(ClockEstimate, i64), LoadgenError> {
+    let deadline = spec.shard.as_ref().map(|s| s.clock_deadline());
+    let found = crate::clock::estimate(spec.server, crate::clock::EXCHANGES, deadline).await?;
+    control.bytes += found.bytes;
+    let e = found.estimate;
+    let applied =
+        spec.clock == ClockMode::Estimate && spec.scenario.workload.pattern == Pattern::Broadcast;
+    let estimate = ClockEstimate {
+        shard: spec.shard.as_ref().map(|s| s.clock.shard.index),
+        offset_ns: e.offset_ns,
+        error_ns: e.error_ns,
+        exchanges: e.exchanges,
+        applied,
+    };
+    Ok((estimate, if applied { e.offset_ns } else { 0 }))
+}
+
 /// What a phase measured, before it becomes a [`PhaseResult`].
 pub(crate) struct Measured {
     pub(crate) window: Window,
     pub(crate) started_unix_s: f64,
+    /// The clock offset estimated at the phase's start; none against a target.
+    pub(crate) clock: Vec<ClockEstimate>,
     pub(crate) merged: WorkerStats,
     pub(crate) server: ProcessUsage,
     pub(crate) loadgen: LoadgenUsage,
@@ -256,6 +289,7 @@ impl Measured {
             loadgen_cpu_share,
             control_bytes: self.control_bytes,
             started_unix_s: self.started_unix_s,
+            clock: self.clock,
             keeping_up,
             evidence,
         }
@@ -411,6 +445,7 @@ pub(crate) fn start_workers(
     topics: u32,
     window: Window,
     target: Option<Arc<TargetClient>>,
+    offset_ns: i64,
 ) -> Result<Vec<JoinHandle<Result<WorkerStats, LoadgenError>>>, LoadgenError> {
     let (sc, tp) = (spec.scenario, spec.transport);
     let threads = sc.loadgen_threads.min(tp.clients as usize).max(1);
@@ -443,6 +478,7 @@ pub(crate) fn start_workers(
             topics,
             ramp_ns: sc.ramp_up.as_nanos() as u64,
             window,
+            offset_ns,
             seed: seed.clone(),
             cancel: spec.cancel.clone(),
             progress: spec.progress.clone(),
@@ -591,6 +627,8 @@ struct WorkerSpec {
     /// The ramp-up the clients' starts are spread over, ns.
     ramp_ns: u64,
     window: Window,
+    /// What the clients add to their receipt times ([`Worker::offset_ns`]).
+    offset_ns: i64,
     seed: ClientPlanSeed,
     cancel: CancellationToken,
     progress: Arc<Progress>,
@@ -606,6 +644,7 @@ fn run_worker(w: WorkerSpec) -> Result<WorkerStats, LoadgenError> {
     let shared = Rc::new(Worker {
         stats: RefCell::new(WorkerStats::new(&w.window)),
         window: w.window,
+        offset_ns: w.offset_ns,
     });
     let plan = Rc::new(w.seed.plan());
     let local = tokio::task::LocalSet::new();

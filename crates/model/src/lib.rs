@@ -8,6 +8,7 @@
 //! from the data alone: it does no I/O, runs nothing and knows no async runtime.
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod overload;
 pub mod paired;
 pub mod protocol;

@@ -291,6 +291,16 @@ pub struct SummaryRow {
     /// publication from the workload's start to the window's end; empty when not reported.
     #[serde(default, deserialize_with = "opt_whole")]
     pub server_peak_queued_bytes: Option<u64>,
+    /// Delivered messages whose latency came out below zero (counted, and in the latency
+    /// figures as 0): only possible when latencies were converted by an estimated clock
+    /// offset; absent in runs made before it was counted.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub negative_latencies: Option<u64>,
+    /// The clock-offset error bound the phase's latencies carry, µs, rounded up: the largest
+    /// among the load generators' offsets that were applied (`meta.json` `clock`), 0 when
+    /// none was (server and load generator shared a clock); absent in older runs.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub clock_error_us: Option<u64>,
     /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
     #[serde(default, deserialize_with = "dimension")]
     pub sweep_dimension: Option<SweepDimension>,
@@ -308,6 +318,8 @@ impl CsvRow for SummaryRow {
         "publisher_lag_max_us",
         "publisher_fell_behind_us",
         "server_peak_queued_bytes",
+        "negative_latencies",
+        "clock_error_us",
         "server_rss_per_connection_bytes",
         "loadgen_rss_per_connection_bytes",
         "request_p50_us",
@@ -379,6 +391,8 @@ impl SummaryRow {
             publisher_lag_max_us: None,
             publisher_fell_behind_us: None,
             server_peak_queued_bytes: None,
+            negative_latencies: Some(0),
+            clock_error_us: Some(0),
         }
     }
 
@@ -446,6 +460,8 @@ impl SummaryRow {
             publisher_lag_max_us: lag.map(|h| h.max()),
             publisher_fell_behind_us: k.publisher_fell_behind_us,
             server_peak_queued_bytes: k.peak_queued_bytes,
+            negative_latencies: Some(c.negative_latencies),
+            clock_error_us: Some(crate::clock::carried_error_ns(&p.clock).div_ceil(1000)),
         }
     }
 

@@ -340,6 +340,7 @@ pub(crate) mod tests {
             cpu_pinning: None,
             shard: None,
             merged: None,
+            clock: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! for an intended change only.
 
 use hdrhistogram::Histogram;
+use pushbench_model::clock::ClockEstimate;
 use pushbench_model::overload::{Judgement, Reason, Verdict};
 use pushbench_model::run::RunMeta;
 use pushbench_model::{
@@ -95,6 +96,7 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
             empty_responses: seed % 4,
             connections_opened: u64::from(clients) + seed % 2,
             reconnects: seed % 2,
+            negative_latencies: seed % 3,
         },
         errors: ErrorCounts([seed % 2, 0, seed % 3, 0, u64::from(seed.is_multiple_of(7))]),
         latency,
@@ -119,6 +121,14 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
         loadgen_cpu_share: 0.0333 * seed as f64,
         control_bytes: 700 + seed,
         started_unix_s: 1_790_000_000.25 + seed as f64,
+        // Converted by the offset in odd phases: 12.346 µs and up, carried as 13 µs.
+        clock: vec![ClockEstimate {
+            shard: None,
+            offset_ns: -250_000 + seed as i64,
+            error_ns: 12_345 + seed,
+            exchanges: 16,
+            applied: seed % 2 == 1,
+        }],
         keeping_up: keeping_up(seed),
         evidence: Default::default(),
     }
