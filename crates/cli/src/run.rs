@@ -407,6 +407,12 @@ impl<'a> Prepared<'a> {
         };
         let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
         let servers = start_servers(opts, &scenario, target, cpus).await?;
+        // A target has no /clock: its latencies are stamped and read on this machine.
+        for (_, s) in servers.iter().filter(|(_, s)| s.target.is_none()) {
+            if let Some(note) = clock_note(s.addr, opts.clock_mode(s.addr)) {
+                eprintln!("{note}");
+            }
+        }
         let shard = match opts.shard {
             Some(s) => {
                 s.check_not_past()?;
@@ -738,8 +744,10 @@ fn default_out_dir(name: &str) -> PathBuf {
     PathBuf::from("results").join(format!("{name}-{stamp}"))
 }
 
-/// Accepts `http://HOST:PORT[/]` or `HOST:PORT` on this machine: latency is measured on the
-/// monotonic clock both processes share, which only exists when they share a host.
+/// Accepts `http://HOST:PORT[/]` or `HOST:PORT`, HOST an address or a name, resolved here
+/// once (its first address; `localhost` is 127.0.0.1). A server on another machine is
+/// measured through the clock offset estimated at every phase's start
+/// ([`RunOptions::clock_mode`], [`clock_note`]).
 pub(crate) fn parse_server(url: &str) -> Result<SocketAddr, CliError> {
     let bad = |why: &str| CliError::ServerAddress {
         given: url.to_string(),
@@ -753,15 +761,42 @@ pub(crate) fn parse_server(url: &str) -> Result<SocketAddr, CliError> {
         return Err(bad("expected http://HOST:PORT"));
     }
     let rest = rest.replacen("localhost:", "127.0.0.1:", 1);
-    let addr: SocketAddr = rest.parse().map_err(|_| {
-        bad("expected http://HOST:PORT with a numeric address, e.g. http://127.0.0.1:8080")
-    })?;
-    if !addr.ip().is_loopback() {
+    if let Ok(addr) = rest.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port_given = rest
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !port_given {
         return Err(bad(
-            "the server must run on this machine (a loopback address): latency is measured on the clock both processes share",
+            "expected http://HOST:PORT, e.g. http://127.0.0.1:8080 or http://bench-server:8080",
         ));
     }
-    Ok(addr)
+    use std::net::ToSocketAddrs;
+    let mut found = rest
+        .to_socket_addrs()
+        .map_err(|e| bad(&format!("cannot resolve the host name: {e}")))?;
+    found
+        .next()
+        .ok_or_else(|| bad("the host name resolves to no address"))
+}
+
+/// The line `pushbench run` prints on stderr about the clock latency is read on, for a
+/// server that is not on a loopback address (none otherwise): whether latency is converted
+/// by the estimated offset, and so carries its error bound, or read on this machine's clock
+/// alone (`--clock-offset none`), which is right only if the server shares it.
+pub(crate) fn clock_note(addr: SocketAddr, mode: ClockMode) -> Option<String> {
+    if addr.ip().is_loopback() {
+        return None;
+    }
+    Some(match mode {
+        ClockMode::Estimate => format!(
+            "pushbench: server {addr} is not a loopback address: every latency is converted to its clock by an offset estimated at each phase's start, and carries that estimate's error bound (meta.json clock, summary.csv clock_error_us; docs/distributed.md)"
+        ),
+        ClockMode::None => format!(
+            "pushbench: server {addr} is not a loopback address and --clock-offset none reads latency on this machine's clock alone: right only if the server runs on this machine (the offset is still estimated, in meta.json clock)"
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -782,9 +817,57 @@ mod tests {
             parse_server("[::1]:80").unwrap(),
             "[::1]:80".parse().unwrap()
         );
-        assert!(parse_server("http://10.0.0.1:80").is_err());
+        // Another machine's address: measured through the clock offset.
+        assert_eq!(
+            parse_server("http://10.0.0.1:80").unwrap(),
+            "10.0.0.1:80".parse().unwrap()
+        );
         assert!(parse_server("https://127.0.0.1:80").is_err());
         assert!(parse_server("127.0.0.1").is_err());
+        assert!(parse_server("bench-server").is_err());
+        assert!(parse_server("bench-server:http").is_err());
+        // `.invalid` never resolves (RFC 6761).
+        let e = parse_server("http://no-such-host.invalid:80").unwrap_err();
+        assert!(e.to_string().contains("cannot resolve"), "{e}");
+    }
+
+    #[test]
+    fn the_clock_is_noted_off_loopback_only() {
+        let here: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let there: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        assert_eq!(clock_note(here, ClockMode::Estimate), None);
+        assert!(
+            clock_note(there, ClockMode::Estimate)
+                .unwrap()
+                .contains("error bound")
+        );
+        assert!(
+            clock_note(there, ClockMode::None)
+                .unwrap()
+                .contains("--clock-offset none")
+        );
+        let opts = |clock_offset| RunOptions {
+            scenario: PathBuf::new(),
+            out: None,
+            server: None,
+            target: None,
+            quiet: true,
+            control_token: None,
+            pin: None,
+            paired: None,
+            shard: None,
+            clock_offset,
+        };
+        assert_eq!(opts(None).clock_mode(here), ClockMode::None);
+        assert_eq!(opts(None).clock_mode(there), ClockMode::Estimate);
+        assert_eq!(
+            opts(Some(ClockMode::Estimate)).clock_mode(here),
+            ClockMode::Estimate
+        );
+        assert_eq!(
+            opts(Some(ClockMode::None)).clock_mode(there),
+            ClockMode::None
+        );
     }
 
     #[test]
