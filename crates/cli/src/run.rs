@@ -407,12 +407,7 @@ impl<'a> Prepared<'a> {
         };
         let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
         let servers = start_servers(opts, &scenario, target, cpus).await?;
-        // A target has no /clock: its latencies are stamped and read on this machine.
-        for (_, s) in servers.iter().filter(|(_, s)| s.target.is_none()) {
-            if let Some(note) = clock_note(s.addr, opts.clock_mode(s.addr)) {
-                eprintln!("{note}");
-            }
-        }
+        note_clocks(opts, &servers);
         let shard = match opts.shard {
             Some(s) => {
                 s.check_not_past()?;
@@ -779,6 +774,16 @@ pub(crate) fn parse_server(url: &str) -> Result<SocketAddr, CliError> {
     found
         .next()
         .ok_or_else(|| bad("the host name resolves to no address"))
+}
+
+/// Prints [`clock_note`] for every server of pushbench's own (a target has no `/clock`: its
+/// latencies are stamped and read on this machine).
+fn note_clocks(opts: &RunOptions, servers: &[(Option<Side>, Server)]) {
+    for (_, s) in servers.iter().filter(|(_, s)| s.target.is_none()) {
+        if let Some(note) = clock_note(s.addr, opts.clock_mode(s.addr)) {
+            eprintln!("{note}");
+        }
+    }
 }
 
 /// The line `pushbench run` prints on stderr about the clock latency is read on, for a
