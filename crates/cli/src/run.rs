@@ -721,8 +721,13 @@ fn phase_line(r: &PhaseResult) -> String {
     } else {
         r.latency.value_at_quantile(0.99)
     };
+    // Shown only when there are any: on one host there never are.
+    let negative = match c.negative_latencies {
+        0 => String::new(),
+        n => format!(", negative latencies {n} (counted as 0)"),
+    };
     format!(
-        "delivered {} of {}, lost {}, p99 {:.2} ms, {:.1} bytes/message, errors {}",
+        "delivered {} of {}, lost {}, p99 {:.2} ms, {:.1} bytes/message, errors {}{negative}",
         c.messages_delivered,
         c.messages_published,
         c.messages_lost,
