@@ -800,10 +800,32 @@ pub struct SweepRow {
     /// Every reason any repetition found, `;`-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overload_reasons: Option<String>,
+    /// Summed; left out of the file, with `clock_error_us`, for runs made before negative
+    /// latencies were counted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_number",
+        deserialize_with = "opt_real"
+    )]
+    pub negative_latencies: Option<f64>,
+    /// The largest of the repetitions' clock-offset error bounds, µs.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_number",
+        deserialize_with = "opt_real"
+    )]
+    pub clock_error_us: Option<f64>,
 }
 
 impl CsvRow for SweepRow {
-    const OPTIONAL: &'static [&'static str] = &["verdict", "overload_reasons"];
+    const OPTIONAL: &'static [&'static str] = &[
+        "verdict",
+        "overload_reasons",
+        "negative_latencies",
+        "clock_error_us",
+    ];
 }
 
 impl SweepRow {
@@ -848,6 +870,8 @@ impl SweepRow {
             server_cpu_ms_per_1k_messages: 0.0,
             verdict: None,
             overload_reasons: None,
+            negative_latencies: None,
+            clock_error_us: None,
         }
     }
 
@@ -936,6 +960,26 @@ fn number<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     } else {
         fixed(*v, 3, s)
     }
+}
+
+/// [`number`] for a column that may be left out.
+#[allow(clippy::ref_option)]
+fn opt_number<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => number(v, s),
+        None => s.serialize_str(""),
+    }
+}
+
+/// [`real`] for a column that may be empty.
+fn opt_real<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("expected a number, found {text:?}")))
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
