@@ -33,12 +33,14 @@ pub struct Estimated {
 }
 
 /// Estimates the offset of the server at `addr`: up to `exchanges` exchanges, fewer when
-/// `deadline` (on the local monotonic clock) passes first, but at least one.
+/// `deadline` (on the local monotonic clock) passes first, but at least one. `None`: the
+/// server answered `404`, it has no `/clock` (a build older than it, e.g. the base of a
+/// paired comparison).
 pub async fn estimate(
     addr: SocketAddr,
     exchanges: u32,
     deadline: Option<u64>,
-) -> Result<Estimated, LoadgenError> {
+) -> Result<Option<Estimated>, LoadgenError> {
     tokio::task::spawn_blocking(move || estimate_blocking(addr, exchanges, deadline))
         .await
         .map_err(|e| LoadgenError::Worker(format!("the clock estimate's thread failed: {e}")))?
@@ -53,7 +55,7 @@ fn estimate_blocking(
     addr: SocketAddr,
     exchanges: u32,
     deadline: Option<u64>,
-) -> Result<Estimated, ClientError> {
+) -> Result<Option<Estimated>, ClientError> {
     let mut s = TcpStream::connect_timeout(&addr, crate::control::CONTROL_TIMEOUT)
         .map_err(ClientError::Connect)?;
     s.set_nodelay(true)?;
@@ -66,7 +68,9 @@ fn estimate_blocking(
         buf.clear();
         let t0 = now_ns();
         s.write_all(&request)?;
-        let (server, t1) = read_answer(&mut s, &mut buf)?;
+        let Some((server, t1)) = read_answer(&mut s, &mut buf)? else {
+            return Ok(None);
+        };
         bytes += (request.len() + buf.len()) as u64;
         found.push(Exchange { t0, server, t1 });
         if deadline.is_some_and(|d| now_ns() >= d) {
@@ -74,12 +78,12 @@ fn estimate_blocking(
         }
     }
     let estimate = Estimate::of(&found).expect("at least one exchange");
-    Ok(Estimated { estimate, bytes })
+    Ok(Some(Estimated { estimate, bytes }))
 }
 
 /// Reads one answer to `GET /clock` into `buf`: the server's reading and the local clock
-/// once its last byte was read.
-fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u64, u64), ClientError> {
+/// once its last byte was read; `None` for a `404`.
+fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<(u64, u64)>, ClientError> {
     let mut chunk = [0u8; 512];
     loop {
         let n = s.read(&mut chunk)?;
@@ -99,13 +103,16 @@ fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u64, u64), Clien
         if buf.len() < head.len + len {
             continue;
         }
+        if head.status == 404 {
+            return Ok(None);
+        }
         if head.status != 200 {
             return Err(ClientError::Protocol(format!(
-                "GET /clock answered {} (does the server predate /clock?)",
+                "GET /clock answered {}, where 200 and the server's clock were expected",
                 head.status
             )));
         }
-        return parse_reading(&buf[head.len..head.len + len]).map(|server| (server, t1));
+        return parse_reading(&buf[head.len..head.len + len]).map(|server| Some((server, t1)));
     }
 }
 

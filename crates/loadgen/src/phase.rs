@@ -172,7 +172,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let measured = Measured {
         window,
         started_unix_s,
-        clock: vec![clock],
+        clock: clock.into_iter().collect(),
         merged,
         server,
         loadgen,
@@ -215,13 +215,27 @@ async fn set_workload(
 /// before its first client connects (its bytes go to the control traffic), and what the
 /// clients add to their receipt times: the offset when `spec.clock` asks for it and the
 /// server stamps the messages (broadcast), else 0 (in echo each client stamps its own
-/// messages, on its own clock). A shard stops exchanging at its phase's planned start.
+/// messages, on its own clock). A shard stops exchanging at its phase's planned start. A
+/// server without `/clock` (older than it) can only be measured on a clock it shares: no
+/// estimate then, and an error if one was asked for.
 async fn estimate_clock(
     spec: &PhaseSpec<'_>,
     control: &mut Control,
-) -> Result<(ClockEstimate, i64), LoadgenError> {
+) -> Result<(Option<ClockEstimate>, i64), LoadgenError> {
     let deadline = spec.shard.as_ref().map(|s| s.clock_deadline());
     let found = crate::clock::estimate(spec.server, crate::clock::EXCHANGES, deadline).await?;
+    let Some(found) = found else {
+        if spec.clock == ClockMode::Estimate {
+            return Err(LoadgenError::Control {
+                addr: spec.server,
+                request: "GET /clock",
+                source: crate::ClientError::Protocol(
+                    "404: the server has no /clock (a build older than it), so its clock offset cannot be estimated; on this machine run with --clock-offset none".into(),
+                ),
+            });
+        }
+        return Ok((None, 0));
+    };
     control.bytes += found.bytes;
     let e = found.estimate;
     let applied =
@@ -233,7 +247,7 @@ async fn estimate_clock(
         exchanges: e.exchanges,
         applied,
     };
-    Ok((estimate, if applied { e.offset_ns } else { 0 }))
+    Ok((Some(estimate), if applied { e.offset_ns } else { 0 }))
 }
 
 /// What a phase measured, before it becomes a [`PhaseResult`].
