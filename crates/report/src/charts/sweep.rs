@@ -171,6 +171,33 @@ pub fn draw<DB: Backend>(
 /// The colour of the ring around an overloaded point.
 const RING: RGBColor = RGBColor(200, 30, 30);
 
+/// The legend of a sweep chart: the transports, the plotted lines when there are several,
+/// and the meaning of a ring when any point is overloaded.
+fn legend(run: &RunData, lines: &[Line]) -> Vec<Entry> {
+    let grey = RGBColor(80, 80, 80);
+    let mut legend = frame::transport_entries(run, Mark::Line);
+    if lines.len() > 1 {
+        legend.push(Entry::new("", WHITE, Mark::Heading));
+        for l in lines {
+            let mark = if l.dashed { Mark::Dashed } else { Mark::Line };
+            legend.push(Entry::new(l.name, grey, mark));
+        }
+    }
+    if run.sweep.iter().any(overloaded) {
+        legend.push(Entry::new("", WHITE, Mark::Heading));
+        legend.push(Entry::new("ringed: overloaded", RING, Mark::Heading));
+    }
+    legend
+}
+
+/// Whether the server did not keep up at a swept point (or the load generator saturated).
+fn overloaded(r: &SweepRow) -> bool {
+    matches!(
+        r.verdict,
+        Some(Verdict::Overloaded | Verdict::LoadgenSaturated)
+    )
+}
+
 /// `plot` for a run's sweep rows, over `guides`. With guides the vertical axis is linear, so
 /// that the lines through the origin stay straight and their slopes can be compared.
 pub fn draw_with<DB: Backend>(
@@ -179,27 +206,8 @@ pub fn draw_with<DB: Backend>(
     plot: &Plot,
     guides: &[Guide],
 ) -> Result<(), DrawError> {
-    let grey = RGBColor(80, 80, 80);
-    let mut legend = frame::transport_entries(run, Mark::Line);
     let lines = plot.lines;
-    if lines.len() > 1 {
-        legend.push(Entry::new("", WHITE, Mark::Heading));
-        for l in lines {
-            let mark = if l.dashed { Mark::Dashed } else { Mark::Line };
-            legend.push(Entry::new(l.name, grey, mark));
-        }
-    }
-    let overloaded = |r: &SweepRow| {
-        matches!(
-            r.verdict,
-            Some(Verdict::Overloaded | Verdict::LoadgenSaturated)
-        )
-    };
-    if run.sweep.iter().any(overloaded) {
-        legend.push(Entry::new("", WHITE, Mark::Heading));
-        legend.push(Entry::new("ringed: overloaded", RING, Mark::Heading));
-    }
-    let area = frame::with_legend(area, &legend)?;
+    let area = frame::with_legend(area, &legend(run, lines))?;
     let dimension = run.sweep_dimension().unwrap_or(SweepDimension::Clients);
     let x = SweepAxis::new(run.sweep.iter().map(|r| r.sweep_value));
     let (quantity, units) = (plot.quantity, plot.units);
