@@ -227,3 +227,20 @@ fn a_run_directory_is_written_as_before() {
     }
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn the_printed_table_names_the_clock_error_and_every_negative_latency() {
+    let phases = phases(&recorded_meta().scenario);
+    let text = pushbench_report::summary_table(&phases);
+    // Offsets applied in the odd phases, bounds 12,345 ns + seed: the largest is phase 11's
+    // (long polling at 10 clients, repetition 2), 12.356 µs.
+    assert!(
+        text.contains("each carries at most 12.4 µs of error (lp rep 2;"),
+        "{text}"
+    );
+    // seed mod 3 negative latencies: every phase but the 4 of seeds 3, 6, 9 and 12.
+    let notes = text
+        .lines()
+        .filter(|l| l.contains("negative latencies, within"));
+    assert_eq!(notes.count(), 8, "{text}");
+}
