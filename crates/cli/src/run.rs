@@ -836,6 +836,10 @@ mod tests {
         assert!(parse_server("127.0.0.1").is_err());
         assert!(parse_server("bench-server").is_err());
         assert!(parse_server("bench-server:http").is_err());
+        // A name is resolved (here through /etc/hosts: only `localhost:` is read as
+        // 127.0.0.1 without asking).
+        let named = parse_server("http://LOCALHOST:9").unwrap();
+        assert!(named.ip().is_loopback() && named.port() == 9, "{named}");
         // `.invalid` never resolves (RFC 6761).
         let e = parse_server("http://no-such-host.invalid:80").unwrap_err();
         assert!(e.to_string().contains("cannot resolve"), "{e}");
