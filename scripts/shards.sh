@@ -5,17 +5,22 @@
 # waits for all of them, and runs `pushbench merge`. Works for any scenario pushbench's own
 # server runs (a target cannot be sharded).
 #
-#   scripts/shards.sh SCENARIO N [--out DIR] [--start-in SECONDS] [RUN OPTIONS...]
+#   scripts/shards.sh SCENARIO N [--out DIR] [--start-in SECONDS] [--server-processes P]
+#                     [RUN OPTIONS...]
 #
 #   --out DIR           the merged run directory (default results/<name>-<N>shards-<UTC time>);
 #                       the shards' own run directories and logs go to DIR.shards/
 #   --start-in SECONDS  from launching the shards to the plan's start (default 5): time for
 #                       N processes to start and reach the server
+#   --server-processes P
+#                       the server it starts is P processes sharing one port (`pushbench
+#                       serve --processes P`): P times the connections one process holds
+#                       descriptors for (default 1)
 #   RUN OPTIONS         passed to every shard as given (--quiet, --server URL, ...)
 #
 # The server it starts listens on a free loopback port with the scenario's [server] table
-# (threads, runtime, ring_capacity) and any further `pushbench serve` options in
-# $PUSHBENCH_SERVE_ARGS. $PUSHBENCH_BIN names the binary (default: built with
+# (threads, runtime, ring_capacity), as many processes as --server-processes says, and any
+# further `pushbench serve` options in $PUSHBENCH_SERVE_ARGS. $PUSHBENCH_BIN names the binary (default: built with
 # `cargo build --release`). Exit status: 2 for bad arguments, else the first failing
 # shard's (the shards are merged all the same, as far as they got), else merge's.
 set -euo pipefail
@@ -35,17 +40,24 @@ shift 2
 name=$(basename "$scenario" .toml)
 out=""
 start_in=5
+server_processes=1
 server=""
 run_opts=()
 while [ $# -gt 0 ]; do
   case $1 in
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
     --start-in) [ $# -ge 2 ] || usage; start_in=$2; shift 2 ;;
+    --server-processes) [ $# -ge 2 ] || usage; server_processes=$2; shift 2 ;;
     --server) [ $# -ge 2 ] || usage; server=$2; run_opts+=("$1" "$2"); shift 2 ;;
     *) run_opts+=("$1"); shift ;;
   esac
 done
 [[ "$start_in" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "shards.sh: --start-in: expected seconds, found '$start_in'" >&2; exit 2; }
+[[ "$server_processes" =~ ^[1-9][0-9]*$ ]] || { echo "shards.sh: --server-processes: expected a whole number of processes from 1, found '$server_processes'" >&2; exit 2; }
+if [ -n "$server" ] && [ "$server_processes" -ne 1 ]; then
+  echo "shards.sh: --server-processes: only for the server shards.sh starts, not with --server" >&2
+  exit 2
+fi
 [ -n "$out" ] || out=results/$name-${n}shards-$(date -u +%Y%m%dT%H%M%SZ)
 if [ -e "$out" ] && [ -n "$(ls -A "$out")" ]; then
   echo "shards.sh: $out: refusing to write into a non-empty directory" >&2
@@ -86,13 +98,14 @@ EOF
   )
   # shellcheck disable=SC2206 # further serve options, split as the shell splits words
   extra=(${PUSHBENCH_SERVE_ARGS:-})
+  [ "$server_processes" -eq 1 ] || extra+=(--processes "$server_processes")
   "$bin" serve --addr 127.0.0.1:0 "${serve_args[@]}" "${extra[@]}" >"$work/server.log" 2>&1 &
   server_pid=$!
   # shellcheck source=scripts/common.sh
   source scripts/common.sh
   server=http://$(server_addr "$work/server.log")
   run_opts+=(--server "$server")
-  echo "shards.sh: server $server (pid $server_pid), log $work/server.log" >&2
+  echo "shards.sh: server $server (pid $server_pid, $server_processes process(es)), log $work/server.log" >&2
 fi
 
 start=$(python3 -c "import datetime as d, sys; t = d.datetime.now(d.timezone.utc) + d.timedelta(seconds=float(sys.argv[1])); print(t.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z')" "$start_in")

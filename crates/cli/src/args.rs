@@ -1,7 +1,8 @@
 //! The command line: what `pushbench --help` shows, and how each command is run.
 
 use crate::{
-    CliError, CompareOptions, PairedSources, Pin, RunOptions, ServeOptions, serve_runtime,
+    CliError, CompareOptions, Membership, PairedSources, Pin, RunOptions, ServeOptions,
+    serve_runtime,
 };
 use clap::{Parser, Subcommand};
 use pushbench_model::ServerRuntimeKind;
@@ -106,32 +107,56 @@ pub enum Command {
     },
     /// Serve the six push endpoints (the raw stream and five transports) and the control
     /// endpoints.
-    Serve {
-        /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// Threads serving connections (default: one per core).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// `shared`: one multi-thread runtime; `per-core`: one single-threaded runtime per
-        /// thread, connections dealt round robin (see docs/benchmarks.md).
-        #[arg(long, default_value = "shared", value_parser = runtime_kind())]
-        runtime: ServerRuntimeKind,
-        /// Messages retained per topic.
-        #[arg(long, default_value_t = DEFAULT_RING_CAPACITY)]
-        ring_capacity: usize,
-        /// Require `Authorization: Bearer TOKEN` on /control/*; mandatory when --addr is not
-        /// a loopback address.
-        #[arg(long, value_name = "TOKEN")]
-        control_token: Option<String>,
-        /// Run only on these CPUs (`0`, `0-1`, `0,2`); the default thread count follows.
-        #[arg(long, value_name = "LIST")]
-        cpus: Option<String>,
-        /// Publish at most this many ticks per second whatever the workload asks: a server
-        /// that cannot keep up on purpose, to see how overload is reported (default: none).
-        #[arg(long, value_name = "PER_SECOND")]
-        publisher_max_rate: Option<f64>,
-    },
+    Serve(ServeArgs),
+}
+
+/// `pushbench serve`'s options.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Threads serving connections (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// `shared`: one multi-thread runtime; `per-core`: one single-threaded runtime per
+    /// thread, connections dealt round robin (see docs/benchmarks.md).
+    #[arg(long, default_value = "shared", value_parser = runtime_kind())]
+    pub runtime: ServerRuntimeKind,
+    /// Messages retained per topic.
+    #[arg(long, default_value_t = DEFAULT_RING_CAPACITY)]
+    pub ring_capacity: usize,
+    /// Require `Authorization: Bearer TOKEN` on /control/*; mandatory when --addr is not
+    /// a loopback address.
+    #[arg(long, value_name = "TOKEN")]
+    pub control_token: Option<String>,
+    /// Run only on these CPUs (`0`, `0-1`, `0,2`); the default thread count follows.
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
+    /// Publish at most this many ticks per second whatever the workload asks: a server
+    /// that cannot keep up on purpose, to see how overload is reported (default: none).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub publisher_max_rate: Option<f64>,
+    /// Start N processes that share --addr (SO_REUSEPORT) and serve as one server: N
+    /// times the connections one process has descriptors for. See docs/sharding.md.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..),
+          conflicts_with_all = ["member", "control_addr"])]
+    pub processes: Option<u16>,
+    /// Bind --addr with SO_REUSEPORT, so that other processes may listen on it too.
+    #[arg(long)]
+    pub reuse_port: bool,
+    /// This process's own loopback address in a server of several processes, where its
+    /// peers reach its control endpoints (with --peers; --processes sets both up itself).
+    #[arg(long, value_name = "ADDR", requires = "peers")]
+    pub control_addr: Option<SocketAddr>,
+    /// The other processes' control addresses (ADDR,ADDR,...): control requests are
+    /// forwarded to them and /stats covers them.
+    #[arg(long, value_name = "ADDR,...", requires = "control_addr")]
+    pub peers: Option<String>,
+    /// Started by --processes: binds a control address, prints it, reads the peers'
+    /// from stdin.
+    #[arg(long, hide = true, conflicts_with = "control_addr")]
+    pub member: bool,
 }
 
 /// The servers of a paired run: the scenario runs against both, interleaved, and `pushbench
@@ -265,27 +290,48 @@ impl Command {
                 html,
                 allow_different,
             }),
-            Command::Serve {
-                addr,
-                threads,
-                runtime: mode,
-                ring_capacity,
-                control_token,
-                cpus,
-                publisher_max_rate,
-            } => {
-                crate::pin_cpus(cpus.as_deref())?;
-                // After pinning, so that "one per core" counts the CPUs left.
-                let (own_threads, server_runtime) = serve_runtime(mode, threads);
-                runtime(own_threads)?.block_on(crate::serve(ServeOptions {
-                    addr,
-                    ring_capacity,
-                    control_token,
-                    runtime: server_runtime,
-                    publisher_max_rate,
-                }))
-            }
+            Command::Serve(args) => args.execute(),
         }
+    }
+}
+
+impl ServeArgs {
+    /// Serves, alone or as a group of processes, until SIGINT or SIGTERM.
+    fn execute(self) -> Result<(), CliError> {
+        let membership = match (self.member, self.control_addr, self.peers) {
+            (true, _, _) => Membership::Started,
+            (false, Some(control), Some(list)) => Membership::Given {
+                control,
+                peers: crate::parse_peers(&list).map_err(|why| CliError::BadOption {
+                    option: "--peers",
+                    why,
+                })?,
+            },
+            _ => Membership::Alone,
+        };
+        crate::pin_cpus(self.cpus.as_deref())?;
+        // After pinning, so that "one per core" counts the CPUs left.
+        let (own_threads, server_runtime) = serve_runtime(self.runtime, self.threads);
+        let opts = ServeOptions {
+            addr: self.addr,
+            ring_capacity: self.ring_capacity,
+            control_token: self.control_token,
+            runtime: server_runtime,
+            publisher_max_rate: self.publisher_max_rate,
+            reuse_port: self.reuse_port,
+            membership,
+            runtime_kind: self.runtime,
+            threads: self.threads,
+            cpus: self.cpus,
+        };
+        // The supervisor of --processes only starts and waits for its members.
+        let processes = self.processes.map(usize::from);
+        let own_threads = if processes.is_some() {
+            Some(1)
+        } else {
+            own_threads
+        };
+        runtime(own_threads)?.block_on(crate::serve(opts, processes))
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod args;
 mod child;
+mod group;
 mod host;
 mod progress;
 mod run;
@@ -16,6 +17,7 @@ mod shard;
 mod side;
 mod target;
 
+pub use group::parse_peers;
 pub use run::{Pin, RunOptions, run};
 pub use shard::{ShardOptions, merge};
 pub use side::PairedSources;
@@ -239,6 +241,34 @@ pub struct ServeOptions {
     pub runtime: ServerRuntime,
     /// The server's `publisher_max_rate` (none: as the schedule asks).
     pub publisher_max_rate: Option<f64>,
+    /// Bind `addr` with SO_REUSEPORT, so that other processes may listen on it too.
+    pub reuse_port: bool,
+    /// Whether this process is one of several that serve as one server.
+    pub membership: Membership,
+    /// As given on the command line, for the members a `--processes` supervisor starts:
+    /// `--runtime`, `--threads`, `--cpus`.
+    pub runtime_kind: ServerRuntimeKind,
+    /// `--threads` as given.
+    pub threads: Option<usize>,
+    /// `--cpus` as given.
+    pub cpus: Option<String>,
+}
+
+/// Whether `pushbench serve` runs alone or as a member of a server of several processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// A server of one process.
+    Alone,
+    /// A member with its own control address and its peers' (`--control-addr`, `--peers`).
+    Given {
+        /// This member's own control address.
+        control: SocketAddr,
+        /// The other members' control addresses.
+        peers: Vec<SocketAddr>,
+    },
+    /// A member started by `serve --processes`: it binds a control address, prints it, and
+    /// reads its peers' from stdin.
+    Started,
 }
 
 /// For `pushbench serve --runtime kind` with `threads` serving threads (`None`: one per
@@ -265,43 +295,67 @@ pub fn serve_runtime(
 /// a second must not overflow it (the kernel caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: u32 = 8192;
 
-fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves until SIGINT or SIGTERM.
-pub async fn serve(opts: ServeOptions) -> Result<(), CliError> {
+/// Serves until SIGINT or SIGTERM; with `processes`, as a supervisor of that many members
+/// (`group.rs`).
+pub async fn serve(opts: ServeOptions, processes: Option<usize>) -> Result<(), CliError> {
+    if let Some(n) = processes {
+        return group::supervise(opts, n).await;
+    }
     pushbench_wire::process::raise_open_files_limit();
-    let listener = listen(opts.addr).map_err(|source| CliError::Bind {
+    let bind = |source| CliError::Bind {
         addr: opts.addr,
         source,
-    })?;
-    let local = listener.local_addr().map_err(|source| CliError::Bind {
-        addr: opts.addr,
-        source,
-    })?;
-    // `pushbench run` reads this line to learn the port of a child it started on port 0.
+    };
+    let listener = listen(opts.addr, opts.reuse_port).map_err(bind)?;
+    let local = listener.local_addr().map_err(bind)?;
     pushbench_server::check_exposure(local, opts.control_token.as_deref())?;
+    let member = match opts.membership {
+        Membership::Alone => None,
+        Membership::Given { control, peers } => {
+            let listener = tokio::net::TcpListener::bind(control)
+                .await
+                .map_err(|source| CliError::Bind {
+                    addr: control,
+                    source,
+                })?;
+            Some((listener, peers))
+        }
+        Membership::Started => Some(group::join().await?),
+    };
+    // `pushbench run` reads this line to learn the port of a child it started on port 0.
     println!("{}{local}", child::READY_PREFIX);
-    let config = pushbench_server::ServerConfig {
+    let mut config = pushbench_server::ServerConfig {
         ring_capacity: opts.ring_capacity,
         control_token: opts.control_token,
         runtime: opts.runtime,
         publisher_max_rate: opts.publisher_max_rate,
         ..Default::default()
     };
-    pushbench_server::serve_with(listener, config, shutdown_signal()).await?;
+    match member {
+        Some((control, peers)) => {
+            config.peers = peers;
+            pushbench_server::serve_member(listener, control, config, shutdown_signal()).await?
+        }
+        None => pushbench_server::serve_with(listener, config, shutdown_signal()).await?,
+    }
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -29,6 +29,17 @@ pub const PAGE_PATH: &str = "/";
 /// a client on another clock to estimate its offset.
 pub const CLOCK_PATH: &str = "/clock";
 
+/// On a control request one process of a multi-process server forwards to the others
+/// (docs/sharding.md): "apply this here only, do not forward it again". Its value is
+/// ignored.
+pub const PEER_HEADER: &str = "pushbench-peer";
+/// On a forwarded `POST /control/workload`: the publisher's schedule starts at this instant
+/// of the shared monotonic clock (ns), the same in every process.
+pub const START_HEADER: &str = "pushbench-start-ns";
+/// On a forwarded `POST /control/stop`: the publisher publishes the ticks due before this
+/// instant of the shared monotonic clock (ns) and no later one, the same in every process.
+pub const STOP_AT_HEADER: &str = "pushbench-stop-at-ns";
+
 /// Messages a server retains per topic unless told otherwise.
 pub const DEFAULT_RING_CAPACITY: usize = 4096;
 /// How long a long poll is held when the request names no `timeout`, and the scenario

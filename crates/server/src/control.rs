@@ -48,15 +48,18 @@ pub(crate) struct ControlThread {
 }
 
 impl ControlThread {
-    /// Moves `listener` to a new thread that accepts until `state.shutdown` is cancelled.
-    /// Every connection holds a clone of `alive`.
+    /// Moves `listeners` to a new thread that accepts from each until `state.shutdown` is
+    /// cancelled. Every connection holds a clone of `alive`.
     pub(crate) fn start(
-        listener: TcpListener,
+        listeners: Vec<TcpListener>,
         state: Arc<AppState>,
         (spawner, workers): (Spawner, Option<Workers>),
         alive: mpsc::Sender<()>,
     ) -> std::io::Result<ControlThread> {
-        let listener = listener.into_std()?;
+        let listeners = listeners
+            .into_iter()
+            .map(TcpListener::into_std)
+            .collect::<std::io::Result<Vec<_>>>()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -67,9 +70,17 @@ impl ControlThread {
             .spawn(move || {
                 rt.block_on(async move {
                     let spawner = Arc::new(spawner);
-                    if let Ok(listener) = TcpListener::from_std(listener) {
-                        accept_loop(&listener, &state, &spawner, &alive).await;
+                    let mut loops = tokio::task::JoinSet::new();
+                    for listener in listeners {
+                        let (state, spawner, alive) =
+                            (state.clone(), spawner.clone(), alive.clone());
+                        loops.spawn(async move {
+                            if let Ok(listener) = TcpListener::from_std(listener) {
+                                accept_loop(&listener, &state, &spawner, &alive).await;
+                            }
+                        });
                     }
+                    while loops.join_next().await.is_some() {}
                     drop(alive);
                     until.cancelled().await;
                     if let Some(w) = workers {

@@ -15,6 +15,7 @@ mod body;
 mod control;
 mod echo;
 mod failure;
+mod group;
 mod hub;
 mod page;
 mod publisher;
@@ -94,6 +95,11 @@ pub struct ServerConfig {
     /// up on purpose, to see how pushbench reports one: with a cap of N against a schedule
     /// of M > N per second, each tick is published 1/N − 1/M later than the one before it.
     pub publisher_max_rate: Option<f64>,
+    /// The control addresses of the other processes of a multi-process server sharing
+    /// this one's port (default none: a server of one process). Control requests from
+    /// clients are forwarded to them and `/stats` covers them (docs/sharding.md); each
+    /// must be a loopback address, and run with the same `control_token`.
+    pub peers: Vec<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -114,6 +120,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(5),
             runtime: ServerRuntime::default(),
             publisher_max_rate: None,
+            peers: Vec::new(),
         }
     }
 }
@@ -140,6 +147,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("runtime", &self.runtime)
             .field("publisher_max_rate", &self.publisher_max_rate)
+            .field("peers", &self.peers)
             .finish()
     }
 }
@@ -189,6 +197,12 @@ impl ServerConfig {
                 self.publisher_max_rate
                     .is_some_and(|r| !(r.is_finite() && r > 0.0)),
                 "publisher_max_rate must be a positive number",
+            ),
+            (
+                self.peers
+                    .iter()
+                    .any(|p| !p.ip().to_canonical().is_loopback()),
+                "peers must be loopback addresses: the processes of one server share a host",
             ),
             (
                 state::payload_budget(self, 1).is_none(),
@@ -269,9 +283,38 @@ pub async fn serve_with(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
+    serve_listeners(vec![listener], config, shutdown).await
+}
+
+/// Serves one process of a multi-process server ([`ServerConfig::peers`]): like
+/// [`serve_with`], and also on `control`, the loopback address the peers reach this process
+/// at. `listener` is shared with the peers (bound with SO_REUSEPORT by the caller), so the
+/// kernel hands each new connection to one of them; `control` is this process's alone.
+pub async fn serve_member(
+    listener: TcpListener,
+    control: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let addr = control.local_addr().map_err(ServerError::Listener)?;
+    if !addr.ip().to_canonical().is_loopback() {
+        return Err(ServerError::Config(
+            "a multi-process server's control address must be a loopback address",
+        ));
+    }
+    serve_listeners(vec![listener, control], config, shutdown).await
+}
+
+async fn serve_listeners(
+    listeners: Vec<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
     config.validate()?;
-    let addr = listener.local_addr().map_err(ServerError::Listener)?;
-    check_exposure(addr, config.control_token.as_deref())?;
+    for listener in &listeners {
+        let addr = listener.local_addr().map_err(ServerError::Listener)?;
+        check_exposure(addr, config.control_token.as_deref())?;
+    }
     let spawner = Spawner::start(config.runtime, tokio::runtime::Handle::current())
         .map_err(ServerError::Runtime)?;
     let token = CancellationToken::new();
@@ -281,7 +324,7 @@ pub async fn serve_with(
     let state = Arc::new(AppState::new(config, token.clone()));
     // Every connection holds a sender clone; `recv` returns None once all are gone.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
-    let control = ControlThread::start(listener, state.clone(), spawner, alive)
+    let control = ControlThread::start(listeners, state.clone(), spawner, alive)
         .map_err(ServerError::Runtime)?;
     shutdown.await;
     let deadline = Instant::now() + state.config.shutdown_timeout;

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use pushbench_model::protocol::WorkloadDoc;
 use pushbench_wire::{filler_payload, now_ns};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -38,8 +39,18 @@ pub(crate) fn tick_ns(start_ns: u64, k: u64, rate: f64) -> u64 {
 /// The longest the publisher sleeps at once, so a stop request is seen within this time.
 const STOP_CHECK: Duration = Duration::from_millis(20);
 
-/// Publishes `rate` messages per second into every topic until `stop` is cancelled.
-/// Each message carries its scheduled time, and ticks missed while asleep are published
+/// When the publisher of a workload starts, and when it ends: `start_ns`, and the ticks due
+/// before `stop_at_ns` (`u64::MAX` until a stop is scheduled), both on the shared clock. A
+/// multi-process server gives every process the same two instants, so each publishes the
+/// same ticks with the same sequence numbers and `sent_ns` (`crate::group`).
+pub(crate) struct Schedule {
+    pub(crate) start_ns: u64,
+    pub(crate) rate: f64,
+    pub(crate) stop_at_ns: Arc<AtomicU64>,
+}
+
+/// Publishes `rate` messages per second into every topic until `stop` is cancelled or the
+/// next tick is due at or after `stop_at_ns`. Each message carries its scheduled time, and ticks missed while asleep are published
 /// at once, so a stalled publisher shows up as latency instead of vanishing. Each tick's
 /// lag (actual minus scheduled time) goes into the `/stats` histogram, and the bytes then
 /// queued for subscribers into the peak.
@@ -50,7 +61,7 @@ const STOP_CHECK: Duration = Duration::from_millis(20);
 pub(crate) fn run(
     state: Arc<AppState>,
     topics: Arc<[Arc<Topic>]>,
-    rate: f64,
+    schedule: Schedule,
     payload_bytes: usize,
     stop: CancellationToken,
 ) {
@@ -65,14 +76,19 @@ pub(crate) fn run(
         .config
         .publisher_max_rate
         .map_or(0, |r| (1e9 / r) as u64);
-    let start_ns = now_ns();
+    let Schedule {
+        start_ns,
+        rate,
+        stop_at_ns,
+    } = schedule;
     let mut last_ns = 0u64;
     for k in 0u64.. {
         let due = tick_ns(start_ns, k, rate);
         meter.next_due_ns.store(due, Relaxed);
         let not_before = due.max(last_ns.saturating_add(min_gap_ns));
         loop {
-            if stop.is_cancelled() {
+            // Checked while waiting too: a stop scheduled meanwhile may fall before `due`.
+            if stop.is_cancelled() || due >= stop_at_ns.load(Relaxed) {
                 meter.next_due_ns.store(0, Relaxed);
                 return;
             }

@@ -4,6 +4,7 @@
 
 use crate::body::Body;
 use crate::failure::Failure;
+use crate::group::{self, Forward, Scope};
 use crate::hub::Topic;
 use crate::publisher;
 use crate::state::{AppState, ConnSlot, Publisher};
@@ -16,8 +17,8 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_model::protocol::{
-    CLOCK_PATH, ECHO_PATH, MAX_PAYLOAD, PAGE_PATH, PUBLISH_PATH, STATS_PATH, STOP_PATH,
-    WORKLOAD_PATH, WorkloadDoc,
+    CLOCK_PATH, ECHO_PATH, MAX_PAYLOAD, PAGE_PATH, PUBLISH_PATH, START_HEADER, STATS_PATH,
+    STOP_AT_HEADER, STOP_PATH, StatsDoc, WORKLOAD_PATH, WorkloadDoc,
 };
 use pushbench_model::transport::TransportKind;
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
@@ -26,6 +27,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 use tokio::sync::watch;
@@ -89,6 +91,11 @@ impl Rejection {
     /// A `400 Bad Request` with `reason`.
     pub(crate) fn bad(reason: impl Into<String>) -> Self {
         Rejection(StatusCode::BAD_REQUEST, reason.into())
+    }
+
+    /// A `502 Bad Gateway`: a peer of a multi-process server failed a forwarded request.
+    pub(crate) fn peer(reason: impl Into<String>) -> Self {
+        Rejection(StatusCode::BAD_GATEWAY, reason.into())
     }
 
     fn into_response(self) -> Resp {
@@ -210,8 +217,15 @@ fn route(
         ),
         Route::Publish => Ok(Handled::later(publish(state, q, req))),
         Route::Workload => Ok(Handled::later(workload(state, req))),
-        Route::Stop => Ok(Handled::later(stop(state))),
-        Route::Stats => Ok(Handled::now(json_response(&state.stats_doc()))),
+        Route::Stop => {
+            let scope = Scope::of(&state, req.headers());
+            let at = group::instant(req.headers(), STOP_AT_HEADER)?;
+            Ok(Handled::later(stop(state, scope, at)))
+        }
+        Route::Stats => match Scope::of(&state, req.headers()) {
+            Scope::Group => Ok(Handled::later(group_stats(state))),
+            _ => Ok(Handled::now(json_response(&state.stats_doc()))),
+        },
         Route::Echo => crate::echo::handle(state, slot, req),
         Route::Page => Ok(Handled::now(crate::page::page())),
         Route::Clock => Ok(Handled::now(crate::page::clock())),
@@ -374,12 +388,34 @@ async fn publish(
 }
 
 async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Rejection> {
+    let scope = Scope::of(&state, req.headers());
+    let start = group::instant(req.headers(), START_HEADER)?;
     let body = read_body(req, MAX_BODY).await?;
     let w: WorkloadDoc = serde_json::from_slice(&body)
         .map_err(|e| Rejection::bad(format!("bad workload JSON: {e}")))?;
     w.validate().map_err(|e| Rejection::bad(e.to_string()))?;
     publisher::check_memory(&w, &state.config).map_err(Rejection::bad)?;
     let headers = header_map(&w.response_headers)?;
+    let start_ns = match (scope, start) {
+        (_, Some(ns)) => ns,
+        (Scope::Group, None) => group::start_ns(),
+        (_, None) => pushbench_wire::now_ns(),
+    };
+    set_workload(&state, &w, headers, start_ns).await;
+    if scope == Scope::Group {
+        let f = Forward {
+            method: Method::POST,
+            path: WORKLOAD_PATH,
+            instant: Some((START_HEADER, start_ns)),
+            body,
+        };
+        group::forward(&state, f).await?;
+    }
+    Ok(json_response(&w))
+}
+
+/// Replaces the topics and starts the workload's publisher on a schedule from `start_ns`.
+async fn set_workload(state: &Arc<AppState>, w: &WorkloadDoc, headers: HeaderMap, start_ns: u64) {
     let mut current = state.publisher.lock().await;
     stop_publisher(current.take()).await;
     // Bounded by validate(): at most 100,000.
@@ -390,22 +426,34 @@ async fn workload(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
     state.publisher_stats.reset(w.payload_bytes);
     if w.rate > 0.0 {
         let stop = state.shutdown.child_token();
+        let stop_at_ns = Arc::new(AtomicU64::new(u64::MAX));
+        let schedule = publisher::Schedule {
+            start_ns,
+            rate: w.rate,
+            stop_at_ns: stop_at_ns.clone(),
+        };
         let (publisher_state, publisher_stop) = (state.clone(), stop.clone());
+        let payload_bytes = w.payload_bytes as usize;
         let task = tokio::task::spawn_blocking(move || {
             publisher::run(
                 publisher_state,
                 topics,
-                w.rate,
-                w.payload_bytes as usize,
+                schedule,
+                payload_bytes,
                 publisher_stop,
             )
         });
-        *current = Some(Publisher { stop, task });
+        *current = Some(Publisher {
+            stop,
+            stop_at_ns,
+            start_ns,
+            rate: w.rate,
+            task,
+        });
     }
     // Counted once the topics are replaced and the publisher runs, so that a reader who
     // sees the count knows the workload is in place.
     state.stats.workloads.fetch_add(1, Relaxed);
-    Ok(json_response(&w))
 }
 
 /// The workload's extra answer fields as hyper writes them; names and values were checked
@@ -423,14 +471,75 @@ fn header_map(fields: &[(String, String)]) -> Result<HeaderMap, Rejection> {
     Ok(map)
 }
 
-async fn stop(state: Arc<AppState>) -> Result<Resp, Rejection> {
-    let mut current = state.publisher.lock().await;
-    stop_publisher(current.take()).await;
+/// Stops the publisher: at once in a server of one process; in a group, after the ticks due
+/// before one instant the process that received the request chose for all.
+async fn stop(state: Arc<AppState>, scope: Scope, at: Option<u64>) -> Result<Resp, Rejection> {
+    let at = match (scope, at) {
+        (_, Some(ns)) => Some(ns),
+        (Scope::Group, None) => Some(group::stop_at_ns()),
+        (_, None) => None,
+    };
+    let forwarded = async {
+        match (scope, at) {
+            (Scope::Group, Some(ns)) => {
+                let f = Forward {
+                    method: Method::POST,
+                    path: STOP_PATH,
+                    instant: Some((STOP_AT_HEADER, ns)),
+                    body: Bytes::new(),
+                };
+                group::forward(&state, f).await.map(drop)
+            }
+            _ => Ok(()),
+        }
+    };
+    let local = async {
+        let mut current = state.publisher.lock().await;
+        match (at, current.take()) {
+            (Some(ns), Some(p)) => {
+                // The publisher ends by itself once its next tick is due at or after `ns`.
+                p.stop_at_ns.store(ns, Relaxed);
+                let _ = p.task.await;
+                overshoot(&state, (p.start_ns, p.rate), ns)
+            }
+            (_, p) => {
+                stop_publisher(p).await;
+                Ok(())
+            }
+        }
+    };
+    let (forwarded, local) = tokio::join!(forwarded, local);
+    forwarded?;
+    local?;
     Ok(text_response(
         StatusCode::OK,
         "text/plain",
         Body::full("stopped\n"),
     ))
+}
+
+/// A process that got the group's stop after its instant had passed may have published a
+/// tick due at or after it, which the other processes did not: its subscribers would get
+/// one message more. Said, so that the run fails instead of counting it silently.
+fn overshoot(
+    state: &AppState,
+    (start_ns, rate): (u64, f64),
+    stop_at_ns: u64,
+) -> Result<(), Rejection> {
+    let ticks = state.publisher_stats.ticks();
+    let last_due = ticks
+        .checked_sub(1)
+        .map(|k| publisher::tick_ns(start_ns, k, rate));
+    match last_due {
+        Some(due) if due >= stop_at_ns => Err(Rejection(
+            StatusCode::CONFLICT,
+            format!(
+                "the stop arrived {} µs after the group's stop instant: this process published a tick the others did not",
+                pushbench_wire::now_ns().saturating_sub(stop_at_ns) / 1_000
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Stops a publisher and waits for it, so nothing is published once the answer is out.
@@ -439,6 +548,25 @@ pub(crate) async fn stop_publisher(publisher: Option<Publisher>) {
         p.stop.cancel();
         let _ = p.task.await;
     }
+}
+
+/// `/stats` of every process of the group (`group::sum`).
+async fn group_stats(state: Arc<AppState>) -> Result<Resp, Rejection> {
+    let f = Forward {
+        method: Method::GET,
+        path: STATS_PATH,
+        instant: None,
+        body: Bytes::new(),
+    };
+    let bodies = group::forward(&state, f).await?;
+    // Read after the peers answered, so this process's part is no older than theirs.
+    let own = state.stats_doc();
+    let peers = bodies
+        .iter()
+        .map(|b| serde_json::from_slice::<StatsDoc>(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Rejection::peer(format!("a peer's /stats is not a stats document: {e}")))?;
+    Ok(json_response(&group::sum(own, peers)))
 }
 
 fn json_response(value: &impl serde::Serialize) -> Resp {

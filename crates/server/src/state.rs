@@ -90,6 +90,11 @@ impl Default for PublisherStats {
 }
 
 impl PublisherStats {
+    /// Ticks published since the workload was set.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.ticks.load(Relaxed)
+    }
+
     /// Starts over for a workload of messages with `payload_bytes` payloads.
     pub(crate) fn reset(&self, payload_bytes: u64) {
         self.ticks.store(0, Relaxed);
@@ -150,6 +155,11 @@ impl PublisherStats {
 /// The publisher of the current workload, if one runs.
 pub(crate) struct Publisher {
     pub(crate) stop: CancellationToken,
+    /// The publisher's [`crate::publisher::Schedule::stop_at_ns`].
+    pub(crate) stop_at_ns: Arc<std::sync::atomic::AtomicU64>,
+    /// Its schedule's start and rate: when its last tick was due.
+    pub(crate) start_ns: u64,
+    pub(crate) rate: f64,
     pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
