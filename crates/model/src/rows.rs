@@ -1117,7 +1117,7 @@ mod tests {
     #[test]
     fn columns_are_the_fields_in_order() {
         let c = SummaryRow::columns();
-        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 55));
+        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 57));
         assert_eq!(c[c.len() - 1], "sweep_value");
         for o in SummaryRow::OPTIONAL {
             assert!(c.contains(o), "{o}");
