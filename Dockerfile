@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1
 # The pushbench image: `pushbench` alone on Debian slim, run as a non-root user.
-#   docker build -t pushbench:dev .
+#   docker build --build-arg PUSHBENCH_COMMIT=$(git rev-parse HEAD) -t pushbench:dev .
 # Kubernetes manifests that run it: deploy/kubernetes/ (docs/distributed.md).
 
 # Build on the same Debian release as the runtime stage, so the binary finds the glibc it was
-# linked against. The full image (not -slim) brings git: crates/cli/build.rs records the
-# commit in every meta.json when the build context is a git clone.
+# linked against.
 FROM rust:1.95-trixie AS build
+# The commit every meta.json records (crates/cli/build.rs): .dockerignore leaves .git out of
+# the build context, so it comes in as a build argument; without one it is recorded as unknown.
+ARG PUSHBENCH_COMMIT=""
+ENV PUSHBENCH_COMMIT=${PUSHBENCH_COMMIT}
 WORKDIR /src
 COPY . .
 # The cache mounts keep the crate downloads and the build directory between builds; the

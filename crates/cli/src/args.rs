@@ -6,6 +6,7 @@ use crate::{
 };
 use clap::{Parser, Subcommand};
 use pushbench_model::ServerRuntimeKind;
+use pushbench_model::clock::ClockMode;
 use pushbench_model::paired::ServerSource;
 use pushbench_model::protocol::DEFAULT_RING_CAPACITY;
 use std::net::SocketAddr;
@@ -61,6 +62,13 @@ pub enum Command {
         /// or `+SECONDS` from now; give every shard the same time. Only with --shard.
         #[arg(long, value_name = "TIME")]
         start_at: Option<String>,
+        /// Convert each message's receipt time to the server's clock by the offset estimated
+        /// at every phase's start (`estimate`), or read latency on the clock both share
+        /// (`none`). Default: `none` for a server on a loopback address (one host: the clock
+        /// is shared, exactly), `estimate` otherwise. The offset is estimated and recorded
+        /// either way. See docs/distributed.md.
+        #[arg(long, value_name = "MODE", value_parser = clock_mode())]
+        clock_offset: Option<ClockMode>,
     },
     /// Merge the shard run directories of one sharded run into one run directory.
     Merge {
@@ -218,6 +226,13 @@ fn runtime_kind() -> impl clap::builder::TypedValueParser<Value = ServerRuntimeK
         .map(|name| ServerRuntimeKind::from_name(&name).expect("one of the possible values"))
 }
 
+/// `--clock-offset`'s values: the names of [`ClockMode`].
+fn clock_mode() -> impl clap::builder::TypedValueParser<Value = ClockMode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(ClockMode::ALL.map(|m| m.name()))
+        .map(|name| ClockMode::from_name(&name).expect("one of the possible values"))
+}
+
 /// What `compare` prints.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -241,6 +256,7 @@ impl Command {
                 pin,
                 shard,
                 start_at,
+                clock_offset,
                 paired,
             } => {
                 let opts = RunOptions {
@@ -253,6 +269,7 @@ impl Command {
                     pin: pin.map(|given| Pin::parse(given.as_deref())).transpose()?,
                     shard: crate::ShardOptions::parse(shard.as_deref(), start_at.as_deref())?,
                     paired: paired.sources()?,
+                    clock_offset,
                 };
                 runtime(Some(1))?.block_on(crate::run(opts))
             }

@@ -8,6 +8,7 @@ use crate::{CliError, host, pin_cpus, progress};
 use pushbench_loadgen::shard::{ShardClock, ShardPhase};
 use pushbench_loadgen::target::TargetPlan;
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, run_phase};
+use pushbench_model::clock::{ClockMode, PhaseClock};
 use pushbench_model::paired::{PairedMeta, PairedPhase, ServerSource, Side};
 use pushbench_model::rows::Figures;
 use pushbench_model::run::{CpuPinning, HostInfo, RunMeta};
@@ -43,9 +44,23 @@ pub struct RunOptions {
     pub paired: Option<PairedSources>,
     /// `--shard I/N --start-at TIME`: this run is one shard of a sharded run.
     pub shard: Option<crate::ShardOptions>,
+    /// `--clock-offset`: whether latencies are converted by the estimated clock offset;
+    /// `None` chooses by the server's address ([`RunOptions::clock_mode`]).
+    pub clock_offset: Option<ClockMode>,
 }
 
 impl RunOptions {
+    /// How the phases against the server at `addr` read latency: as `--clock-offset` says,
+    /// else on the shared clock for a loopback address (one host: exact, where an estimate
+    /// would only add its error) and converted by the estimate otherwise.
+    pub fn clock_mode(&self, addr: SocketAddr) -> ClockMode {
+        self.clock_offset.unwrap_or(if addr.ip().is_loopback() {
+            ClockMode::None
+        } else {
+            ClockMode::Estimate
+        })
+    }
+
     /// Whether the run starts a server process of its own (which `--pin` then places).
     fn starts_a_server(&self) -> bool {
         match &self.paired {
@@ -143,6 +158,9 @@ fn bad_pin(why: String) -> CliError {
         why,
     }
 }
+
+/// `meta.json`'s `incomplete_reason` while the run goes on: what a killed run leaves.
+const STILL_GOING: &str = "the run is still going (or was killed)";
 
 /// Runs a scenario and writes its run directory.
 pub async fn run(opts: RunOptions) -> Result<(), CliError> {
@@ -391,6 +409,7 @@ impl<'a> Prepared<'a> {
         };
         let cpus = pinning.as_ref().and_then(|p| p.server.as_deref());
         let servers = start_servers(opts, &scenario, target, cpus).await?;
+        note_clocks(opts, &servers);
         let shard = match opts.shard {
             Some(s) => {
                 s.check_not_past()?;
@@ -413,10 +432,9 @@ impl<'a> Prepared<'a> {
             pinning,
             shard,
         };
-        let still_going = "the run is still going (or was killed)".to_string();
         for s in &prepared.sides {
             s.run_dir
-                .write_meta(&prepared.meta(s, false, Some(still_going.clone())))?;
+                .write_meta(&prepared.meta(s, &[], false, Some(STILL_GOING.into())))?;
         }
         if let Some(p) = &prepared.paired {
             p.dir.write_meta(&p.meta)?;
@@ -462,8 +480,15 @@ impl<'a> Prepared<'a> {
         Ok((sides, Some(PairedState { dir, meta })))
     }
 
-    /// A side's `meta.json` as it stands: completed or not, and why not.
-    fn meta(&self, s: &RunSide, completed: bool, incomplete_reason: Option<String>) -> RunMeta {
+    /// A side's `meta.json` as it stands, with its `phases` so far: completed or not, and
+    /// why not.
+    fn meta(
+        &self,
+        s: &RunSide,
+        phases: &[PhaseResult],
+        completed: bool,
+        incomplete_reason: Option<String>,
+    ) -> RunMeta {
         RunMeta {
             scenario: self.scenario.clone(),
             scenario_path: self.opts.scenario.display().to_string(),
@@ -479,6 +504,7 @@ impl<'a> Prepared<'a> {
             cpu_pinning: self.pinning.clone(),
             shard: self.shard_meta(),
             merged: None,
+            clock: PhaseClock::of(phases),
         }
     }
 
@@ -567,11 +593,19 @@ impl<'a> Prepared<'a> {
                         baseline: side.server.rss,
                         target: side.server.target.as_ref().map(|t| &t.run),
                         shard: part.as_ref().map(|(_, phase)| phase.clone()),
+                        clock: self.opts.clock_mode(side.server.addr),
                     };
                     match self.phase(spec, &title, transport).await {
                         Ok(result) => {
                             phases[i].push(result);
                             side.run_dir.write_results(&phases[i])?;
+                            // With the phase's clock offset, which only meta.json lists.
+                            side.run_dir.write_meta(&self.meta(
+                                side,
+                                &phases[i],
+                                false,
+                                Some(STILL_GOING.into()),
+                            ))?;
                             if self.shard.is_some() {
                                 side.run_dir.write_phase_records(&phases[i])?;
                             }
@@ -652,7 +686,7 @@ impl<'a> Prepared<'a> {
         let quiet = self.opts.quiet;
         for (s, phases) in self.sides.iter().zip(&phases) {
             s.run_dir
-                .write_meta(&self.meta(s, completed, reason.clone()))?;
+                .write_meta(&self.meta(s, phases, completed, reason.clone()))?;
             if phases.is_empty() {
                 continue;
             }
@@ -689,8 +723,13 @@ fn phase_line(r: &PhaseResult) -> String {
     } else {
         r.latency.value_at_quantile(0.99)
     };
+    // Shown only when there are any: on one host there never are.
+    let negative = match c.negative_latencies {
+        0 => String::new(),
+        n => format!(", negative latencies {n} (counted as 0)"),
+    };
     format!(
-        "delivered {} of {}, lost {}, p99 {:.2} ms, {:.1} bytes/message, errors {}",
+        "delivered {} of {}, lost {}, p99 {:.2} ms, {:.1} bytes/message, errors {}{negative}",
         c.messages_delivered,
         c.messages_published,
         c.messages_lost,
@@ -707,8 +746,10 @@ fn default_out_dir(name: &str) -> PathBuf {
     PathBuf::from("results").join(format!("{name}-{stamp}"))
 }
 
-/// Accepts `http://HOST:PORT[/]` or `HOST:PORT` on this machine: latency is measured on the
-/// monotonic clock both processes share, which only exists when they share a host.
+/// Accepts `http://HOST:PORT[/]` or `HOST:PORT`, HOST an address or a name, resolved here
+/// once (its first address; `localhost` is 127.0.0.1). A server on another machine is
+/// measured through the clock offset estimated at every phase's start
+/// ([`RunOptions::clock_mode`], [`clock_note`]).
 pub(crate) fn parse_server(url: &str) -> Result<SocketAddr, CliError> {
     let bad = |why: &str| CliError::ServerAddress {
         given: url.to_string(),
@@ -722,15 +763,52 @@ pub(crate) fn parse_server(url: &str) -> Result<SocketAddr, CliError> {
         return Err(bad("expected http://HOST:PORT"));
     }
     let rest = rest.replacen("localhost:", "127.0.0.1:", 1);
-    let addr: SocketAddr = rest.parse().map_err(|_| {
-        bad("expected http://HOST:PORT with a numeric address, e.g. http://127.0.0.1:8080")
-    })?;
-    if !addr.ip().is_loopback() {
+    if let Ok(addr) = rest.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port_given = rest
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !port_given {
         return Err(bad(
-            "the server must run on this machine (a loopback address): latency is measured on the clock both processes share",
+            "expected http://HOST:PORT, e.g. http://127.0.0.1:8080 or http://bench-server:8080",
         ));
     }
-    Ok(addr)
+    use std::net::ToSocketAddrs;
+    let mut found = rest
+        .to_socket_addrs()
+        .map_err(|e| bad(&format!("cannot resolve the host name: {e}")))?;
+    found
+        .next()
+        .ok_or_else(|| bad("the host name resolves to no address"))
+}
+
+/// Prints [`clock_note`] for every server of pushbench's own (a target has no `/clock`: its
+/// latencies are stamped and read on this machine).
+fn note_clocks(opts: &RunOptions, servers: &[(Option<Side>, Server)]) {
+    for (_, s) in servers.iter().filter(|(_, s)| s.target.is_none()) {
+        if let Some(note) = clock_note(s.addr, opts.clock_mode(s.addr)) {
+            eprintln!("{note}");
+        }
+    }
+}
+
+/// The line `pushbench run` prints on stderr about the clock latency is read on, for a
+/// server that is not on a loopback address (none otherwise): whether latency is converted
+/// by the estimated offset, and so carries its error bound, or read on this machine's clock
+/// alone (`--clock-offset none`), which is right only if the server shares it.
+pub(crate) fn clock_note(addr: SocketAddr, mode: ClockMode) -> Option<String> {
+    if addr.ip().is_loopback() {
+        return None;
+    }
+    Some(match mode {
+        ClockMode::Estimate => format!(
+            "pushbench: server {addr} is not a loopback address: every latency is converted to its clock by an offset estimated at each phase's start, and carries that estimate's error bound (meta.json clock, summary.csv clock_error_us; docs/distributed.md)"
+        ),
+        ClockMode::None => format!(
+            "pushbench: server {addr} is not a loopback address and --clock-offset none reads latency on this machine's clock alone: right only if the server runs on this machine (the offset is still estimated, in meta.json clock)"
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -751,9 +829,61 @@ mod tests {
             parse_server("[::1]:80").unwrap(),
             "[::1]:80".parse().unwrap()
         );
-        assert!(parse_server("http://10.0.0.1:80").is_err());
+        // Another machine's address: measured through the clock offset.
+        assert_eq!(
+            parse_server("http://10.0.0.1:80").unwrap(),
+            "10.0.0.1:80".parse().unwrap()
+        );
         assert!(parse_server("https://127.0.0.1:80").is_err());
         assert!(parse_server("127.0.0.1").is_err());
+        assert!(parse_server("bench-server").is_err());
+        assert!(parse_server("bench-server:http").is_err());
+        // A name is resolved (here through /etc/hosts: only `localhost:` is read as
+        // 127.0.0.1 without asking).
+        let named = parse_server("http://LOCALHOST:9").unwrap();
+        assert!(named.ip().is_loopback() && named.port() == 9, "{named}");
+        // `.invalid` never resolves (RFC 6761).
+        let e = parse_server("http://no-such-host.invalid:80").unwrap_err();
+        assert!(e.to_string().contains("cannot resolve"), "{e}");
+    }
+
+    #[test]
+    fn the_clock_is_noted_off_loopback_only() {
+        let here: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let there: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        assert_eq!(clock_note(here, ClockMode::Estimate), None);
+        assert!(
+            clock_note(there, ClockMode::Estimate)
+                .unwrap()
+                .contains("error bound")
+        );
+        assert!(
+            clock_note(there, ClockMode::None)
+                .unwrap()
+                .contains("--clock-offset none")
+        );
+        let opts = |clock_offset| RunOptions {
+            scenario: PathBuf::new(),
+            out: None,
+            server: None,
+            target: None,
+            quiet: true,
+            control_token: None,
+            pin: None,
+            paired: None,
+            shard: None,
+            clock_offset,
+        };
+        assert_eq!(opts(None).clock_mode(here), ClockMode::None);
+        assert_eq!(opts(None).clock_mode(there), ClockMode::Estimate);
+        assert_eq!(
+            opts(Some(ClockMode::Estimate)).clock_mode(here),
+            ClockMode::Estimate
+        );
+        assert_eq!(
+            opts(Some(ClockMode::None)).clock_mode(there),
+            ClockMode::None
+        );
     }
 
     #[test]

@@ -145,6 +145,10 @@ fn run_writes_the_five_files_with_the_documented_columns() {
             rtt("publisher_lag_p50_us") <= rtt("publisher_lag_max_us"),
             "{r:?}"
         );
+        // One host: latency is read on the shared clock, so none is negative and none
+        // carries an offset's error.
+        assert_eq!(rtt("negative_latencies"), 0, "{r:?}");
+        assert_eq!(rtt("clock_error_us"), 0, "{r:?}");
     }
 
     // Every per-phase file ends with the phase's sweep point, empty without a sweep.
@@ -217,6 +221,27 @@ fn run_writes_the_five_files_with_the_documented_columns() {
     assert_eq!(meta["scenario"]["name"], "tiny");
     assert!(meta["host"]["cores"].as_u64().unwrap() >= 1);
     assert!(meta["pushbench_version"].is_string());
+    // The clock offset to the server, estimated at every phase's start: on one host zero
+    // within its bound (the server reads the same clock between request and answer), the
+    // bound under 1 ms, and not applied (the default on loopback).
+    let clock = meta["clock"].as_array().expect("meta.json clock");
+    let phases: Vec<&str> = clock
+        .iter()
+        .map(|p| p["transport"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, names);
+    for p in clock {
+        let [e] = p["estimates"].as_array().unwrap().as_slice() else {
+            panic!("one estimate per phase: {p}");
+        };
+        let (offset, error) = (
+            e["offset_ns"].as_i64().unwrap(),
+            e["error_ns"].as_u64().unwrap(),
+        );
+        assert!(offset.unsigned_abs() <= error && error <= 1_000_000, "{p}");
+        assert_eq!(e["applied"], false, "{p}");
+        assert_eq!(e["exchanges"], 16, "{p}");
+    }
 
     check_charts_reports_and_logs(&out, &rows_by_column(&out));
 

@@ -120,7 +120,10 @@ fn runs() -> &'static Runs {
                     .arg("run")
                     .arg(&scenario)
                     .args(["--shard", &format!("{}/3", i + 1), "--start-at", &start])
-                    .args(["--server", &format!("http://{addr}"), "--quiet", "--out"])
+                    .args(["--server", &format!("http://{addr}"), "--quiet"])
+                    // As across machines: latency converted by each shard's estimated offset
+                    // (on one host the default is the shared clock).
+                    .args(["--clock-offset", "estimate", "--out"])
                     .arg(out)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
@@ -284,6 +287,38 @@ fn merged_run_lists_its_shards_and_every_process() {
     assert_eq!(indices, [1, 2, 3]);
     assert_eq!(meta["completed"], true);
     assert!(meta.get("shard").is_none());
+    // Every phase keeps every shard's clock offset, each zero within its bound on this host.
+    let clock = meta["clock"].as_array().expect("merged clock");
+    assert_eq!(clock.len(), 2);
+    for phase in clock {
+        let estimates = phase["estimates"].as_array().unwrap();
+        let shards: Vec<u64> = estimates
+            .iter()
+            .map(|e| e["shard"].as_u64().unwrap())
+            .collect();
+        assert_eq!(shards, [1, 2, 3], "{phase}");
+        for e in estimates {
+            let (offset, error) = (
+                e["offset_ns"].as_i64().unwrap(),
+                e["error_ns"].as_u64().unwrap(),
+            );
+            assert!(offset.unsigned_abs() <= error && error <= 1_000_000, "{e}");
+            assert_eq!(e["applied"], true, "{e}");
+        }
+    }
+    // The bound each phase's latencies carry is the largest of its shards', in whole µs
+    // rounded up.
+    let merged = load(&r.merged);
+    for (row, phase) in merged.summary.iter().zip(clock) {
+        let largest = phase["estimates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["error_ns"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        assert_eq!(row.clock_error_us, Some(largest.div_ceil(1000)), "{phase}");
+    }
     let text = std::fs::read_to_string(r.merged.join("processes.csv")).unwrap();
     let mut lines = text.lines();
     assert_eq!(
@@ -320,6 +355,10 @@ fn report_and_compare_read_a_merged_run() {
     let r = runs();
     let out = pushbench().arg("report").arg(&r.merged).output().unwrap();
     check(&out, "report");
+    let md = std::fs::read_to_string(r.merged.join("report.md")).unwrap();
+    for section in ["\n## Clock\n", "\n## Processes\n"] {
+        assert!(md.contains(section), "{section:?} in {md}");
+    }
     let out = pushbench()
         .arg("compare")
         .arg(&r.single)

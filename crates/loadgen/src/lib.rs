@@ -11,6 +11,7 @@
 
 pub mod browser;
 mod clients;
+pub mod clock;
 mod conn;
 pub mod control;
 mod error;

@@ -10,6 +10,7 @@ use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
 use crate::stats::{Meter, Window, Worker, WorkerStats, merge_workers};
+use pushbench_model::clock::{ClockEstimate, ClockMode};
 use pushbench_model::overload::{Evidence, judge};
 use pushbench_model::protocol::{FailureCounter, StatsDoc, WorkloadDoc};
 use pushbench_model::result::{Counters, KeepingUp, PhaseResult, ProcessUsage};
@@ -50,6 +51,9 @@ pub struct PhaseSpec<'a> {
     /// In a shard run: this shard's phase on the shared plan. `transport` then holds this
     /// shard's share of the clients.
     pub shard: Option<crate::shard::ShardPhase>,
+    /// Whether receipts are converted by the clock offset estimated at the phase's start
+    /// (it is estimated and recorded either way, against pushbench's own server).
+    pub clock: ClockMode,
 }
 
 /// Which clients of the phase a load generator runs: numbers `first`, `first + stride`, …,
@@ -124,6 +128,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     // Chromium takes a second or more to start: before the window is planned.
     let browser = crate::browser::phase::prepare(&spec, topics).await?;
     set_workload(&spec, &mut control, topics).await?;
+    let (clock, offset_ns) = estimate_clock(&spec, &mut control).await?;
     let server_before = control.stats().await?;
     let loadgen_before = LoadgenBefore::read();
     let (window, started_unix_s) = match &spec.shard {
@@ -131,8 +136,8 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
         None => plan_window(sc),
     };
     let workers = match browser {
-        Some(b) => b.start(window),
-        None => start_workers(&spec, topics, window, None)?,
+        Some(b) => b.start(window, offset_ns),
+        None => start_workers(&spec, topics, window, None, offset_ns)?,
     };
     // The server's topic heads at the window's edges say how many messages it published
     // inside the window: the deliveries the clients owe.
@@ -172,6 +177,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let measured = Measured {
         window,
         started_unix_s,
+        clock: clock.into_iter().collect(),
         merged,
         server,
         loadgen,
@@ -210,10 +216,51 @@ async fn set_workload(
     }
 }
 
+/// The phase's clock offset to the server, estimated once its workload is in place and
+/// before its first client connects (its bytes go to the control traffic), and what the
+/// clients add to their receipt times: the offset when `spec.clock` asks for it and the
+/// server stamps the messages (broadcast), else 0 (in echo each client stamps its own
+/// messages, on its own clock). A shard stops exchanging at its phase's planned start. A
+/// server without `/clock` (older than it) can only be measured on a clock it shares: no
+/// estimate then, and an error if one was asked for.
+async fn estimate_clock(
+    spec: &PhaseSpec<'_>,
+    control: &mut Control,
+) -> Result<(Option<ClockEstimate>, i64), LoadgenError> {
+    let deadline = spec.shard.as_ref().map(|s| s.clock_deadline());
+    let found = crate::clock::estimate(spec.server, crate::clock::EXCHANGES, deadline).await?;
+    let Some(found) = found else {
+        if spec.clock == ClockMode::Estimate {
+            return Err(LoadgenError::Control {
+                addr: spec.server,
+                request: "GET /clock",
+                source: crate::ClientError::Protocol(
+                    "404: the server has no /clock (a build older than it), so its clock offset cannot be estimated; on this machine run with --clock-offset none".into(),
+                ),
+            });
+        }
+        return Ok((None, 0));
+    };
+    control.bytes += found.bytes;
+    let e = found.estimate;
+    let applied =
+        spec.clock == ClockMode::Estimate && spec.scenario.workload.pattern == Pattern::Broadcast;
+    let estimate = ClockEstimate {
+        shard: spec.shard.as_ref().map(|s| s.clock.shard.index),
+        offset_ns: e.offset_ns,
+        error_ns: e.error_ns,
+        exchanges: e.exchanges,
+        applied,
+    };
+    Ok((Some(estimate), if applied { e.offset_ns } else { 0 }))
+}
+
 /// What a phase measured, before it becomes a [`PhaseResult`].
 pub(crate) struct Measured {
     pub(crate) window: Window,
     pub(crate) started_unix_s: f64,
+    /// The clock offset estimated at the phase's start; none against a target.
+    pub(crate) clock: Vec<ClockEstimate>,
     pub(crate) merged: WorkerStats,
     pub(crate) server: ProcessUsage,
     pub(crate) loadgen: LoadgenUsage,
@@ -263,6 +310,7 @@ impl Measured {
             loadgen_cpu_share,
             control_bytes: self.control_bytes,
             started_unix_s: self.started_unix_s,
+            clock: self.clock,
             keeping_up,
             evidence,
         }
@@ -418,6 +466,7 @@ pub(crate) fn start_workers(
     topics: u32,
     window: Window,
     target: Option<Arc<TargetClient>>,
+    offset_ns: i64,
 ) -> Result<Vec<JoinHandle<Result<WorkerStats, LoadgenError>>>, LoadgenError> {
     let (sc, tp) = (spec.scenario, spec.transport);
     let threads = sc.loadgen_threads.min(tp.clients as usize).max(1);
@@ -450,6 +499,7 @@ pub(crate) fn start_workers(
             topics,
             ramp_ns: sc.ramp_up.as_nanos() as u64,
             window,
+            offset_ns,
             seed: seed.clone(),
             cancel: spec.cancel.clone(),
             progress: spec.progress.clone(),
@@ -598,6 +648,8 @@ struct WorkerSpec {
     /// The ramp-up the clients' starts are spread over, ns.
     ramp_ns: u64,
     window: Window,
+    /// What the clients add to their receipt times ([`Worker::offset_ns`]).
+    offset_ns: i64,
     seed: ClientPlanSeed,
     cancel: CancellationToken,
     progress: Arc<Progress>,
@@ -613,6 +665,7 @@ fn run_worker(w: WorkerSpec) -> Result<WorkerStats, LoadgenError> {
     let shared = Rc::new(Worker {
         stats: RefCell::new(WorkerStats::new(&w.window)),
         window: w.window,
+        offset_ns: w.offset_ns,
     });
     let plan = Rc::new(w.seed.plan());
     let local = tokio::task::LocalSet::new();

@@ -136,6 +136,13 @@ impl ShardPhase {
         (window, started)
     }
 
+    /// The latest moment to go on estimating the clock offset: the phase's planned start,
+    /// less the single-process run's [`LEAD`] for the clients' own preparations.
+    pub(crate) fn clock_deadline(&self) -> u64 {
+        self.mono(self.planned.phase_start_ns)
+            .saturating_sub(LEAD.as_nanos() as u64)
+    }
+
     /// Waits for the planned moment of the workload; an error when this shard is already
     /// past it (it started late, or its previous phase overran its slot).
     pub(crate) async fn until_workload(

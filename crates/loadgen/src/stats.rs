@@ -116,6 +116,9 @@ impl WorkerStats {
 pub(crate) struct Worker {
     pub(crate) stats: RefCell<WorkerStats>,
     pub(crate) window: Window,
+    /// Added to a receipt time to read it on the clock messages are stamped with (the
+    /// server's, `pushbench_model::clock`); 0 where both are one clock.
+    pub(crate) offset_ns: i64,
 }
 
 /// The recording handle of one client: every byte and message it sees goes through here.
@@ -212,7 +215,10 @@ impl Meter {
             });
             return;
         }
-        let latency_us = t.saturating_sub(h.sent_ns) / 1000;
+        // Exact in i128 whatever the stamps; below zero only through an estimated offset.
+        let latency_ns = i128::from(t) + i128::from(self.worker.offset_ns) - i128::from(h.sent_ns);
+        let negative = u64::from(latency_ns < 0);
+        let latency_us = (latency_ns.clamp(0, i128::from(u64::MAX)) as u64) / 1000;
         self.with(|s| {
             let c = &mut s.counters;
             match verdict {
@@ -231,6 +237,7 @@ impl Meter {
                 }
             }
             s.received += 1;
+            s.counters.negative_latencies += negative;
             s.latency
                 .record(latency_us)
                 .expect("auto-resizing histogram");
@@ -448,6 +455,47 @@ mod tests {
         assert_eq!(s.observe(5), Seen::InOrder { lost: 0 });
         assert_eq!(s.observe(4), Seen::Duplicate);
         assert_eq!(s.observe(6), Seen::InOrder { lost: 0 });
+    }
+
+    #[test]
+    fn receipts_are_read_on_the_servers_clock_and_negative_latencies_counted() {
+        let window = Window {
+            phase_start: 0,
+            start: 1_000_000_000,
+            end: 3_000_000_000,
+            close: 3_300_000_000,
+        };
+        // The server's clock is 5 µs behind this one: a receipt at local t is at t − 5 µs
+        // on the clock the messages are stamped with.
+        let worker = Rc::new(Worker {
+            stats: RefCell::new(WorkerStats::new(&window)),
+            window,
+            offset_ns: -5_000,
+        });
+        let meter = Meter::new(worker.clone());
+        let mut seq = SeqState::default();
+        let t = 2_000_000_000;
+        // Stamped 12 µs before the local receipt: 7 µs; 2 µs before: −3 µs, counted and
+        // recorded as 0; 5 µs before: exactly 0, not negative.
+        for (n, before_ns) in [(1, 12_000), (2, 2_000), (3, 5_000)] {
+            let h = Header {
+                seq: n,
+                sent_ns: t - before_ns,
+            };
+            meter.message(&mut seq, h, t);
+        }
+        // A duplicate is neither a latency nor a negative one.
+        meter.message(&mut seq, Header { seq: 2, sent_ns: t }, t);
+        let s = worker.stats.borrow();
+        assert_eq!(s.counters.messages_delivered, 3);
+        assert_eq!(s.counters.messages_duplicated, 1);
+        assert_eq!(s.counters.negative_latencies, 1);
+        let recorded: Vec<(u64, u64)> = s
+            .latency
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        assert_eq!(recorded, [(0, 2), (7, 1)]);
     }
 
     #[test]

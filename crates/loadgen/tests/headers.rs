@@ -101,6 +101,7 @@ async fn run(server: &TestServer, text: &str) -> Vec<PhaseResult> {
             baseline: Default::default(),
             target: None,
             shard: None,
+            clock: Default::default(),
         };
         let r = tokio::time::timeout(WAIT, run_phase(spec))
             .await

@@ -40,6 +40,7 @@ async fn run_one(addr: SocketAddr, sc: &Scenario, i: usize) -> PhaseResult {
         baseline: Default::default(),
         target: None,
         shard: None,
+        clock: Default::default(),
     };
     tokio::time::timeout(WAIT, run_phase(spec))
         .await

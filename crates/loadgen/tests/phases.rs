@@ -3,6 +3,7 @@
 //! for a poll interval T), never from running the code under test.
 
 use pushbench_loadgen::{PhaseResult, PhaseSpec, Progress, Scenario, TransportKind, run_phase};
+use pushbench_model::clock::ClockMode;
 use pushbench_server::ServerConfig;
 use pushbench_testkit::proxy::Proxy;
 use pushbench_testkit::{TestServer, WAIT};
@@ -22,7 +23,7 @@ fn scenario(text: &str) -> Scenario {
 
 /// Runs every phase of the scenario (repetition 1) against `server`.
 async fn run_all(server: &TestServer, sc: &Scenario) -> Vec<PhaseResult> {
-    run_each(server.addr, sc, None).await
+    run_each(server.addr, sc, None, ClockMode::None).await
 }
 
 /// Runs every phase of the scenario (repetition 1) against `addr`; with a fault, cuts every
@@ -32,6 +33,7 @@ async fn run_each(
     addr: SocketAddr,
     sc: &Scenario,
     fault: Option<(&Proxy, Duration, Duration)>,
+    clock: ClockMode,
 ) -> Vec<PhaseResult> {
     let mut out = Vec::new();
     for t in &sc.transports {
@@ -53,6 +55,7 @@ async fn run_each(
             baseline: Default::default(),
             target: None,
             shard: None,
+            clock,
         };
         let (r, ()) = tokio::time::timeout(WAIT, async { tokio::join!(run_phase(spec), cut) })
             .await
@@ -61,6 +64,22 @@ async fn run_each(
         out.push(r);
     }
     out
+}
+
+/// The phase's one clock estimate, against a server on this host: zero within its bound
+/// (the server reads the same clock between the request and its answer), the bound under
+/// 1 ms (half the smallest of 16 loopback round trips, tens of microseconds when idle), and
+/// `applied` as expected.
+fn assert_one_host_clock(r: &PhaseResult, applied: bool) {
+    let [e] = r.clock.as_slice() else {
+        panic!("{}: one estimate per phase, found {:?}", r.label, r.clock);
+    };
+    assert!(
+        e.offset_ns.unsigned_abs() <= e.error_ns && e.error_ns <= 1_000_000,
+        "{}: {e:?}",
+        r.label
+    );
+    assert_eq!((e.applied, e.shard), (applied, None), "{}", r.label);
 }
 
 fn assert_clean(r: &PhaseResult) {
@@ -111,6 +130,8 @@ async fn every_transport_delivers_every_message_in_order() {
     assert_eq!(results.len(), 6);
     for r in &results {
         assert_clean(r);
+        // Estimated at every phase's start, and on one host not applied: the clock is shared.
+        assert_one_host_clock(r, false);
         let c = &r.counters;
         // The server's own count of what it published in the window, times 4 subscribers.
         assert!(
@@ -399,7 +420,13 @@ async fn cut_every_connection(ring_capacity: usize, outage: Duration) -> Vec<Pha
     .await;
     let proxy = Proxy::start(server.addr).await;
     let sc = scenario(CUT_SCENARIO);
-    let results = run_each(proxy.addr, &sc, Some((&proxy, CUT_AT, outage))).await;
+    let results = run_each(
+        proxy.addr,
+        &sc,
+        Some((&proxy, CUT_AT, outage)),
+        ClockMode::None,
+    )
+    .await;
     server.shutdown().await;
     for r in &results {
         let c = &r.counters;
@@ -550,6 +577,39 @@ async fn echo_brings_each_clients_messages_back() {
         } else {
             // Every publish is a `POST /publish` request of its own.
             assert!(c.requests + 6 >= c.messages_published, "{}: {c:?}", r.label);
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_estimated_offset_converts_only_what_the_server_stamped() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start().await;
+    for (pattern, applied) in [("broadcast", true), ("echo", false)] {
+        let sc = scenario(&format!(
+            r#"
+            name = "clock"
+            duration = "1s"
+            warmup = "200ms"
+            ramp_up = "100ms"
+            [workload]
+            pattern = "{pattern}"
+            rate = 20
+            payload_bytes = 16
+            [[transports]]
+            kind = "websocket"
+            clients = 2
+            "#
+        ));
+        let results = run_each(server.addr, &sc, None, ClockMode::Estimate).await;
+        for r in &results {
+            assert_clean(r);
+            // In echo each client stamps its own messages on its own clock: the server's
+            // offset does not apply to them.
+            assert_one_host_clock(r, applied);
+            assert_eq!(r.latency.len(), r.counters.messages_delivered);
+            assert!(r.counters.messages_delivered > 0, "{pattern}");
         }
     }
     server.shutdown().await;

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod clock;
 pub mod overload;
 pub mod paired;
 pub mod protocol;

@@ -4,6 +4,7 @@
 //! adds shards' phases without losing a sample and writes the merged run with the same code
 //! as a single-process run.
 
+use crate::clock::ClockEstimate;
 use crate::overload::{Evidence, Judgement, Reason, Verdict};
 use crate::protocol::LagHistogram;
 use crate::result::{Counters, ErrorCounts, KeepingUp, PhaseResult, ProcessUsage, SecondStats};
@@ -54,6 +55,8 @@ pub struct PhaseRecord {
     loadgen_cpu_share: f64,
     control_bytes: u64,
     started_unix_s: f64,
+    #[serde(default)]
+    clock: Vec<ClockEstimate>,
     publisher_lag: Option<LagHistogram>,
     publisher_fell_behind_us: Option<u64>,
     peak_queued_bytes: Option<u64>,
@@ -116,6 +119,7 @@ impl PhaseRecord {
             loadgen_cpu_share: p.loadgen_cpu_share,
             control_bytes: p.control_bytes,
             started_unix_s: p.started_unix_s,
+            clock: p.clock.clone(),
             publisher_lag: k.publisher_lag.as_ref().map(h),
             publisher_fell_behind_us: k.publisher_fell_behind_us,
             peak_queued_bytes: k.peak_queued_bytes,
@@ -179,6 +183,7 @@ impl PhaseRecord {
             loadgen_cpu_share: self.loadgen_cpu_share,
             control_bytes: self.control_bytes,
             started_unix_s: self.started_unix_s,
+            clock: self.clock,
             keeping_up: KeepingUp {
                 publisher_lag: self.publisher_lag.map(|h| h.0),
                 publisher_fell_behind_us: self.publisher_fell_behind_us,

@@ -90,6 +90,11 @@ pub struct Counters {
     pub connections_opened: u64,
     /// Connections made again after a failure, whole phase.
     pub reconnects: u64,
+    /// Delivered messages whose latency came out below zero: possible only when receipts are
+    /// converted by an estimated clock offset ([`crate::clock`]), within its error bound.
+    /// Each is in the latency histograms as 0 µs, so that they hold every delivered message.
+    #[serde(default)]
+    pub negative_latencies: u64,
 }
 
 impl Counters {
@@ -108,6 +113,7 @@ impl Counters {
         self.empty_responses += o.empty_responses;
         self.connections_opened += o.connections_opened;
         self.reconnects += o.reconnects;
+        self.negative_latencies += o.negative_latencies;
     }
 }
 
@@ -235,6 +241,10 @@ pub struct PhaseResult {
     pub control_bytes: u64,
     /// Start of the phase (the first client starts), UNIX seconds.
     pub started_unix_s: f64,
+    /// The clock offset to the server estimated at the phase's start, one per load
+    /// generator (every shard's, once merged); empty when none was (a target has no
+    /// `/clock`).
+    pub clock: Vec<crate::clock::ClockEstimate>,
     /// Whether the server kept up: what it reported, and the judgement.
     pub keeping_up: KeepingUp,
     /// What the judgement looked at, kept so that shards' phases merged

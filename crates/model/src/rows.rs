@@ -295,10 +295,18 @@ pub struct SummaryRow {
     /// clients existed (all `rust`).
     #[serde(default)]
     pub client: crate::client::ClientKind,
-    /// Browser clients: the bound on their receive times' clock error, µs
-    /// ([`PhaseResult::clock_error_us`]); empty for the load generator's own clients, and
-    /// absent in runs made before browser clients existed.
-    #[serde(default, deserialize_with = "opt_whole")]
+    /// Delivered messages whose latency came out below zero (counted, and in the latency
+    /// figures as 0): only possible when latencies were converted by an estimated clock
+    /// offset; absent in runs made before it was counted.
+    #[serde(default, deserialize_with = "some_whole")]
+    pub negative_latencies: Option<u64>,
+    /// The clock-offset error bound the phase's latencies carry, µs, rounded up: the largest
+    /// bound among the load generators' offsets to the server that were applied
+    /// (`meta.json` `clock`), plus, for browser clients, the bound of their pages' offsets
+    /// to the load generator ([`PhaseResult::clock_error_us`]), since a browser's receive
+    /// time goes through both; 0 when none was applied (one shared clock); absent in older
+    /// runs.
+    #[serde(default, deserialize_with = "some_whole")]
     pub clock_error_us: Option<u64>,
     /// The swept dimension, empty without a sweep (and absent in runs made before sweeps).
     #[serde(default, deserialize_with = "dimension")]
@@ -326,6 +334,7 @@ impl CsvRow for SummaryRow {
         "sweep_dimension",
         "sweep_value",
         "client",
+        "negative_latencies",
         "clock_error_us",
     ];
 }
@@ -384,7 +393,6 @@ impl SummaryRow {
             sweep_dimension: None,
             sweep_value: None,
             client: Default::default(),
-            clock_error_us: None,
             verdict: None,
             overload_reasons: String::new(),
             publisher_lag_p50_us: None,
@@ -392,6 +400,8 @@ impl SummaryRow {
             publisher_lag_max_us: None,
             publisher_fell_behind_us: None,
             server_peak_queued_bytes: None,
+            negative_latencies: Some(0),
+            clock_error_us: Some(0),
         }
     }
 
@@ -453,7 +463,6 @@ impl SummaryRow {
             sweep_dimension: p.sweep.map(|s| s.dimension),
             sweep_value: p.sweep.map(|s| s.value),
             client: p.client,
-            clock_error_us: p.clock_error_us,
             verdict: k.judgement.verdict,
             overload_reasons: k.judgement.reasons_text(),
             publisher_lag_p50_us: lag.map(|h| q(h, 50.0)),
@@ -461,6 +470,11 @@ impl SummaryRow {
             publisher_lag_max_us: lag.map(|h| h.max()),
             publisher_fell_behind_us: k.publisher_fell_behind_us,
             server_peak_queued_bytes: k.peak_queued_bytes,
+            negative_latencies: Some(c.negative_latencies),
+            clock_error_us: Some(
+                crate::clock::carried_error_ns(&p.clock).div_ceil(1000)
+                    + p.clock_error_us.unwrap_or(0),
+            ),
         }
     }
 
@@ -799,10 +813,32 @@ pub struct SweepRow {
     /// Every reason any repetition found, `;`-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overload_reasons: Option<String>,
+    /// Summed; left out of the file, with `clock_error_us`, for runs made before negative
+    /// latencies were counted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_number",
+        deserialize_with = "opt_real"
+    )]
+    pub negative_latencies: Option<f64>,
+    /// The largest of the repetitions' clock-offset error bounds, µs.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_number",
+        deserialize_with = "opt_real"
+    )]
+    pub clock_error_us: Option<f64>,
 }
 
 impl CsvRow for SweepRow {
-    const OPTIONAL: &'static [&'static str] = &["verdict", "overload_reasons"];
+    const OPTIONAL: &'static [&'static str] = &[
+        "verdict",
+        "overload_reasons",
+        "negative_latencies",
+        "clock_error_us",
+    ];
 }
 
 impl SweepRow {
@@ -847,6 +883,8 @@ impl SweepRow {
             server_cpu_ms_per_1k_messages: 0.0,
             verdict: None,
             overload_reasons: None,
+            negative_latencies: None,
+            clock_error_us: None,
         }
     }
 
@@ -935,6 +973,26 @@ fn number<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     } else {
         fixed(*v, 3, s)
     }
+}
+
+/// [`number`] for a column that may be left out.
+#[allow(clippy::ref_option)]
+fn opt_number<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => number(v, s),
+        None => s.serialize_str(""),
+    }
+}
+
+/// [`real`] for a column that may be empty.
+fn opt_real<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("expected a number, found {text:?}")))
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -1072,9 +1130,12 @@ mod tests {
     #[test]
     fn columns_are_the_fields_in_order() {
         let c = SummaryRow::columns();
-        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 57));
+        assert_eq!((c[0], c[3], c.len()), ("transport", "duration_s", 58));
         assert_eq!(c[c.len() - 1], "sweep_value");
-        assert_eq!(c[c.len() - 4..c.len() - 2], ["client", "clock_error_us"]);
+        assert_eq!(
+            c[c.len() - 5..c.len() - 2],
+            ["client", "negative_latencies", "clock_error_us"]
+        );
         for o in SummaryRow::OPTIONAL {
             assert!(c.contains(o), "{o}");
         }

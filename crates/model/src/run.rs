@@ -41,6 +41,12 @@ pub struct RunMeta {
     /// In a merged run (`pushbench merge`): the shards it was made of; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<crate::shard::MergedMeta>,
+    /// Every phase's clock offset to the server, per load generator (every shard's in a
+    /// merged run): what was estimated, its error bound and whether latencies were
+    /// converted by it ([`crate::clock`]); absent in runs made before it was estimated, and
+    /// against a target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clock: Vec<crate::clock::PhaseClock>,
 }
 
 /// The machine a run was made on, as the kernel describes it.

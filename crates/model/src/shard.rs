@@ -177,6 +177,16 @@ pub fn merge_phase(parts: &[ShardPart<'_>]) -> crate::PhaseResult {
         .map(|p| p.phase.started_unix_s)
         .fold(f64::INFINITY, f64::min);
     m.control_bytes = parts.iter().map(|p| p.phase.control_bytes).sum();
+    // Every shard's own offset: each converted its own receipts by it.
+    m.clock = parts
+        .iter()
+        .flat_map(|p| {
+            p.phase.clock.iter().map(|e| crate::clock::ClockEstimate {
+                shard: Some(p.shard.index),
+                ..*e
+            })
+        })
+        .collect();
     m.loadgen = Default::default();
     m.counters = Default::default();
     m.errors = Default::default();
@@ -324,6 +334,7 @@ mod tests {
                 messages_published: latencies.len() as u64,
                 messages_delivered: latencies.len() as u64,
                 bytes_down: 44 * latencies.len() as u64,
+                negative_latencies: u64::from(clients),
                 connections_opened: c,
                 ..Default::default()
             },
@@ -346,6 +357,13 @@ mod tests {
             loadgen_cpu_share: 0.3,
             control_bytes: 100,
             started_unix_s: 1_000.0 + f64::from(clients),
+            clock: vec![crate::clock::ClockEstimate {
+                shard: None,
+                offset_ns: -1_000 * i64::from(clients),
+                error_ns: 40 * u64::from(clients),
+                exchanges: 16,
+                applied: true,
+            }],
             keeping_up: Default::default(),
             evidence: Evidence {
                 period_us: Some(500_000.0),
@@ -423,6 +441,22 @@ mod tests {
         assert!((m.loadgen.cpu_s - 0.6).abs() < 1e-9);
         assert_eq!(m.control_bytes, 300);
         assert_eq!(m.started_unix_s, 1_001.0);
+        // Negative latencies add up; every shard's clock offset is kept, with its shard.
+        assert_eq!(m.counters.negative_latencies, 3 + 2 + 1);
+        let offsets: Vec<(Option<u32>, i64, u64)> = m
+            .clock
+            .iter()
+            .map(|e| (e.shard, e.offset_ns, e.error_ns))
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                (Some(1), -3_000, 120),
+                (Some(2), -2_000, 80),
+                (Some(3), -1_000, 40)
+            ]
+        );
+        assert_eq!(crate::clock::carried_error_ns(&m.clock), 120);
         // Shares add on host a (0.3 + 0.3) and not across hosts (b: 0.3).
         assert!((m.loadgen_cpu_share - 0.6).abs() < 1e-9);
         // Judged again on the sums: everything owed was delivered.

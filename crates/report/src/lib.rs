@@ -19,6 +19,7 @@ mod merge;
 mod pages;
 mod paired;
 mod rundata;
+mod sections;
 pub mod sweep;
 mod table;
 
@@ -125,8 +126,9 @@ pub fn render(dir: &Path) -> Result<Rendered, ReportError> {
         out.write("sweep.csv", &sweep::csv(&run.sweep))?;
     }
     let charts = charts::write(&run, &dir.join("charts"))?;
-    out.write("report.html", &pages::html(&run, &charts))?;
-    out.write("report.md", &pages::markdown(&run, &charts))?;
+    let sections = sections::of(&run)?;
+    out.write("report.html", &pages::html(&run, &charts, &sections))?;
+    out.write("report.md", &pages::markdown(&run, &charts, &sections))?;
     Ok(Rendered {
         html: dir.join("report.html"),
         markdown: dir.join("report.md"),
@@ -340,6 +342,7 @@ pub(crate) mod tests {
             cpu_pinning: None,
             shard: None,
             merged: None,
+            clock: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@
 use crate::files::csv_text;
 use crate::{ReportError, RunDir};
 use pushbench_model::PhaseResult;
+use pushbench_model::clock::PhaseClock;
 use pushbench_model::record::{self, PhaseRecord};
 use pushbench_model::rows::ProcessRow;
 use pushbench_model::run::RunMeta;
@@ -66,7 +67,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
     }
     let completed = done == plan.len() && shards.iter().all(|s| s.meta.completed);
     let run_dir = RunDir::create(out)?;
-    run_dir.write_meta(&merged_meta(&shards, completed, done, plan.len()))?;
+    let mut meta = merged_meta(&shards, completed, done, plan.len());
+    // Every shard's offset of every merged phase, each with its shard.
+    meta.clock = PhaseClock::of(&phases);
+    run_dir.write_meta(&meta)?;
     if !phases.is_empty() {
         run_dir.write_results(&phases)?;
         run_dir.write(

@@ -8,6 +8,7 @@ use crate::files::json_number;
 use crate::html::{REPORT_CSS, esc, head, inline_svg, swatch};
 use crate::keeping;
 use crate::rundata::RunData;
+use crate::sections::Section;
 use pushbench_model::run::CpuPinning;
 use pushbench_model::scenario::{NetworkPlan, Pattern, Scenario, duration_text};
 use pushbench_model::{ClientKind, SweepDimension};
@@ -310,7 +311,7 @@ fn incomplete(run: &RunData) -> Option<String> {
 }
 
 /// The self-contained HTML page.
-pub(crate) fn html(run: &RunData, charts: &[Drawn]) -> String {
+pub(crate) fn html(run: &RunData, charts: &[Drawn], sections: &[Section]) -> String {
     let mut h = head(&format!("pushbench: {}", run.name()), REPORT_CSS);
     let _ = writeln!(h, "<p class=\"muted\">{}</p>", esc(&host_line(run)));
     if let Some(why) = incomplete(run) {
@@ -353,6 +354,7 @@ pub(crate) fn html(run: &RunData, charts: &[Drawn]) -> String {
     summary_table(&mut h, run, &header, &rows, &more);
     h.push_str("</details>\n");
     keeping_up_html(&mut h, run);
+    crate::sections::html(&mut h, sections);
     h.push_str("<h2>Charts</h2>\n");
     if let Some(note) = sweep_note(run) {
         let _ = writeln!(h, "<p>{}</p>", esc(&note));
@@ -479,7 +481,7 @@ fn keeping_up_markdown(m: &mut String, run: &RunData) {
 }
 
 /// The Markdown page, for pull requests and CI summaries.
-pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
+pub(crate) fn markdown(run: &RunData, charts: &[Drawn], sections: &[Section]) -> String {
     let name = run.name();
     let mut m = format!("# pushbench: {name}\n\n{}\n\n", host_line(run));
     if let Some(why) = incomplete(run) {
@@ -511,6 +513,7 @@ pub(crate) fn markdown(run: &RunData, charts: &[Drawn]) -> String {
         let _ = writeln!(m, "\n{line}");
     }
     keeping_up_markdown(&mut m, run);
+    crate::sections::markdown(&mut m, sections);
     m.push_str("\n## Charts\n\n");
     if let Some(note) = sweep_note(run) {
         let _ = writeln!(m, "{note}\n");
@@ -569,9 +572,9 @@ mod tests {
         }
         let want = "Per delivered message over the raw stream (raw, the baseline): websocket +3.0 B and +12 µs at p50; stream +6.0 B and -10 µs at p50.";
         assert_eq!(super::baseline_line(&run).as_deref(), Some(want));
-        let md = super::markdown(&run, &[]);
+        let md = super::markdown(&run, &[], &[]);
         assert!(md.contains(want), "{md}");
-        let html = super::html(&run, &[]);
+        let html = super::html(&run, &[], &[]);
         assert!(html.contains(&format!("<p>{want}</p>")), "{html}");
         // Without the raw stream there is no such line.
         run.summary.remove(0);

@@ -112,6 +112,15 @@ fn pool(
         server_cpu_ms_per_1k_messages: 0.0,
         verdict: reps.iter().filter_map(|r| r.verdict).reduce(Verdict::worse),
         overload_reasons: None,
+        negative_latencies: reps
+            .iter()
+            .map(|r| r.negative_latencies.map(|n| n as f64))
+            .sum(),
+        clock_error_us: reps
+            .iter()
+            .map(|r| r.clock_error_us.map(|e| e as f64))
+            .reduce(|a, b| Some(a?.max(b?)))
+            .flatten(),
     };
     if row.verdict.is_some() {
         row.overload_reasons = Some(pooled_reasons(reps));
@@ -139,23 +148,43 @@ fn pooled_reasons(reps: &[&SummaryRow]) -> String {
 
 /// `sweep.csv`. The verdict columns are written when any point was judged (a run made
 /// before phases were judged gets the file it always got); a point that was not then
-/// reads `unknown`, which is what it is.
+/// reads `unknown`, which is what it is. The same for the clock columns
+/// (`negative_latencies`, `clock_error_us`) and runs made before they were recorded.
 pub fn csv(rows: &[SweepRow]) -> String {
-    if !rows.iter().any(|r| r.verdict.is_some()) {
-        let columns = SweepRow::columns();
-        let header = &columns[..columns.len() - 2];
-        return csv_text(Some(header), rows);
-    }
+    let judged = rows.iter().any(|r| r.verdict.is_some());
+    let clocked = rows.iter().any(|r| r.negative_latencies.is_some());
+    let left_out: &[&str] = match (judged, clocked) {
+        (true, true) => &[],
+        (true, false) => &["negative_latencies", "clock_error_us"],
+        (false, true) => &["verdict", "overload_reasons"],
+        (false, false) => &[
+            "verdict",
+            "overload_reasons",
+            "negative_latencies",
+            "clock_error_us",
+        ],
+    };
+    let header: Vec<&str> = SweepRow::columns()
+        .iter()
+        .copied()
+        .filter(|c| !left_out.contains(c))
+        .collect();
     let filled: Vec<SweepRow> = rows
         .iter()
         .cloned()
         .map(|mut r| {
-            r.verdict.get_or_insert(Verdict::Unknown);
-            r.overload_reasons.get_or_insert_with(String::new);
+            if judged {
+                r.verdict.get_or_insert(Verdict::Unknown);
+                r.overload_reasons.get_or_insert_with(String::new);
+            }
+            if clocked {
+                r.negative_latencies.get_or_insert(0.0);
+                r.clock_error_us.get_or_insert(0.0);
+            }
             r
         })
         .collect();
-    csv_text(None, &filled)
+    csv_text(Some(&header), &filled)
 }
 
 #[cfg(test)]
@@ -314,5 +343,33 @@ mod tests {
             ..row("ws", 5.0, 1, None)
         }];
         assert!(rows(Path::new("/nonexistent"), &plain).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_clock_columns_are_written_for_runs_that_recorded_them() {
+        let point = SweepPoint {
+            dimension: SweepDimension::Clients,
+            value: 10.0,
+        };
+        let old = SweepRow::empty("sse", TransportKind::Sse, point);
+        let header = |text: &str| text.lines().next().unwrap().to_string();
+        assert!(
+            header(&csv(std::slice::from_ref(&old))).ends_with(",server_cpu_ms_per_1k_messages")
+        );
+        let new = SweepRow {
+            negative_latencies: Some(2.0),
+            clock_error_us: Some(13.0),
+            ..old
+        };
+        let text = csv(&[new]);
+        assert!(
+            header(&text)
+                .ends_with(",server_cpu_ms_per_1k_messages,negative_latencies,clock_error_us"),
+            "{text}"
+        );
+        assert!(
+            text.lines().nth(1).unwrap().ends_with(",0,0,2,13"),
+            "{text}"
+        );
     }
 }

@@ -67,6 +67,32 @@ pub fn summary_table(phases: &[PhaseResult]) -> String {
         );
     }
     out.push_str(&warnings(phases));
+    out.push_str(&clock_notes(phases));
+    out
+}
+
+/// A line saying the latencies were converted by estimated clock offsets (a server on
+/// another machine) and the largest error bound they carry, and one for each phase with
+/// negative latencies; nothing when every latency was read on a shared clock.
+fn clock_notes(phases: &[PhaseResult]) -> String {
+    let mut out = String::new();
+    let carried = |p: &&PhaseResult| pushbench_model::clock::carried_error_ns(&p.clock);
+    if let Some(worst) = phases.iter().filter(|p| carried(p) > 0).max_by_key(carried) {
+        let _ = writeln!(
+            out,
+            "clock: latencies converted to the server's clock by the offset estimated at each phase's start; each carries at most {:.1} µs of error ({} rep {}; meta.json clock)",
+            carried(&worst) as f64 / 1000.0,
+            worst.label,
+            worst.repetition
+        );
+    }
+    for p in phases.iter().filter(|p| p.counters.negative_latencies > 0) {
+        let _ = writeln!(
+            out,
+            "note: {} rep {}: {} negative latencies, within the clock offset's error bound (counted as 0 µs: summary.csv negative_latencies)",
+            p.label, p.repetition, p.counters.negative_latencies
+        );
+    }
     out
 }
 

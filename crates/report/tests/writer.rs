@@ -7,6 +7,7 @@
 //! for an intended change only.
 
 use hdrhistogram::Histogram;
+use pushbench_model::clock::ClockEstimate;
 use pushbench_model::overload::{Judgement, Reason, Verdict};
 use pushbench_model::run::RunMeta;
 use pushbench_model::{
@@ -97,6 +98,7 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
             empty_responses: seed % 4,
             connections_opened: u64::from(clients) + seed % 2,
             reconnects: seed % 2,
+            negative_latencies: seed % 3,
         },
         errors: ErrorCounts([seed % 2, 0, seed % 3, 0, u64::from(seed.is_multiple_of(7))]),
         latency,
@@ -121,6 +123,14 @@ fn phase(kind: TransportKind, label: &str, rep: u32, clients: u32, seed: u64) ->
         loadgen_cpu_share: 0.0333 * seed as f64,
         control_bytes: 700 + seed,
         started_unix_s: 1_790_000_000.25 + seed as f64,
+        // Converted by the offset in odd phases: 12.346 µs and up, carried as 13 µs.
+        clock: vec![ClockEstimate {
+            shard: None,
+            offset_ns: -250_000 + seed as i64,
+            error_ns: 12_345 + seed,
+            exchanges: 16,
+            applied: seed % 2 == 1,
+        }],
         keeping_up: keeping_up(seed),
         evidence: Default::default(),
     }
@@ -218,4 +228,21 @@ fn a_run_directory_is_written_as_before() {
         );
     }
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn the_printed_table_names_the_clock_error_and_every_negative_latency() {
+    let phases = phases(&recorded_meta().scenario);
+    let text = pushbench_report::summary_table(&phases);
+    // Offsets applied in the odd phases, bounds 12,345 ns + seed: the largest is phase 11's
+    // (long polling at 10 clients, repetition 2), 12.356 µs.
+    assert!(
+        text.contains("each carries at most 12.4 µs of error (lp rep 2;"),
+        "{text}"
+    );
+    // seed mod 3 negative latencies: every phase but the 4 of seeds 3, 6, 9 and 12.
+    let notes = text
+        .lines()
+        .filter(|l| l.contains("negative latencies, within"));
+    assert_eq!(notes.count(), 8, "{text}");
 }

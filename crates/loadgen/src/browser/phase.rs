@@ -44,7 +44,9 @@ struct Plan {
 
 /// Chromium running with its pages' windows open, waiting for the phase's window.
 pub(crate) struct Prepared {
-    go: oneshot::Sender<Window>,
+    /// The window, and what receipt times add to read on the server's clock
+    /// ([`Worker::offset_ns`]).
+    go: oneshot::Sender<(Window, i64)>,
     handle: JoinHandle<Result<WorkerStats, LoadgenError>>,
 }
 
@@ -93,13 +95,15 @@ pub(crate) async fn prepare(
 }
 
 impl Prepared {
-    /// Lets the pages open over the phase's `window`; the thread to join.
+    /// Lets the pages open over the phase's `window`, their receipt times (on the load
+    /// generator's clock) read on the server's with `offset_ns`; the thread to join.
     pub(crate) fn start(
         self,
         window: Window,
+        offset_ns: i64,
     ) -> Vec<JoinHandle<Result<WorkerStats, LoadgenError>>> {
         // A thread that already ended returns its error when joined.
-        let _ = self.go.send(window);
+        let _ = self.go.send((window, offset_ns));
         vec![self.handle]
     }
 }
@@ -111,7 +115,7 @@ fn run(
     plan: Plan,
     paths: Paths,
     ready: oneshot::Sender<()>,
-    go: oneshot::Receiver<Window>,
+    go: oneshot::Receiver<(Window, i64)>,
 ) -> Result<WorkerStats, LoadgenError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,7 +135,7 @@ fn run(
             .map_err(|_| LoadgenError::Browser("the phase did not start".into()))?;
         Ok((pages, window))
     }));
-    let (mut pages, window) = match staged {
+    let (mut pages, (window, offset_ns)) = match staged {
         Ok(staged) => staged,
         Err(e) => {
             rt.block_on(driver.quit());
@@ -141,6 +145,7 @@ fn run(
     let shared = Rc::new(Worker {
         stats: RefCell::new(WorkerStats::new(&window)),
         window,
+        offset_ns,
     });
     for page in &pages {
         let _ = page.relay.meter.set(Meter::new(shared.clone()));

@@ -47,7 +47,7 @@ pub(crate) async fn run(
     let loadgen_before = LoadgenBefore::read();
     let (window, started_unix_s) = plan_window(sc);
     let client = TargetClient::new(sub, target.plan.kind, phase.clone());
-    let workers = start_workers(&spec, topics, window, Some(Arc::new(client)))?;
+    let workers = start_workers(&spec, topics, window, Some(Arc::new(client)), 0)?;
     let publisher = start_publisher(target, &spec, topics, phase, window)?;
     let stats = join_workers(workers).await?;
     let loadgen = loadgen_before.usage(&spec, window);
@@ -74,6 +74,8 @@ pub(crate) async fn run(
     let measured = Measured {
         window,
         started_unix_s,
+        // The load generator stamps what it publishes to a target on its own clock.
+        clock: Vec::new(),
         merged,
         server,
         loadgen,
