@@ -10,11 +10,10 @@ use pushbench_wire::now_ns;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 
-/// The largest error bound accepted on loopback: half the smallest of 16 round trips. A
-/// loopback round trip of a 60-byte request and a 100-byte answer takes tens of
-/// microseconds; 1 ms leaves a busy machine room to deschedule a few exchanges, and is
-/// still far below any latency the runs report.
-const LOOPBACK_BOUND_NS: u64 = 1_000_000;
+// How small the bound comes out (half the smallest of 16 round trips: about 10 µs on an idle
+// loopback, milliseconds when both cores are busy) is a measurement, in docs/distributed.md,
+// not asserted here: what holds on any machine is Cristian's guarantee, that the true offset
+// lies within the bound.
 
 /// A server that answers every request of one kept-alive connection at a time with `status`
 /// and, for 200, its clock shifted by `shift_ns`, in `GET /clock`'s format.
@@ -66,11 +65,6 @@ async fn on_one_host_the_offset_is_zero_within_its_bound() {
         e.offset_ns,
         e.error_ns
     );
-    assert!(
-        e.error_ns <= LOOPBACK_BOUND_NS,
-        "bound {} ns: the smallest loopback round trip was over 2 ms",
-        e.error_ns
-    );
     // 16 requests of `GET /clock HTTP/1.1` with a host field, each answered: the bytes
     // counted are at least the requests' and the 17-byte bodies.
     let request = format!("GET /clock HTTP/1.1\r\nhost: {}\r\n\r\n", server.addr).len() as u64;
@@ -99,7 +93,6 @@ async fn a_shifted_clock_is_recovered_within_the_bound() {
             "off by {off_by} ns, bound {} ns",
             e.error_ns
         );
-        assert!(e.error_ns <= LOOPBACK_BOUND_NS, "bound {} ns", e.error_ns);
     }
 }
 

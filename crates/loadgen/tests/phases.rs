@@ -67,15 +67,15 @@ async fn run_each(
 }
 
 /// The phase's one clock estimate, against a server on this host: zero within its bound
-/// (the server reads the same clock between the request and its answer), the bound under
-/// 1 ms (half the smallest of 16 loopback round trips, tens of microseconds when idle), and
-/// `applied` as expected.
+/// (the server reads the same clock between the request and its answer; how small the bound
+/// is depends on how busy the machine is, so it is measured in docs/distributed.md, not
+/// asserted), and `applied` as expected.
 fn assert_one_host_clock(r: &PhaseResult, applied: bool) {
     let [e] = r.clock.as_slice() else {
         panic!("{}: one estimate per phase, found {:?}", r.label, r.clock);
     };
     assert!(
-        e.offset_ns.unsigned_abs() <= e.error_ns && e.error_ns <= 1_000_000,
+        e.offset_ns.unsigned_abs() <= e.error_ns,
         "{}: {e:?}",
         r.label
     );
