@@ -9,6 +9,7 @@
 
 use crate::files::csv_text;
 use crate::{ReportError, hlog};
+use hdrhistogram::Histogram;
 use pushbench_model::SweepPoint;
 use pushbench_model::overload::{Reason, Verdict};
 use pushbench_model::rows::{CsvRow, Figures, SummaryRow, SweepRow};
@@ -50,13 +51,8 @@ fn pool(
     point: SweepPoint,
     reps: &[&SummaryRow],
 ) -> Result<SweepRow, ReportError> {
-    let mut latency = pushbench_model::new_histogram();
-    for r in reps {
-        let log = hlog::read(&dir.join(hlog::file_name(transport, Some(point), r.repetition)))?;
-        latency
-            .add(&log)
-            .expect("auto-resizing histograms always merge");
-    }
+    let latency = pooled_latency(dir, transport, point, reps)?;
+    let (negative_latencies, clock_error_us) = pooled_clock(reps);
     let sum = |f: fn(&SummaryRow) -> f64| reps.iter().map(|r| f(r)).sum::<f64>();
     let mean = |f: fn(&SummaryRow) -> f64| sum(f) / reps.len() as f64;
     let q = |p: f64| {
@@ -112,15 +108,8 @@ fn pool(
         server_cpu_ms_per_1k_messages: 0.0,
         verdict: reps.iter().filter_map(|r| r.verdict).reduce(Verdict::worse),
         overload_reasons: None,
-        negative_latencies: reps
-            .iter()
-            .map(|r| r.negative_latencies.map(|n| n as f64))
-            .sum(),
-        clock_error_us: reps
-            .iter()
-            .map(|r| r.clock_error_us.map(|e| e as f64))
-            .reduce(|a, b| Some(a?.max(b?)))
-            .flatten(),
+        negative_latencies,
+        clock_error_us,
     };
     if row.verdict.is_some() {
         row.overload_reasons = Some(pooled_reasons(reps));
@@ -130,6 +119,39 @@ fn pool(
     row.messages_delivered_per_s = row.delivered_per_s().unwrap_or(0.0);
     row.server_cpu_ms_per_1k_messages = row.server_cpu_ms_per_1k_messages().unwrap_or(0.0);
     Ok(row)
+}
+
+/// The latency histogram of all of `reps`: their logs added, so its percentiles are those of
+/// every sample.
+fn pooled_latency(
+    dir: &Path,
+    transport: &str,
+    point: SweepPoint,
+    reps: &[&SummaryRow],
+) -> Result<Histogram<u64>, ReportError> {
+    let mut latency = pushbench_model::new_histogram();
+    for r in reps {
+        let log = hlog::read(&dir.join(hlog::file_name(transport, Some(point), r.repetition)))?;
+        latency
+            .add(&log)
+            .expect("auto-resizing histograms always merge");
+    }
+    Ok(latency)
+}
+
+/// Negative latencies summed and the largest clock error bound over `reps`; `None` when any
+/// repetition was made before they were recorded.
+fn pooled_clock(reps: &[&SummaryRow]) -> (Option<f64>, Option<f64>) {
+    let negative = reps
+        .iter()
+        .map(|r| r.negative_latencies.map(|n| n as f64))
+        .sum();
+    let error = reps
+        .iter()
+        .map(|r| r.clock_error_us.map(|e| e as f64))
+        .reduce(|a, b| Some(a?.max(b?)))
+        .flatten();
+    (negative, error)
 }
 
 /// Every reason any of `reps` found, once each, in [`Reason::ALL`] order.
