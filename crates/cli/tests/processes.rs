@@ -8,12 +8,14 @@
 //! schedule 20 ms after the workload arrives (`crates/server/src/group.rs`), which moves
 //! the ticks 20 ms, well inside that margin.
 
+mod common;
+use common::pushbench;
 use pushbench_report::RunData;
 use pushbench_testkit::{WAIT, temp_dir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 const SCENARIO: &str = r#"
@@ -35,10 +37,6 @@ clients = 5
 
 /// Messages each client is owed in the window: rate × duration.
 const PER_CLIENT: u64 = 2 * 2;
-
-fn pushbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pushbench"))
-}
 
 /// The supervisor; killing it (SIGKILL) leaves its members, so it is stopped with SIGTERM,
 /// which it passes on, and waited for.

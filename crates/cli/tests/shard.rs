@@ -11,12 +11,14 @@
 //! then crosses an edge only if its latency, or the reading of the server's topic heads,
 //! takes 250 ms: far beyond anything loopback shows, even on a busy machine.
 
+mod common;
+use common::pushbench;
 use pushbench_report::RunData;
 use pushbench_testkit::temp_dir;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -39,10 +41,6 @@ clients = 4
 
 /// Messages each client is owed in the window: rate × duration.
 const PER_CLIENT: u64 = 2 * 2;
-
-fn pushbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pushbench"))
-}
 
 /// Kills the server when the runs are done, or the test failed.
 struct Server(Child);
