@@ -39,6 +39,10 @@ pub const START_HEADER: &str = "pushbench-start-ns";
 /// On a forwarded `POST /control/stop`: the publisher publishes the ticks due before this
 /// instant of the shared monotonic clock (ns) and no later one, the same in every process.
 pub const STOP_AT_HEADER: &str = "pushbench-stop-at-ns";
+/// On a forwarded `GET /stats`: report the topic heads as they were at this instant of the
+/// shared monotonic clock (ns), when the process that received the request read its own,
+/// so that a peer answering late does not count the ticks published meanwhile.
+pub const HEADS_AT_HEADER: &str = "pushbench-heads-at-ns";
 
 /// Messages a server retains per topic unless told otherwise.
 pub const DEFAULT_RING_CAPACITY: usize = 4096;

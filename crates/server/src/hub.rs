@@ -15,6 +15,9 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub(crate) struct Message {
     seq: u64,
+    /// When the message was due ([`pushbench_wire::clock`]): what a group's `/stats` reads
+    /// heads by ([`Topic::head_at`]).
+    sent_ns: u64,
     /// `<message>\n`: a raw stream's message, a poll batch line and a stream chunk
     /// (`pushbench_wire::raw`). The envelope alone (a WebSocket frame payload) is this
     /// without its last byte, so both share one allocation.
@@ -32,6 +35,7 @@ impl Message {
         sse::encode_event(seq, &line[..m], &mut event);
         Message {
             seq,
+            sent_ns,
             line: line.freeze(),
             sse: event.freeze(),
         }
@@ -192,6 +196,24 @@ impl Topic {
         self.head_seq.load(Ordering::Acquire)
     }
 
+    /// The head as it was at `t_ns`: the newest message due at or before `t_ns`. The
+    /// processes of a group answer a `/stats` at slightly different times, the later ones
+    /// after more ticks; each reports its heads as of the instant the group received the
+    /// request instead, so that a reading does not depend on how late a peer answered
+    /// (docs/sharding.md). Ticks are due in seq order, so the walk goes back from the newest
+    /// only over those published since `t_ns`; if they fill the whole ring, the newest
+    /// message before the ring is the answer.
+    pub(crate) fn head_at(&self, t_ns: u64) -> u64 {
+        let ring = self.lock();
+        let later = ring
+            .messages
+            .iter()
+            .rev()
+            .take_while(|m| m.sent_ns > t_ns)
+            .count() as u64;
+        (ring.next_seq - 1).saturating_sub(later)
+    }
+
     /// A receiver that wakes when the head moves. Subscribe before reading the ring, so a
     /// message published in between is not missed.
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
@@ -339,6 +361,23 @@ mod tests {
         assert_eq!(topic.queued_messages(), 0);
         drop(a);
         assert_eq!(topic.queued_messages(), 0);
+    }
+
+    #[test]
+    fn head_at_an_instant_counts_the_messages_due_by_then() {
+        // Messages due at 10, 20, …, 50 ns; a ring of 3 keeps the last three (30, 40, 50).
+        let topic = Topic::new(3, usize::MAX);
+        assert_eq!(topic.head_at(100), 0);
+        for seq in 1..=5 {
+            topic.publish(seq * 10, b"x");
+        }
+        assert_eq!(topic.head_at(50), 5);
+        assert_eq!(topic.head_at(1_000), 5);
+        assert_eq!(topic.head_at(49), 4);
+        assert_eq!(topic.head_at(30), 3);
+        assert_eq!(topic.head_at(29), 2);
+        // Every retained message is later: the newest before the ring, seq 2.
+        assert_eq!(topic.head_at(5), 2);
     }
 
     #[test]

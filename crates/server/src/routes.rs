@@ -17,8 +17,8 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use pushbench_model::protocol::{
-    CLOCK_PATH, ECHO_PATH, MAX_PAYLOAD, PAGE_PATH, PUBLISH_PATH, START_HEADER, STATS_PATH,
-    STOP_AT_HEADER, STOP_PATH, StatsDoc, WORKLOAD_PATH, WorkloadDoc,
+    CLOCK_PATH, ECHO_PATH, HEADS_AT_HEADER, MAX_PAYLOAD, PAGE_PATH, PUBLISH_PATH, START_HEADER,
+    STATS_PATH, STOP_AT_HEADER, STOP_PATH, StatsDoc, WORKLOAD_PATH, WorkloadDoc,
 };
 use pushbench_model::transport::TransportKind;
 use pushbench_wire::{PUBLISH_HEADER_LEN, encode_batch_head, parse_decimal, parse_publish};
@@ -224,7 +224,10 @@ fn route(
         }
         Route::Stats => match Scope::of(&state, req.headers()) {
             Scope::Group => Ok(Handled::later(group_stats(state))),
-            _ => Ok(Handled::now(json_response(&state.stats_doc()))),
+            _ => {
+                let at = group::instant(req.headers(), HEADS_AT_HEADER)?;
+                Ok(Handled::now(json_response(&state.stats_doc_at(at))))
+            }
         },
         Route::Echo => crate::echo::handle(state, slot, req),
         Route::Page => Ok(Handled::now(crate::page::page())),
@@ -552,15 +555,20 @@ pub(crate) async fn stop_publisher(publisher: Option<Publisher>) {
 
 /// `/stats` of every process of the group (`group::sum`).
 async fn group_stats(state: Arc<AppState>) -> Result<Resp, Rejection> {
+    // Every process reports its topic heads as of the request's arrival here: a loaded host
+    // can delay a peer's answer past the next tick, and a reading at a window's edge must
+    // not count that tick (the load generator's `messages_published`).
+    let at = pushbench_wire::now_ns();
     let f = Forward {
         method: Method::GET,
         path: STATS_PATH,
-        instant: None,
+        instant: Some((HEADS_AT_HEADER, at)),
         body: Bytes::new(),
     };
     let bodies = group::forward(&state, f).await?;
-    // Read after the peers answered, so this process's part is no older than theirs.
-    let own = state.stats_doc();
+    // The counters read after the peers answered, so this process's part is no older than
+    // theirs.
+    let own = state.stats_doc_at(Some(at));
     let peers = bodies
         .iter()
         .map(|b| serde_json::from_slice::<StatsDoc>(b))

@@ -271,7 +271,9 @@ impl AppState {
         fresh
     }
 
-    pub(crate) fn stats_doc(&self) -> StatsDoc {
+    /// `/stats`, with the topic heads as they were at `heads_at` (ns on the shared clock)
+    /// when given ([`crate::hub::Topic::head_at`]), as they are now otherwise.
+    pub(crate) fn stats_doc_at(&self, heads_at: Option<u64>) -> StatsDoc {
         let s = &self.stats;
         let c = |i: usize| s.connections[i].load(Relaxed);
         let pushbench_wire::process::MemoryUsage {
@@ -291,7 +293,10 @@ impl AppState {
             messages_published: s.messages_published.load(Relaxed),
             messages_written: s.messages_written.load(Relaxed),
             bytes_written: s.bytes_written.load(Relaxed),
-            topic_heads: topics.iter().map(|t| t.head()).collect(),
+            topic_heads: topics
+                .iter()
+                .map(|t| heads_at.map_or_else(|| t.head(), |at| t.head_at(at)))
+                .collect(),
             cpu_seconds: pushbench_wire::process::cpu_seconds(),
             rss_bytes,
             peak_rss_bytes,

@@ -291,3 +291,50 @@ async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
     );
     server.shutdown().await;
 }
+
+/// A forwarded `/stats` reports heads as of the instant the receiving process names, so a
+/// peer answering late does not count the ticks published meanwhile. Ticks are due at
+/// start + k × 20 ms (50 a second), tick k being message k + 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_stats_reports_heads_as_of_its_instant() {
+    let server = pushbench_testkit::TestServer::start().await;
+    let start = pushbench_wire::now_ns();
+    let mut conn = server.connect().await;
+    let start_text = start.to_string();
+    let headers = [
+        ("pushbench-peer", "1"),
+        ("pushbench-start-ns", start_text.as_str()),
+    ];
+    let body = br#"{"topics": 1, "rate": 50, "payload_bytes": 0}"#;
+    conn.send_request("POST", "/control/workload", &headers, body)
+        .await;
+    assert_eq!(conn.read_response().await.status, 200);
+    // Until tick 5 (due at start + 100 ms) is published.
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.stats().await["topic_heads"][0].as_u64().unwrap() < 6 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ms = 1_000_000;
+    for (at, head) in [
+        (start - 1, 0),
+        (start, 1),
+        (start + 30 * ms, 2),
+        (start + 40 * ms, 3),
+        (start + 99 * ms, 5),
+    ] {
+        let at_text = at.to_string();
+        let headers = [
+            ("pushbench-peer", "1"),
+            ("pushbench-heads-at-ns", at_text.as_str()),
+        ];
+        let mut conn = server.connect().await;
+        conn.send_request("GET", "/stats", &headers, b"").await;
+        let resp = conn.read_response().await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let doc: Value = serde_json::from_str(&resp.text()).unwrap();
+        let ns = at as i128 - start as i128;
+        assert_eq!(doc["topic_heads"][0], head, "heads at start {ns:+} ns");
+    }
+    server.shutdown().await;
+}
