@@ -226,3 +226,81 @@ fn request_heads(rows: &HashMap<String, HashMap<String, String>>) {
         "WebSocket handshakes: ours {ours}, Chromium's {chromium}"
     );
 }
+
+/// With `[network]`, browser connections cross the emulated link in the relay, as the load
+/// generator's own clients' do: 100 ms round trip, 50 ms each way, no jitter.
+const LINKED: &str = r#"
+name = "browser-link"
+duration = "2s"
+warmup = "500ms"
+ramp_up = "200ms"
+[network]
+rtt = "100ms"
+[workload]
+rate = 10
+payload_bytes = 64
+[[transports]]
+kind = "websocket"
+clients = 2
+[[transports]]
+kind = "websocket"
+clients = 2
+client = "browser"
+[[transports]]
+kind = "sse"
+clients = 2
+client = "browser"
+"#;
+
+#[test]
+fn browser_clients_cross_the_emulated_link() {
+    if browser_installed().is_none() {
+        return;
+    }
+    let dir = temp_dir("browser-link");
+    let scenario = dir.join("link.toml");
+    std::fs::write(&scenario, LINKED).unwrap();
+    let out = dir.join("out");
+    let run = pushbench()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "run failed: {stderr}");
+    let rows = summary(&out);
+    let ms = 1_000;
+    for label in ["websocket", "websocket-browser", "sse-browser"] {
+        let row = &rows[label];
+        for col in ["messages_lost", "messages_duplicated", "errors"] {
+            assert_eq!(num(row, col), 0, "{label}: {col}");
+        }
+        assert!(num(row, "messages_delivered") > 0, "{label}");
+        // Every message crosses the link down once (one transit per push): 50 ms at least,
+        // less only by the bound on a browser's clock error.
+        let p50 = num(row, "latency_p50_us");
+        let clock_error = num(row, "clock_error_us");
+        assert!(
+            p50 + clock_error >= 50 * ms,
+            "{label}: latency p50 {p50} µs ± {clock_error} µs behind a 50 ms one-way link"
+        );
+        // Connecting is the TCP handshake's round trip, then the WebSocket upgrade or the
+        // event stream's request and response head: two round trips, on the load
+        // generator's clock (the relay's, for a browser).
+        let connect = num(row, "connect_p50_us");
+        assert!(
+            connect >= 200 * ms,
+            "{label}: connect p50 {connect} µs over two 100 ms round trips"
+        );
+    }
+    // The link delays bytes, it does not add any: RFC 6455 frames of 2 + 98 bytes.
+    let row = &rows["websocket-browser"];
+    let (down, delivered) = (num(row, "bytes_down"), num(row, "messages_delivered"));
+    assert!(
+        down.abs_diff(delivered * (MESSAGE + 2)) <= 2 * num(row, "clients") * (MESSAGE + 2),
+        "{down} bytes for {delivered} messages"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -61,6 +61,16 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
+    /// The client-to-server (`up`) or the server-to-client direction of `plan`'s link.
+    pub(crate) fn of(plan: &NetworkPlan, up: bool) -> Pipe {
+        let (delay, bandwidth) = if up {
+            (plan.delay_up, plan.bandwidth_up_bps)
+        } else {
+            (plan.delay_down, plan.bandwidth_down_bps)
+        };
+        Pipe::new(delay.as_nanos() as u64, bandwidth, plan.queue_bytes)
+    }
+
     pub(crate) fn new(delay_ns: u64, bits_per_s: Option<u64>, queue: u64) -> Pipe {
         Pipe {
             delay_ns,
@@ -213,15 +223,39 @@ impl Pipe {
     }
 }
 
+/// A link's jitter: each chunk's extra delay, uniform in `[0, max]`.
+pub(crate) struct Jitter {
+    max_ns: u64,
+    rng: fastrand::Rng,
+}
+
+impl Jitter {
+    pub(crate) fn of(plan: &NetworkPlan) -> Jitter {
+        Jitter {
+            max_ns: plan.jitter.as_nanos() as u64,
+            // Seeded from the thread's generator: every connection draws its own sequence.
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// The next chunk's extra delay, ns.
+    pub(crate) fn sample(&mut self) -> u64 {
+        if self.max_ns == 0 {
+            0
+        } else {
+            self.rng.u64(0..=self.max_ns)
+        }
+    }
+}
+
 /// The per-connection state of the emulated link; boxed in [`crate::conn::Conn`], so a
 /// connection without `[network]` carries one null pointer.
 pub(crate) struct Link {
     down: Pipe,
     up: Pipe,
-    jitter_ns: u64,
+    jitter: Jitter,
     /// Extra delay of the connection's first round trip (the TCP handshake).
     handshake_ns: u64,
-    rng: fastrand::Rng,
     /// One reading of both clocks, to turn release times into timer deadlines without
     /// reading the clocks again: both count `CLOCK_MONOTONIC`, so their offset is fixed.
     origin: (std::time::Instant, u64),
@@ -265,18 +299,11 @@ impl Link {
     /// what it received, could be held back by this (by less than the one-way delay): the
     /// echo pattern's publishes are, so clients in that pattern do not use it.
     pub(crate) fn new(plan: &NetworkPlan, hand_over: bool) -> Link {
-        let ns = |d: std::time::Duration| d.as_nanos() as u64;
         Link {
-            down: Pipe::new(
-                ns(plan.delay_down),
-                plan.bandwidth_down_bps,
-                plan.queue_bytes,
-            ),
-            up: Pipe::new(ns(plan.delay_up), plan.bandwidth_up_bps, plan.queue_bytes),
-            jitter_ns: ns(plan.jitter),
-            handshake_ns: ns(plan.rtt()),
-            // Seeded from the thread's generator: every connection draws its own sequence.
-            rng: fastrand::Rng::new(),
+            down: Pipe::of(plan, false),
+            up: Pipe::of(plan, true),
+            jitter: Jitter::of(plan),
+            handshake_ns: plan.rtt().as_nanos() as u64,
             origin: (std::time::Instant::now(), now_ns()),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             armed: None,
@@ -289,11 +316,7 @@ impl Link {
     }
 
     fn jitter(&mut self) -> u64 {
-        if self.jitter_ns == 0 {
-            0
-        } else {
-            self.rng.u64(0..=self.jitter_ns)
-        }
+        self.jitter.sample()
     }
 
     /// Sets the timer to `deadline` unless it is set there already.

@@ -288,10 +288,6 @@ const APPENDED: &[(&str, &str)] = &[
         "[http.response_headers]\nContent-Type = \"x\"\n",
     ),
     (
-        "client browser network",
-        "[network]\nrtt = \"10ms\"\n\n[[transports]]\nkind = \"sse\"\nclients = 1\nclient = \"browser\"\n",
-    ),
-    (
         "client browser target",
         "[target]\nfile = \"t.toml\"\n\n[[transports]]\nkind = \"sse\"\nclients = 1\nclient = \"browser\"\n",
     ),

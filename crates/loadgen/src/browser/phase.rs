@@ -38,6 +38,8 @@ struct Plan {
     interval_ms: f64,
     timeout_ms: u64,
     ramp_ns: u64,
+    /// The emulated link every page connection crosses in the relay.
+    network: Option<crate::scenario::NetworkPlan>,
     cancel: CancellationToken,
     progress: Arc<Progress>,
 }
@@ -73,6 +75,7 @@ pub(crate) async fn prepare(
         interval_ms: tp.interval.as_secs_f64() * 1000.0,
         timeout_ms: tp.timeout.as_millis() as u64,
         ramp_ns: spec.scenario.ramp_up.as_nanos() as u64,
+        network: spec.scenario.network,
         cancel: spec.cancel.clone(),
         progress: spec.progress.clone(),
     };
@@ -202,6 +205,7 @@ async fn load_pages(plan: &Plan, driver: &Driver) -> Result<Vec<Page>, LoadgenEr
             meter: Default::default(),
             kind: plan.kind,
             page: page_answer(),
+            network: plan.network,
         });
         tokio::task::spawn_local(relay::run(listener, relay.clone()));
         driver.switch(handle).await?;

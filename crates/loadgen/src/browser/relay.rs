@@ -4,11 +4,21 @@
 //! browser client's `bytes_per_message` is as exact as the load generator's own clients'
 //! and holds the browser's real request heads.
 //!
+//! With `[network]`, each relayed direction crosses the scenario's emulated link (the
+//! same [`Pipe`] model as the load generator's own clients, `crate::link`): a connection's
+//! first bytes wait for the TCP handshake's round trip, and every chunk is handed on at its
+//! release time. The browser stamps receipt itself, so it sees a chunk when the relay's
+//! timer fires: up to tokio's 1 ms timer tick after its release, where the load
+//! generator's own clients are stamped with the release time exactly (docs/network.md).
+//!
 //! Hand-written rather than a proxy crate: the byte counts are the measurement, and a
 //! connection's first head has to be told apart (connection set-up, as the load
 //! generator's own streaming clients count it).
 
+use crate::link::{Jitter, Pipe};
+use crate::scenario::NetworkPlan;
 use crate::stats::Meter;
+use bytes::BytesMut;
 use pushbench_model::transport::TransportKind;
 use pushbench_wire::now_ns;
 use std::net::SocketAddr;
@@ -36,6 +46,8 @@ pub(super) struct Relay {
     pub(super) kind: TransportKind,
     /// The page's whole HTTP answer.
     pub(super) page: Rc<[u8]>,
+    /// The emulated link the page's connections cross, if the scenario has one.
+    pub(super) network: Option<NetworkPlan>,
 }
 
 /// Serves `listener` until the task is dropped at the phase's close.
@@ -119,6 +131,12 @@ async fn forward(mut browser: TcpStream, first: &[u8], relay: &Relay, asked: u64
         return;
     };
     let _ = server.set_nodelay(true);
+    let mut jitter = relay.network.as_ref().map(Jitter::of);
+    if let (Some(plan), Some(j)) = (&relay.network, &mut jitter) {
+        // The emulated TCP handshake: a round trip before the browser's bytes may leave.
+        let wait = plan.rtt().as_nanos() as u64 + j.sample() + j.sample();
+        crate::clients::sleep_until_ns(now_ns() + wait).await;
+    }
     meter.connected();
     let _open = Opened(meter);
     let setup = matches!(
@@ -131,9 +149,13 @@ async fn forward(mut browser: TcpStream, first: &[u8], relay: &Relay, asked: u64
     }
     let (br, bw) = browser.split();
     let (sr, sw) = server.split();
+    let shaped = |up| {
+        let plan = relay.network.as_ref()?;
+        Some((Pipe::of(plan, up), Jitter::of(plan)))
+    };
     tokio::select! {
-        _ = up(br, sw, first, meter, setup) => {}
-        _ = down(sr, bw, meter, setup.then_some(asked)) => {}
+        _ = up(br, sw, first, shaped(true), meter, setup) => {}
+        _ = down(sr, bw, shaped(false), meter, setup.then_some(asked)) => {}
     }
 }
 
@@ -146,68 +168,129 @@ impl Drop for Opened<'_> {
     }
 }
 
-/// Browser to server: `first` (already read) and the rest. With `setup`, the bytes up to the
-/// end of the first request head are connection set-up.
+/// Browser to server: `first` (already read) and the rest, counted as read from the
+/// browser (as the load generator's own clients count what they send, before the link).
+/// With `setup`, the bytes up to the end of the first request head are connection set-up.
 async fn up(
-    mut from: ReadHalf<'_>,
-    mut to: WriteHalf<'_>,
+    from: ReadHalf<'_>,
+    to: WriteHalf<'_>,
     first: &[u8],
+    link: Option<(Pipe, Jitter)>,
     meter: &Meter,
     setup: bool,
 ) -> std::io::Result<()> {
     let mut head = setup.then(HeadEnd::default);
-    let mut buf = vec![0u8; CHUNK];
-    let mut pending = first.len();
-    buf[..pending].copy_from_slice(first);
-    loop {
-        if pending == 0 {
-            pending = from.read(&mut buf).await?;
-            if pending == 0 {
-                return Ok(());
-            }
-        }
-        let bytes = &buf[..pending];
-        to.write_all(bytes).await?;
-        let t = now_ns();
+    let count = |bytes: &[u8], t: u64| {
         let in_head = head.as_mut().map_or(0, |h| h.take(bytes));
         if in_head > 0 {
             meter.up(in_head, t, true);
         }
-        if pending > in_head {
-            meter.up(pending - in_head, t, false);
+        if bytes.len() > in_head {
+            meter.up(bytes.len() - in_head, t, false);
         }
         if head.as_ref().is_some_and(HeadEnd::ended) {
             head = None;
         }
-        pending = 0;
-    }
+    };
+    shuttle(from, to, first, link, count, |_, _| {}).await
 }
 
-/// Server to browser. With `handshake` (when its first request had arrived), the first
-/// response head is connection set-up, and its end the connection's time to connect.
+/// Server to browser, counted as the browser receives it (at its release from the link).
+/// With `handshake` (when its first request had arrived), the first response head is
+/// connection set-up, and its end the connection's time to connect.
 async fn down(
-    mut from: ReadHalf<'_>,
-    mut to: WriteHalf<'_>,
+    from: ReadHalf<'_>,
+    to: WriteHalf<'_>,
+    link: Option<(Pipe, Jitter)>,
     meter: &Meter,
     handshake: Option<u64>,
 ) -> std::io::Result<()> {
     let mut head = handshake.map(|_| HeadEnd::default());
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        let t = now_ns();
-        meter.down(n, t);
-        to.write_all(&buf[..n]).await?;
+    let count = |bytes: &[u8], t: u64| {
+        meter.down(bytes.len(), t);
         if let Some(h) = &mut head {
-            let in_head = h.take(&buf[..n]);
+            let in_head = h.take(bytes);
             meter.down_was_setup(in_head, t);
             if h.ended() {
                 meter.handshake_done(t - handshake.unwrap_or(t));
                 head = None;
             }
+        }
+    };
+    shuttle(from, to, &[], link, |_, _| {}, count).await
+}
+
+/// Moves one direction's bytes, `first` (already read) and then what `from` gives, to `to`,
+/// until `from` ends: at once, or through the emulated link, each chunk at its release
+/// time. `on_read` sees each chunk as it is read and `on_release` as it is written, with
+/// its time (the same without a link).
+async fn shuttle(
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
+    first: &[u8],
+    mut link: Option<(Pipe, Jitter)>,
+    mut on_read: impl FnMut(&[u8], u64),
+    mut on_release: impl FnMut(&[u8], u64),
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = BytesMut::new();
+    let mut pending = first.len();
+    buf[..pending].copy_from_slice(first);
+    // When the end of `from`'s stream reaches `to`, once read.
+    let mut eof: Option<u64> = None;
+    loop {
+        let now = now_ns();
+        if pending > 0 {
+            on_read(&buf[..pending], now);
+            match &mut link {
+                None => {
+                    to.write_all(&buf[..pending]).await?;
+                    on_release(&buf[..pending], now);
+                }
+                Some((pipe, jitter)) => {
+                    pipe.push(now, &buf[..pending], jitter.sample());
+                }
+            }
+            pending = 0;
+        }
+        let Some((pipe, jitter)) = &mut link else {
+            if eof.is_some() {
+                return Ok(());
+            }
+            let n = from.read(&mut buf).await?;
+            match n {
+                0 => eof = Some(now),
+                n => pending = n,
+            }
+            continue;
+        };
+        while let Some((_, release)) = pipe.release_front(now_ns(), &mut out) {
+            to.write_all(&out).await?;
+            on_release(&out, release);
+            out.clear();
+        }
+        let now = now_ns();
+        if eof.is_some_and(|e| e <= now) && pipe.next_release().is_none() {
+            return Ok(());
+        }
+        let room = pipe.room(now);
+        let read = eof.is_none() && room >= pipe.min_room().max(1);
+        let mut deadline = pipe.next_release().or(eof);
+        if !read && eof.is_none() {
+            let reopens = pipe.room_at();
+            deadline = [deadline, (reopens > now).then_some(reopens)]
+                .into_iter()
+                .flatten()
+                .min();
+        }
+        let want = (room as usize).clamp(1, CHUNK);
+        tokio::select! {
+            r = from.read(&mut buf[..want]), if read => match r? {
+                0 => eof = Some(pipe.schedule(now_ns(), 0, jitter.sample())),
+                n => pending = n,
+            },
+            _ = crate::clients::sleep_until_ns(deadline.unwrap_or(now)), if deadline.is_some() => {}
+            else => return Err(std::io::Error::other("emulated link has nothing to wait for")),
         }
     }
 }

@@ -51,7 +51,7 @@ impl Checking<'_> {
         if workload.closed_loop {
             self.closed_loop_kinds(entries, &transports)?;
         }
-        self.browser_clients(entries, &f, &workload, network.is_some())?;
+        self.browser_clients(entries, &f, &workload)?;
         let target = f.target.as_ref().map(|t| self.target_ref(t)).transpose()?;
         let or_one_second = |d: &Option<Spanned<super::HumanDuration>>| {
             d.as_ref().map_or(Duration::from_secs(1), |d| d.get_ref().0)

@@ -21,15 +21,13 @@ pub(super) fn default_label(kind: TransportKind, client: ClientKind) -> String {
 impl Checking<'_> {
     /// Refuses a browser client where the page cannot run what the entry asks: the raw
     /// stream (no browser API reads a bare upgraded socket), the echo pattern and a target
-    /// (the page only subscribes, to pushbench's own server), an emulated link (browser
-    /// connections are relayed but not yet delayed), and `fixed-delay` polling (the page's
-    /// poll is `setInterval`).
+    /// (the page only subscribes, to pushbench's own server), and `fixed-delay` polling (the
+    /// page's poll is `setInterval`).
     pub(super) fn browser_clients(
         &self,
         entries: &[Spanned<TransportFile>],
         f: &ScenarioFile,
         workload: &Workload,
-        network: bool,
     ) -> Result<(), LoadgenError> {
         for (i, entry) in entries.iter().enumerate() {
             let t = entry.get_ref();
@@ -47,8 +45,6 @@ impl Checking<'_> {
                 "browser clients only subscribe; expected pattern = \"broadcast\", or client = \"rust\""
             } else if f.target.is_some() {
                 "browser clients run against pushbench's own server only, not a [target]"
-            } else if network {
-                "browser connections are not put behind the emulated [network] link; remove [network] or use client = \"rust\""
             } else if t.schedule.as_ref().map(|s| *s.get_ref()) == Some(PollSchedule::FixedDelay) {
                 "the browser's poll is setInterval (fixed-rate); expected schedule = \"fixed-rate\""
             } else {
