@@ -17,6 +17,7 @@ mod common;
 use common::{browser_installed, num, pushbench, summary};
 use pushbench_testkit::temp_dir;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// Two clients per transport: one page each. 20 messages a second for 2 s.
 const SCENARIO: &str = r#"
@@ -71,18 +72,14 @@ fn edge_slack(row: &HashMap<String, String>) -> u64 {
     2 * num(row, "clients") * per_answer
 }
 
-#[test]
-fn a_scenario_of_browser_clients_runs_end_to_end_and_counts_every_message() {
-    if browser_installed().is_none() {
-        return;
-    }
-    let dir = temp_dir("browser-clients");
-    let scenario = dir.join("browser.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
+/// Runs `scenario` with the real binary into `dir`/out; that directory and the run's pid.
+fn run(dir: &Path, scenario: &str) -> (PathBuf, u32) {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
     let out = dir.join("out");
     let child = pushbench()
         .arg("run")
-        .arg(&scenario)
+        .arg(&file)
         .arg("--out")
         .arg(&out)
         .stdout(std::process::Stdio::piped())
@@ -93,6 +90,16 @@ fn a_scenario_of_browser_clients_runs_end_to_end_and_counts_every_message() {
     let run = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "run failed: {stderr}");
+    (out, pid)
+}
+
+#[test]
+fn a_scenario_of_browser_clients_runs_end_to_end_and_counts_every_message() {
+    if browser_installed().is_none() {
+        return;
+    }
+    let dir = temp_dir("browser-clients");
+    let (out, pid) = run(&dir, SCENARIO);
     for f in [
         "summary.csv",
         "meta.json",
@@ -258,18 +265,7 @@ fn browser_clients_cross_the_emulated_link() {
         return;
     }
     let dir = temp_dir("browser-link");
-    let scenario = dir.join("link.toml");
-    std::fs::write(&scenario, LINKED).unwrap();
-    let out = dir.join("out");
-    let run = pushbench()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--quiet", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "run failed: {stderr}");
+    let (out, _) = run(&dir, LINKED);
     let rows = summary(&out);
     let ms = 1_000;
     for label in ["websocket", "websocket-browser", "sse-browser"] {

@@ -252,10 +252,10 @@ async fn peers_must_be_on_loopback() {
     assert!(matches!(result, Err(ServerError::Config(_))), "{result:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
-    let server = pushbench_testkit::TestServer::start().await;
-    // As a peer would get it: the schedule starts now, 50 ticks a second (20 ms apart).
+/// Sets a workload on `server` as a peer would get it: the schedule starts now, 50 ticks a
+/// second (20 ms apart), tick k being message k + 1; returns the start once message `head`
+/// is published.
+async fn peer_workload(server: &pushbench_testkit::TestServer, head: u64) -> u64 {
     let start = pushbench_wire::now_ns();
     let mut conn = server.connect().await;
     let start_text = start.to_string();
@@ -267,12 +267,19 @@ async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
     conn.send_request("POST", "/control/workload", &headers, body)
         .await;
     assert_eq!(conn.read_response().await.status, 200);
-    // Until tick 2 (due at start + 40 ms) is published.
     let deadline = std::time::Instant::now() + WAIT;
-    while server.stats().await["topic_heads"][0].as_u64().unwrap() < 3 {
+    while server.stats().await["topic_heads"][0].as_u64().unwrap() < head {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    start
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
+    let server = pushbench_testkit::TestServer::start().await;
+    // Until tick 2 (due at start + 40 ms) is published.
+    let start = peer_workload(&server, 3).await;
     // The group's stop instant was start + 30 ms: tick 2 should not have been published.
     let at = (start + 30_000_000).to_string();
     let headers = [
@@ -293,28 +300,12 @@ async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
 }
 
 /// A forwarded `/stats` reports heads as of the instant the receiving process names, so a
-/// peer answering late does not count the ticks published meanwhile. Ticks are due at
-/// start + k × 20 ms (50 a second), tick k being message k + 1.
+/// peer answering late does not count the ticks published meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forwarded_stats_reports_heads_as_of_its_instant() {
     let server = pushbench_testkit::TestServer::start().await;
-    let start = pushbench_wire::now_ns();
-    let mut conn = server.connect().await;
-    let start_text = start.to_string();
-    let headers = [
-        ("pushbench-peer", "1"),
-        ("pushbench-start-ns", start_text.as_str()),
-    ];
-    let body = br#"{"topics": 1, "rate": 50, "payload_bytes": 0}"#;
-    conn.send_request("POST", "/control/workload", &headers, body)
-        .await;
-    assert_eq!(conn.read_response().await.status, 200);
     // Until tick 5 (due at start + 100 ms) is published.
-    let deadline = std::time::Instant::now() + WAIT;
-    while server.stats().await["topic_heads"][0].as_u64().unwrap() < 6 {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let start = peer_workload(&server, 6).await;
     let ms = 1_000_000;
     for (at, head) in [
         (start - 1, 0),
