@@ -238,7 +238,10 @@ fn run_writes_the_five_files_with_the_documented_columns() {
             e["offset_ns"].as_i64().unwrap(),
             e["error_ns"].as_u64().unwrap(),
         );
-        assert!(offset.unsigned_abs() <= error && error <= 1_000_000, "{p}");
+        // Server and load generator read one clock: the estimate lies within its bound,
+        // half the best round trip, which a loaded machine stretches to milliseconds (its
+        // size on a quiet one: docs/distributed.md).
+        assert!(error > 0 && offset.unsigned_abs() <= error, "{p}");
         assert_eq!(e["applied"], false, "{p}");
         assert_eq!(e["exchanges"], 16, "{p}");
     }

@@ -8,8 +8,10 @@
 //! the moment the workload is set; the window opens 50 ms (the lead, in a single process;
 //! 1.05 s in a shard run) plus the ramp-up and warm-up (700 ms) after it, 250 ms after a
 //! tick and 250 ms before the next, and it closes a whole number of periods later. A message
-//! then crosses an edge only if its latency, or the reading of the server's topic heads,
-//! takes 250 ms: far beyond anything loopback shows, even on a busy machine.
+//! then crosses an edge only if its latency takes 250 ms: far beyond anything loopback
+//! shows, even on a busy machine. The server's topic heads are read as of the edges
+//! themselves (`pushbench-heads-at-ns`, docs/protocol.md), so however late a reading is
+//! answered it counts the ticks due inside the window.
 
 mod common;
 use common::pushbench;
@@ -300,7 +302,10 @@ fn merged_run_lists_its_shards_and_every_process() {
                 e["offset_ns"].as_i64().unwrap(),
                 e["error_ns"].as_u64().unwrap(),
             );
-            assert!(offset.unsigned_abs() <= error && error <= 1_000_000, "{e}");
+            // Server and load generator read one clock: the estimate lies within its bound,
+            // half the best round trip, which a loaded machine stretches to milliseconds (its
+            // size on a quiet one: docs/distributed.md).
+            assert!(error > 0 && offset.unsigned_abs() <= error, "{e}");
             assert_eq!(e["applied"], true, "{e}");
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::error::{ClientError, LoadgenError};
 use crate::http::parse_head;
-use pushbench_model::protocol::{StatsDoc, WorkloadDoc};
+use pushbench_model::protocol::{HEADS_AT_HEADER, StatsDoc, WorkloadDoc};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -68,7 +68,7 @@ impl Control {
     pub async fn workload(&mut self, w: &WorkloadDoc) -> Result<(), LoadgenError> {
         let request = Request::Workload;
         let body = serde_json::to_vec(w).expect("plain struct serializes");
-        let answer = self.call(request, &body).await?;
+        let answer = self.call(request, "", &body).await?;
         if w.response_headers.is_empty() {
             return Ok(());
         }
@@ -87,13 +87,26 @@ impl Control {
 
     /// Stops the server's publisher.
     pub async fn stop(&mut self) -> Result<(), LoadgenError> {
-        self.call(Request::Stop, b"").await.map(drop)
+        self.call(Request::Stop, "", b"").await.map(drop)
     }
 
     /// Reads the server's counters.
     pub async fn stats(&mut self) -> Result<StatsDoc, LoadgenError> {
+        self.stats_with("").await
+    }
+
+    /// Reads the server's counters with its topic heads as they were at `at_ns` on its
+    /// clock ([`HEADS_AT_HEADER`]): however late the answer, a window's edge read this way
+    /// counts exactly the ticks due by then. A server that predates the field answers with
+    /// its heads now, and leaves `heads_at_ns` out.
+    pub async fn stats_at(&mut self, at_ns: u64) -> Result<StatsDoc, LoadgenError> {
+        self.stats_with(&format!("{HEADS_AT_HEADER}: {at_ns}\r\n"))
+            .await
+    }
+
+    async fn stats_with(&mut self, fields: &str) -> Result<StatsDoc, LoadgenError> {
         let request = Request::Stats;
-        let body = self.call(request, b"").await?;
+        let body = self.call(request, fields, b"").await?;
         serde_json::from_slice(&body).map_err(|e| LoadgenError::Control {
             addr: self.addr,
             request: request.line(),
@@ -101,22 +114,29 @@ impl Control {
         })
     }
 
-    async fn call(&mut self, request: Request, body: &[u8]) -> Result<Vec<u8>, LoadgenError> {
+    /// One control request; `fields`: header lines to add, each ending in CRLF.
+    async fn call(
+        &mut self,
+        request: Request,
+        fields: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, LoadgenError> {
         let addr = self.addr;
         let wrap = |source| LoadgenError::Control {
             addr,
             request: request.line(),
             source,
         };
-        let (status, answer) = tokio::time::timeout(CONTROL_TIMEOUT, self.exchange(request, body))
-            .await
-            .map_err(|_| {
-                wrap(ClientError::Protocol(format!(
-                    "no answer within {} s: the server stopped answering",
-                    CONTROL_TIMEOUT.as_secs()
-                )))
-            })?
-            .map_err(wrap)?;
+        let (status, answer) =
+            tokio::time::timeout(CONTROL_TIMEOUT, self.exchange(request, fields, body))
+                .await
+                .map_err(|_| {
+                    wrap(ClientError::Protocol(format!(
+                        "no answer within {} s: the server stopped answering",
+                        CONTROL_TIMEOUT.as_secs()
+                    )))
+                })?
+                .map_err(wrap)?;
         if status != 200 {
             let text = String::from_utf8_lossy(&answer);
             return Err(LoadgenError::ControlRejected {
@@ -132,13 +152,14 @@ impl Control {
     async fn exchange(
         &mut self,
         request: Request,
+        fields: &str,
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), ClientError> {
         let mut s = TcpStream::connect(self.addr)
             .await
             .map_err(ClientError::Connect)?;
         let mut req = format!(
-            "{} HTTP/1.1\r\nhost: {}\r\n{}connection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{} HTTP/1.1\r\nhost: {}\r\n{}{fields}connection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             request.line(),
             self.addr,
             self.auth,

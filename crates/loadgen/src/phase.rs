@@ -142,7 +142,7 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     // The server's topic heads at the window's edges say how many messages it published
     // inside the window: the deliveries the clients owe.
     let drives = spec.shard.as_ref().is_none_or(|s| s.clock.shard.drives());
-    let heads = read_heads(&mut control, window, &spec.cancel, drives).await;
+    let heads = read_heads(&mut control, window, offset_ns, &spec.cancel, drives).await;
     let stats = join_workers(workers).await?;
     let loadgen = loadgen_before.usage(&spec, window);
     let heads = heads?;
@@ -516,25 +516,34 @@ pub(crate) fn start_workers(
 /// The server's stats at both edges of the window (`None`: cancelled before it opened),
 /// then its publisher stopped as the window closes, so the clients' drain ends with nothing
 /// left in flight. A cancelled phase ends its window early, and the second reading is taken
-/// then.
+/// then. The heads are asked for as of each edge (on the server's clock: `offset_ns`
+/// added), so a reading answered late counts no tick past its edge; from a server that
+/// predates that, the third part is how late the last reading was, in which ticks may
+/// have been counted past the window's end.
 async fn read_heads(
     control: &mut Control,
     window: Window,
+    offset_ns: i64,
     cancel: &CancellationToken,
     stop: bool,
 ) -> Result<Option<Heads>, LoadgenError> {
+    let on_server = |t: u64| t.saturating_add_signed(offset_ns);
     tokio::select! {
         _ = sleep_until_ns(window.start) => {}
         _ = cancel.cancelled() => return Ok(None),
     }
-    let first = control.stats().await?;
+    let first = control.stats_at(on_server(window.start)).await?;
     tokio::select! {
         _ = sleep_until_ns(window.end) => {}
         _ = cancel.cancelled() => {}
     }
     let asked = now_ns();
-    let last = control.stats().await?;
-    let late = now_ns().saturating_sub(asked.min(window.end));
+    let end = asked.min(window.end);
+    let last = control.stats_at(on_server(end)).await?;
+    let late = match last.heads_at_ns {
+        Some(_) => 0,
+        None => now_ns().saturating_sub(end),
+    };
     if stop {
         control.stop().await?;
     }

@@ -39,9 +39,11 @@ pub const START_HEADER: &str = "pushbench-start-ns";
 /// On a forwarded `POST /control/stop`: the publisher publishes the ticks due before this
 /// instant of the shared monotonic clock (ns) and no later one, the same in every process.
 pub const STOP_AT_HEADER: &str = "pushbench-stop-at-ns";
-/// On a forwarded `GET /stats`: report the topic heads as they were at this instant of the
-/// shared monotonic clock (ns), when the process that received the request read its own,
-/// so that a peer answering late does not count the ticks published meanwhile.
+/// On `GET /stats`: report the topic heads as they were at this instant of the server's
+/// monotonic clock (ns): the newest message due at or before it. The load generator names
+/// its window's edges, so a reading answered late on a loaded host does not count the ticks
+/// published meanwhile; a process of a group forwards the instant (or the one it received
+/// the request at) to the others, so every process's part is read as of one instant.
 pub const HEADS_AT_HEADER: &str = "pushbench-heads-at-ns";
 
 /// Messages a server retains per topic unless told otherwise.
@@ -139,8 +141,13 @@ pub struct StatsDoc {
     /// The body bytes that carried them.
     #[serde(default)]
     pub bytes_written: u64,
-    /// Head sequence number per topic.
+    /// Head sequence number per topic: the newest message now, or, when the request named
+    /// an instant in [`HEADS_AT_HEADER`], the newest due at or before it.
     pub topic_heads: Vec<u64>,
+    /// The instant `topic_heads` are as of, when the request named one (absent from a
+    /// server that predates [`HEADS_AT_HEADER`], whose heads are those of its answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_at_ns: Option<u64>,
     /// Server CPU seconds since it started.
     pub cpu_seconds: f64,
     /// RSS now.

@@ -222,13 +222,13 @@ fn route(
             let at = group::instant(req.headers(), STOP_AT_HEADER)?;
             Ok(Handled::later(stop(state, scope, at)))
         }
-        Route::Stats => match Scope::of(&state, req.headers()) {
-            Scope::Group => Ok(Handled::later(group_stats(state))),
-            _ => {
-                let at = group::instant(req.headers(), HEADS_AT_HEADER)?;
-                Ok(Handled::now(json_response(&state.stats_doc_at(at))))
+        Route::Stats => {
+            let at = group::instant(req.headers(), HEADS_AT_HEADER)?;
+            match Scope::of(&state, req.headers()) {
+                Scope::Group => Ok(Handled::later(group_stats(state, at))),
+                _ => Ok(Handled::now(json_response(&state.stats_doc_at(at)))),
             }
-        },
+        }
         Route::Echo => crate::echo::handle(state, slot, req),
         Route::Page => Ok(Handled::now(crate::page::page())),
         Route::Clock => Ok(Handled::now(crate::page::clock())),
@@ -554,11 +554,12 @@ pub(crate) async fn stop_publisher(publisher: Option<Publisher>) {
 }
 
 /// `/stats` of every process of the group (`group::sum`).
-async fn group_stats(state: Arc<AppState>) -> Result<Resp, Rejection> {
-    // Every process reports its topic heads as of the request's arrival here: a loaded host
-    // can delay a peer's answer past the next tick, and a reading at a window's edge must
-    // not count that tick (the load generator's `messages_published`).
-    let at = pushbench_wire::now_ns();
+async fn group_stats(state: Arc<AppState>, at: Option<u64>) -> Result<Resp, Rejection> {
+    // Every process reports its topic heads as of one instant, the one the request names
+    // or its arrival here: a loaded host can delay a peer's answer past the next tick, and
+    // a reading at a window's edge must not count that tick (the load generator's
+    // `messages_published`).
+    let at = at.unwrap_or_else(pushbench_wire::now_ns);
     let f = Forward {
         method: Method::GET,
         path: STATS_PATH,

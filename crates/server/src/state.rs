@@ -297,6 +297,7 @@ impl AppState {
                 .iter()
                 .map(|t| heads_at.map_or_else(|| t.head(), |at| t.head_at(at)))
                 .collect(),
+            heads_at_ns: heads_at,
             cpu_seconds: pushbench_wire::process::cpu_seconds(),
             rss_bytes,
             peak_rss_bytes,

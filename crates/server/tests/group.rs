@@ -299,10 +299,11 @@ async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
     server.shutdown().await;
 }
 
-/// A forwarded `/stats` reports heads as of the instant the receiving process names, so a
-/// peer answering late does not count the ticks published meanwhile.
+/// `/stats` with `pushbench-heads-at-ns` reports heads as of that instant, so an answer
+/// that comes late (a peer's, or the server's to a load generator reading a window's
+/// edge) does not count the ticks published meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forwarded_stats_reports_heads_as_of_its_instant() {
+async fn stats_reports_heads_as_of_the_instant_it_names() {
     let server = pushbench_testkit::TestServer::start().await;
     // Until tick 5 (due at start + 100 ms) is published.
     let start = peer_workload(&server, 6).await;
@@ -315,17 +316,22 @@ async fn a_forwarded_stats_reports_heads_as_of_its_instant() {
         (start + 99 * ms, 5),
     ] {
         let at_text = at.to_string();
-        let headers = [
-            ("pushbench-peer", "1"),
-            ("pushbench-heads-at-ns", at_text.as_str()),
-        ];
-        let mut conn = server.connect().await;
-        conn.send_request("GET", "/stats", &headers, b"").await;
-        let resp = conn.read_response().await;
-        assert_eq!(resp.status, 200, "{}", resp.text());
-        let doc: Value = serde_json::from_str(&resp.text()).unwrap();
-        let ns = at as i128 - start as i128;
-        assert_eq!(doc["topic_heads"][0], head, "heads at start {ns:+} ns");
+        let field = ("pushbench-heads-at-ns", at_text.as_str());
+        // Forwarded by a peer, or asked by a client (the load generator at a window's edge).
+        for headers in [&[("pushbench-peer", "1"), field][..], &[field]] {
+            let mut conn = server.connect().await;
+            conn.send_request("GET", "/stats", headers, b"").await;
+            let resp = conn.read_response().await;
+            assert_eq!(resp.status, 200, "{}", resp.text());
+            let doc: Value = serde_json::from_str(&resp.text()).unwrap();
+            let ns = at as i128 - start as i128;
+            assert_eq!(doc["topic_heads"][0], head, "heads at start {ns:+} ns");
+            assert_eq!(doc["heads_at_ns"], at);
+        }
     }
+    // Without the field: the heads now, and no instant.
+    let doc = server.stats().await;
+    assert!(doc["topic_heads"][0].as_u64().unwrap() >= 6);
+    assert!(doc.get("heads_at_ns").is_none(), "{doc}");
     server.shutdown().await;
 }
