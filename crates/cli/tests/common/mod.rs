@@ -58,26 +58,19 @@ pub fn num(row: &HashMap<String, String>, col: &str) -> u64 {
         .unwrap_or_else(|_| panic!("{col}: {:?}", row[col]))
 }
 
-/// The executable `name` on `PATH`.
-pub fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// Chromium and chromedriver; without them `None` after one line on stderr, or a failure
 /// when `CI=true` (`.ci/run` installs them with `scripts/install-chromium.sh`).
 pub fn browser_installed() -> Option<(PathBuf, PathBuf)> {
-    let chromium = on_path("chromium").or_else(|| on_path("chromium-browser"));
-    if let (Some(chromium), Some(driver)) = (chromium, on_path("chromedriver")) {
-        return Some((chromium, driver));
-    }
-    let what = "chromium and chromedriver are not installed (scripts/install-chromium.sh)";
+    // Found as `pushbench run` finds them, PUSHBENCH_CHROMIUM and PUSHBENCH_CHROMEDRIVER
+    // included, so a test skips exactly when a run would refuse.
+    let why = match pushbench_loadgen::browser::locate() {
+        Ok(p) => return Some((p.chromium, p.driver)),
+        Err(why) => why,
+    };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what}, and CI=true: the browser tests must run");
+        panic!("{why}, and CI=true: the browser tests must run");
     }
-    eprintln!("skipped: {what}");
+    eprintln!("skipped: {why}");
     None
 }
 

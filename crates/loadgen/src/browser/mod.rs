@@ -29,9 +29,11 @@ pub use pushbench_model::client::BROWSER_CLIENTS_PER_PAGE as CLIENTS_PER_PAGE;
 
 /// Where Chromium and chromedriver are.
 #[derive(Debug, Clone)]
-pub(crate) struct Paths {
-    pub(crate) chromium: PathBuf,
-    pub(crate) driver: PathBuf,
+pub struct Paths {
+    /// The browser.
+    pub chromium: PathBuf,
+    /// The WebDriver server that drives it.
+    pub driver: PathBuf,
 }
 
 /// Environment variables that name the executables, overriding the search of `PATH`.
@@ -42,7 +44,7 @@ pub const CHROMEDRIVER_ENV: &str = "PUSHBENCH_CHROMEDRIVER";
 /// Chromium and chromedriver: the files `PUSHBENCH_CHROMIUM` and `PUSHBENCH_CHROMEDRIVER`
 /// name, or else the first of `chromium`, `chromium-browser`, `google-chrome` and
 /// `chromedriver` on `PATH`. The error is one line saying which is missing and how to get it.
-pub(crate) fn locate() -> Result<Paths, String> {
+pub fn locate() -> Result<Paths, String> {
     locate_with(&|k| std::env::var_os(k))
 }
 
