@@ -4,9 +4,9 @@
 //! says of each.
 //!
 //! The counts are exact for the reasons tests/shard.rs gives (2 messages per second, every
-//! tick 250 ms clear of the window's edges); a server of several processes starts its
-//! schedule 20 ms after the workload arrives (`crates/server/src/group.rs`), which moves
-//! the ticks 20 ms, well inside that margin.
+//! tick 250 ms clear of the window's edges): the load generator names the schedule's start,
+//! and the process that receives the workload hands that instant to the others
+//! (`crates/server/src/group.rs`).
 
 mod common;
 use common::pushbench;

@@ -5,9 +5,12 @@
 //!
 //! The counts are compared exactly, so the scenario keeps every message clear of the
 //! window's edges: at 2 messages per second the publisher ticks every 500 ms, counted from
-//! the moment the workload is set; the window opens 50 ms (the lead, in a single process;
-//! 1.05 s in a shard run) plus the ramp-up and warm-up (700 ms) after it, 250 ms after a
-//! tick and 250 ms before the next, and it closes a whole number of periods later. A message
+//! the instant the load generator names as the schedule's start when it sets the workload
+//! (`pushbench-start-ns`: the moment it sends it, or a shard run's planned moment); the
+//! window opens 50 ms (the lead, in a single process; 1.05 s in a shard run) plus the
+//! ramp-up and warm-up (700 ms) after it, 250 ms after a tick and 250 ms before the next,
+//! and it closes a whole number of periods later. A set-up slower than the lead (a loaded
+//! machine) moves the phase by whole periods, so the window keeps that place. A message
 //! then crosses an edge only if its latency takes 250 ms: far beyond anything loopback
 //! shows, even on a busy machine. The server's topic heads are read as of the edges
 //! themselves (`pushbench-heads-at-ns`, docs/protocol.md), so however late a reading is

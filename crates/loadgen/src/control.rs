@@ -3,7 +3,7 @@
 
 use crate::error::{ClientError, LoadgenError};
 use crate::http::parse_head;
-use pushbench_model::protocol::{HEADS_AT_HEADER, StatsDoc, WorkloadDoc};
+use pushbench_model::protocol::{HEADS_AT_HEADER, START_HEADER, StatsDoc, WorkloadDoc};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -66,9 +66,22 @@ impl Control {
     /// A server that predates `response_headers` would ignore them and answer without the
     /// fields the scenario asked for, so their echo in the accepted workload is checked.
     pub async fn workload(&mut self, w: &WorkloadDoc) -> Result<(), LoadgenError> {
+        self.workload_from(w, None).await
+    }
+
+    /// [`Control::workload`], its publisher's tick 0 due at `start_ns` on the server's
+    /// clock when given ([`START_HEADER`]), so that the load generator knows where the
+    /// ticks fall and can keep them clear of its window's edges. A server that predates the
+    /// field starts its schedule when the request arrives.
+    pub async fn workload_from(
+        &mut self,
+        w: &WorkloadDoc,
+        start_ns: Option<u64>,
+    ) -> Result<(), LoadgenError> {
         let request = Request::Workload;
         let body = serde_json::to_vec(w).expect("plain struct serializes");
-        let answer = self.call(request, "", &body).await?;
+        let fields = start_ns.map_or_else(String::new, |ns| format!("{START_HEADER}: {ns}\r\n"));
+        let answer = self.call(request, &fields, &body).await?;
         if w.response_headers.is_empty() {
             return Ok(());
         }

@@ -127,13 +127,23 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let topics = topics_of(sc, numbering.total);
     // Chromium takes a second or more to start: before the window is planned.
     let browser = crate::browser::phase::prepare(&spec, topics).await?;
-    set_workload(&spec, &mut control, topics).await?;
-    let (clock, offset_ns) = estimate_clock(&spec, &mut control).await?;
+    // In one process the clock offset comes first, so that the workload can name its
+    // schedule's start on the server's clock; a shard sets or awaits its workload at its
+    // planned moment and estimates the offset after, up to its phase's planned start.
+    let early = match spec.shard {
+        None => Some(estimate_clock(&spec, &mut control).await?),
+        Some(_) => None,
+    };
+    let anchor = set_workload(&spec, &mut control, topics, early.as_ref()).await?;
+    let (clock, offset_ns) = match early {
+        Some(found) => found,
+        None => estimate_clock(&spec, &mut control).await?,
+    };
     let server_before = control.stats().await?;
     let loadgen_before = LoadgenBefore::read();
     let (window, started_unix_s) = match &spec.shard {
         Some(s) => s.window(sc),
-        None => plan_window(sc),
+        None => plan_window(sc, anchor),
     };
     let workers = match browser {
         Some(b) => b.start(window, offset_ns),
@@ -199,20 +209,44 @@ pub(crate) fn topics_of(sc: &Scenario, clients: u32) -> u32 {
 
 /// Sets the phase's workload; in a shard run, at its planned moment, and only shard 1: the
 /// others wait until the server has it.
+/// Sets the phase's workload (in a sharded run shard 1 does, at the planned moment, and
+/// the others wait for it), naming where its publisher's tick 0 falls when the load
+/// generator can say so on the server's clock ([`server_instant`]): then every tick's place
+/// against the window is known, and the window is planned from it ([`plan_window`]) instead
+/// of from whenever the set-up ended. Returns that instant on the load generator's clock
+/// (in a single process; a shard's window follows from its plan, which starts the
+/// schedule at the planned moment).
 async fn set_workload(
     spec: &PhaseSpec<'_>,
     control: &mut Control,
     topics: u32,
-) -> Result<(), LoadgenError> {
+    clock: Option<&(Option<ClockEstimate>, i64)>,
+) -> Result<Option<u64>, LoadgenError> {
     let doc = workload_doc(spec.scenario, topics);
+    let estimate = clock.and_then(|(e, _)| e.as_ref());
     let Some(shard) = &spec.shard else {
-        return control.workload(&doc).await;
+        let start = now_ns();
+        let on_server = server_instant(spec, start, estimate);
+        control.workload_from(&doc, on_server).await?;
+        return Ok(on_server.map(|_| start));
     };
     shard.until_workload(&spec.cancel).await?;
     if shard.clock.shard.drives() {
-        control.workload(&doc).await
+        let start = server_instant(spec, shard.workload_at(), estimate);
+        control.workload_from(&doc, start).await?;
     } else {
-        shard.await_workload(control, &spec.cancel).await
+        shard.await_workload(control, &spec.cancel).await?;
+    }
+    Ok(None)
+}
+
+/// Instant `t` of the load generator's clock on the server's, when known: through the
+/// offset when one is applied, as is on one host (a loopback server reads the same
+/// `CLOCK_MONOTONIC`); otherwise `None`.
+fn server_instant(spec: &PhaseSpec<'_>, t: u64, estimate: Option<&ClockEstimate>) -> Option<u64> {
+    match estimate.filter(|e| e.applied) {
+        Some(e) => Some(t.saturating_add_signed(e.offset_ns)),
+        None => spec.server.ip().is_loopback().then_some(t),
     }
 }
 
@@ -440,14 +474,20 @@ fn workload_doc(sc: &Scenario, topics: u32) -> WorkloadDoc {
 
 /// When the phase's clients start, its window opens and closes, and the clients close, on
 /// the shared clock; and the phase start in UNIX seconds, for the histogram logs.
-pub(crate) fn plan_window(sc: &Scenario) -> (Window, f64) {
+pub(crate) fn plan_window(sc: &Scenario, anchor: Option<u64>) -> (Window, f64) {
     // The phase start on both clocks: monotonic for measuring, UNIX time for the logs.
     let (now_unix, now_mono) = (SystemTime::now(), now_ns());
-    let phase_start = now_mono + LEAD.as_nanos() as u64;
+    let phase_start = match anchor {
+        Some(tick0) => {
+            let scheduled = sc.workload.pattern == Pattern::Broadcast;
+            aligned_start(scheduled.then_some(sc.workload.rate), tick0, now_mono)
+        }
+        None => now_mono + LEAD.as_nanos() as u64,
+    };
     let started_unix_s = now_unix
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-        + LEAD.as_secs_f64();
+        + (phase_start - now_mono) as f64 / 1e9;
     let start = phase_start + (sc.ramp_up + sc.warmup).as_nanos() as u64;
     let end = start + sc.duration.as_nanos() as u64;
     let window = Window {
@@ -457,6 +497,25 @@ pub(crate) fn plan_window(sc: &Scenario) -> (Window, f64) {
         close: end + drain(sc).as_nanos() as u64,
     };
     (window, started_unix_s)
+}
+
+/// The phase's start: [`LEAD`] after the publisher's tick 0 at `tick0`, so that the window
+/// takes the place among the ticks the scenario's timings give it, however long the
+/// set-up took. When the set-up took longer than that (a loaded machine), whole tick
+/// periods later (`rate` ticks a second), the place kept, until it is ahead of `now`
+/// again; without a schedule (`rate` `None`: the echo pattern), [`LEAD`] after `now`.
+fn aligned_start(rate: Option<f64>, tick0: u64, now: u64) -> u64 {
+    let lead = LEAD.as_nanos() as u64;
+    let start = tick0 + lead;
+    match rate {
+        _ if start >= now => start,
+        Some(rate) if rate > 0.0 => {
+            let period_ns = 1e9 / rate;
+            let periods = ((now - start) as f64 / period_ns).ceil();
+            start + (periods * period_ns).round() as u64
+        }
+        _ => now + lead,
+    }
 }
 
 /// Starts one worker thread per `loadgen.threads` (at most one per client), each with its
@@ -771,5 +830,28 @@ async fn sample(
                 },
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aligned_start;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_late_phase_start_keeps_its_place_among_the_ticks() {
+        // 2 ticks a second (500 ms apart) from tick 0 at 1 s; the lead is 50 ms.
+        let rate = Some(2.0);
+        assert_eq!(aligned_start(rate, 1_000 * MS, 1_020 * MS), 1_050 * MS);
+        assert_eq!(aligned_start(rate, 1_000 * MS, 1_050 * MS), 1_050 * MS);
+        // 250 ms late: one period later.
+        assert_eq!(aligned_start(rate, 1_000 * MS, 1_300 * MS), 1_550 * MS);
+        // Exactly two periods late: no further.
+        assert_eq!(aligned_start(rate, 1_000 * MS, 2_050 * MS), 2_050 * MS);
+        // 3 ticks a second: a period of 333.33… ms, three of them exactly 1 s.
+        assert_eq!(aligned_start(Some(3.0), 0, 1_000 * MS), 1_050 * MS);
+        // No schedule: the lead after now.
+        assert_eq!(aligned_start(None, 1_000 * MS, 1_300 * MS), 1_350 * MS);
     }
 }

@@ -143,6 +143,12 @@ impl ShardPhase {
             .saturating_sub(LEAD.as_nanos() as u64)
     }
 
+    /// The planned moment of the workload on the monotonic clock: where shard 1 starts the
+    /// publisher's schedule.
+    pub(crate) fn workload_at(&self) -> u64 {
+        self.mono(self.planned.workload_at_ns)
+    }
+
     /// Waits for the planned moment of the workload; an error when this shard is already
     /// past it (it started late, or its previous phase overran its slot).
     pub(crate) async fn until_workload(

@@ -45,7 +45,7 @@ pub(crate) async fn run(
     let server_before = usage(target, &spec)?;
     reset_tree_peak_rss(target.pid);
     let loadgen_before = LoadgenBefore::read();
-    let (window, started_unix_s) = plan_window(sc);
+    let (window, started_unix_s) = plan_window(sc, None);
     let client = TargetClient::new(sub, target.plan.kind, phase.clone());
     let workers = start_workers(&spec, topics, window, Some(Arc::new(client)), 0)?;
     let publisher = start_publisher(target, &spec, topics, phase, window)?;
