@@ -127,9 +127,8 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let topics = topics_of(sc, numbering.total);
     // Chromium takes a second or more to start: before the window is planned.
     let browser = crate::browser::phase::prepare(&spec, topics).await?;
-    // In one process the clock offset comes first, so that the workload can name its
-    // schedule's start on the server's clock; a shard sets or awaits its workload at its
-    // planned moment and estimates the offset after, up to its phase's planned start.
+    // One process estimates the offset first, so the workload can name its schedule's start
+    // on the server's clock; a shard does after its workload, up to its phase's start.
     let early = match spec.shard {
         None => Some(estimate_clock(&spec, &mut control).await?),
         Some(_) => None,
