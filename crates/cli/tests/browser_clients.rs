@@ -17,7 +17,7 @@ mod common;
 use common::{browser_installed, num, pushbench, summary};
 use pushbench_testkit::temp_dir;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Two clients per transport: one page each. 20 messages a second for 2 s.
 const SCENARIO: &str = r#"
@@ -77,8 +77,11 @@ fn edge_slack(row: &HashMap<String, String>) -> u64 {
     2 * num(row, "clients") * (per_answer + in_flight)
 }
 
-/// Runs `scenario` with the real binary into `dir`/out; that directory and the run's pid.
-fn run(dir: &Path, scenario: &str) -> (PathBuf, u32) {
+/// Runs `scenario` with the real binary into a fresh directory named after `name`; that
+/// directory's `out` and the run's pid. `None` (after one line) without Chromium.
+fn run(name: &str, scenario: &str) -> Option<(PathBuf, u32)> {
+    browser_installed()?;
+    let dir = temp_dir(name);
     let file = dir.join("scenario.toml");
     std::fs::write(&file, scenario).unwrap();
     let out = dir.join("out");
@@ -95,16 +98,14 @@ fn run(dir: &Path, scenario: &str) -> (PathBuf, u32) {
     let run = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "run failed: {stderr}");
-    (out, pid)
+    Some((out, pid))
 }
 
 #[test]
 fn a_scenario_of_browser_clients_runs_end_to_end_and_counts_every_message() {
-    if browser_installed().is_none() {
+    let Some((out, pid)) = run("browser-clients", SCENARIO) else {
         return;
-    }
-    let dir = temp_dir("browser-clients");
-    let (out, pid) = run(&dir, SCENARIO);
+    };
     for f in [
         "summary.csv",
         "meta.json",
@@ -182,7 +183,7 @@ fn a_scenario_of_browser_clients_runs_end_to_end_and_counts_every_message() {
     assert!(md.contains("| transport | client | rep |"), "{md}");
     assert!(md.contains("| websocket-browser | browser |"), "{md}");
     assert!(md.contains("| websocket | rust |"), "{md}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
 }
 
 /// A push transport's bytes in the window are its messages' framing, both clients alike.
@@ -265,11 +266,9 @@ client = "browser"
 
 #[test]
 fn browser_clients_cross_the_emulated_link() {
-    if browser_installed().is_none() {
+    let Some((out, _)) = run("browser-link", LINKED) else {
         return;
-    }
-    let dir = temp_dir("browser-link");
-    let (out, _) = run(&dir, LINKED);
+    };
     let rows = summary(&out);
     let ms = 1_000;
     for label in ["websocket", "websocket-browser", "sse-browser"] {
@@ -302,5 +301,5 @@ fn browser_clients_cross_the_emulated_link() {
         down.abs_diff(delivered * (MESSAGE + 2)) <= 2 * num(row, "clients") * (MESSAGE + 2),
         "{down} bytes for {delivered} messages"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
 }

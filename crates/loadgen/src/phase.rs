@@ -127,13 +127,13 @@ pub async fn run_phase(spec: PhaseSpec<'_>) -> Result<PhaseResult, LoadgenError>
     let topics = topics_of(sc, numbering.total);
     // Chromium takes a second or more to start: before the window is planned.
     let browser = crate::browser::phase::prepare(&spec, topics).await?;
-    // One process estimates the offset first, so the workload can name its schedule's start
-    // on the server's clock; a shard does after its workload, up to its phase's start.
+    // One process estimates the offset first, so the workload can name its tick 0 (below).
     let early = match spec.shard {
         None => Some(estimate_clock(&spec, &mut control).await?),
         Some(_) => None,
     };
-    let anchor = set_workload(&spec, &mut control, topics, early.as_ref()).await?;
+    let estimate = early.as_ref().and_then(|(e, _)| e.as_ref());
+    let anchor = set_workload(&spec, &mut control, topics, estimate).await?;
     let (clock, offset_ns) = match early {
         Some(found) => found,
         None => estimate_clock(&spec, &mut control).await?,
@@ -219,10 +219,9 @@ async fn set_workload(
     spec: &PhaseSpec<'_>,
     control: &mut Control,
     topics: u32,
-    clock: Option<&(Option<ClockEstimate>, i64)>,
+    estimate: Option<&ClockEstimate>,
 ) -> Result<Option<u64>, LoadgenError> {
     let doc = workload_doc(spec.scenario, topics);
-    let estimate = clock.and_then(|(e, _)| e.as_ref());
     let Some(shard) = &spec.shard else {
         let start = now_ns();
         let on_server = server_instant(spec, start, estimate);
