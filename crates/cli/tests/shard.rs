@@ -4,15 +4,16 @@
 //! merge must refuse what is not one sharded run, in one line with exit code 2.
 //!
 //! The counts are compared exactly, so the scenario keeps every message clear of the
-//! window's edges: at 2 messages per second the publisher ticks every 500 ms, counted from
+//! window's edges. At 2 messages per second the publisher ticks every 500 ms, counted from
 //! the instant the load generator names as the schedule's start when it sets the workload
-//! (`pushbench-start-ns`: the moment it sends it, or a shard run's planned moment); the
-//! window opens 50 ms (the lead, in a single process; 1.05 s in a shard run) plus the
-//! ramp-up and warm-up (700 ms) after it, 250 ms after a tick and 250 ms before the next,
-//! and it closes a whole number of periods later. A set-up slower than the lead (a loaded
-//! machine) moves the phase by whole periods, so the window keeps that place. A message
-//! then crosses an edge only if its latency takes 250 ms: far beyond anything loopback
-//! shows, even on a busy machine. The server's topic heads are read as of the edges
+//! (`pushbench-start-ns`). The window opens 50 ms (the lead, in a single process; 1.05 s
+//! in a shard run) plus the ramp-up and warm-up (950 ms) after the workload is set, a whole
+//! number of periods, and closes a whole number of periods later: round timings like these
+//! would put both edges on ticks, so the load generator names tick 0 half a period after
+//! the workload's moment (`crates/loadgen/src/ticks.rs`), and each edge falls 250 ms from a
+//! tick. A set-up slower than the lead (a loaded machine) moves the phase by whole periods,
+//! so the window keeps that place. A message then crosses an edge only if its latency
+//! takes 250 ms: far beyond anything loopback shows, even on a busy machine. The server's topic heads are read as of the edges
 //! themselves (`pushbench-heads-at-ns`, docs/protocol.md), so however late a reading is
 //! answered it counts the ticks due inside the window.
 
@@ -30,7 +31,7 @@ use std::time::{Duration, SystemTime};
 const SCENARIO: &str = r#"
 name = "sharded"
 duration = "2s"
-warmup = "600ms"
+warmup = "850ms"
 ramp_up = "100ms"
 [workload]
 rate = 2

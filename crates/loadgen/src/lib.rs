@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod shard;
 mod stats;
 pub mod target;
+mod ticks;
 
 pub use error::{ClientError, LoadgenError};
 

@@ -9,7 +9,9 @@ use crate::control::Control;
 use crate::error::LoadgenError;
 use crate::live::{Progress, ProgressSnapshot};
 use crate::scenario::{Pattern, Scenario, SweepPoint, TransportPlan};
+use crate::shard::WORKLOAD_LEAD;
 use crate::stats::{Meter, Window, Worker, WorkerStats, merge_workers};
+use crate::ticks::{aligned_start, first_tick_delay};
 use pushbench_model::clock::{ClockEstimate, ClockMode};
 use pushbench_model::overload::{Evidence, judge};
 use pushbench_model::protocol::{FailureCounter, StatsDoc, WorkloadDoc};
@@ -206,15 +208,13 @@ pub(crate) fn topics_of(sc: &Scenario, clients: u32) -> u32 {
     }
 }
 
-/// Sets the phase's workload; in a shard run, at its planned moment, and only shard 1: the
-/// others wait until the server has it.
 /// Sets the phase's workload (in a sharded run shard 1 does, at the planned moment, and
 /// the others wait for it), naming where its publisher's tick 0 falls when the load
 /// generator can say so on the server's clock ([`server_instant`]): then every tick's place
-/// against the window is known, and the window is planned from it ([`plan_window`]) instead
-/// of from whenever the set-up ended. Returns that instant on the load generator's clock
-/// (in a single process; a shard's window follows from its plan, which starts the
-/// schedule at the planned moment).
+/// against the window is known, clear of its edges ([`first_tick_delay`]), and the window is
+/// planned from the workload's moment ([`plan_window`]) instead of from whenever the set-up
+/// ended. Returns that moment on the load generator's clock (in a single process; a shard's
+/// window follows from its plan, counted from the planned moment).
 async fn set_workload(
     spec: &PhaseSpec<'_>,
     control: &mut Control,
@@ -223,15 +223,16 @@ async fn set_workload(
 ) -> Result<Option<u64>, LoadgenError> {
     let doc = workload_doc(spec.scenario, topics);
     let Some(shard) = &spec.shard else {
-        let start = now_ns();
-        let on_server = server_instant(spec, start, estimate);
-        control.workload_from(&doc, on_server).await?;
-        return Ok(on_server.map(|_| start));
+        let now = now_ns();
+        let tick0 = server_instant(spec, now + tick0_delay(spec.scenario, LEAD), estimate);
+        control.workload_from(&doc, tick0).await?;
+        return Ok(tick0.map(|_| now));
     };
     shard.until_workload(&spec.cancel).await?;
     if shard.clock.shard.drives() {
-        let start = server_instant(spec, shard.workload_at(), estimate);
-        control.workload_from(&doc, start).await?;
+        let at = shard.workload_at() + tick0_delay(spec.scenario, WORKLOAD_LEAD);
+        let tick0 = server_instant(spec, at, estimate);
+        control.workload_from(&doc, tick0).await?;
     } else {
         shard.await_workload(control, &spec.cancel).await?;
     }
@@ -246,6 +247,17 @@ fn server_instant(spec: &PhaseSpec<'_>, t: u64, estimate: Option<&ClockEstimate>
         Some(e) => Some(t.saturating_add_signed(e.offset_ns)),
         None => spec.server.ip().is_loopback().then_some(t),
     }
+}
+
+/// [`first_tick_delay`] for `sc`, whose first client starts `lead` after the workload is set.
+fn tick0_delay(sc: &Scenario, lead: Duration) -> u64 {
+    let scheduled = sc.workload.pattern == Pattern::Broadcast;
+    let to_window = lead + sc.ramp_up + sc.warmup;
+    first_tick_delay(
+        scheduled.then_some(sc.workload.rate),
+        to_window,
+        sc.duration,
+    )
 }
 
 /// The phase's clock offset to the server, estimated once its workload is in place and
@@ -471,14 +483,21 @@ fn workload_doc(sc: &Scenario, topics: u32) -> WorkloadDoc {
 }
 
 /// When the phase's clients start, its window opens and closes, and the clients close, on
-/// the shared clock; and the phase start in UNIX seconds, for the histogram logs.
+/// the shared clock; and the phase start in UNIX seconds, for the histogram logs. `anchor`:
+/// the moment the workload was set, when its tick 0 was named from it ([`set_workload`]);
+/// the phase then keeps its place among the ticks ([`aligned_start`]).
 pub(crate) fn plan_window(sc: &Scenario, anchor: Option<u64>) -> (Window, f64) {
     // The phase start on both clocks: monotonic for measuring, UNIX time for the logs.
     let (now_unix, now_mono) = (SystemTime::now(), now_ns());
     let phase_start = match anchor {
-        Some(tick0) => {
+        Some(set_at) => {
             let scheduled = sc.workload.pattern == Pattern::Broadcast;
-            aligned_start(scheduled.then_some(sc.workload.rate), tick0, now_mono)
+            aligned_start(
+                scheduled.then_some(sc.workload.rate),
+                set_at,
+                LEAD,
+                now_mono,
+            )
         }
         None => now_mono + LEAD.as_nanos() as u64,
     };
@@ -495,25 +514,6 @@ pub(crate) fn plan_window(sc: &Scenario, anchor: Option<u64>) -> (Window, f64) {
         close: end + drain(sc).as_nanos() as u64,
     };
     (window, started_unix_s)
-}
-
-/// The phase's start: [`LEAD`] after the publisher's tick 0 at `tick0`, so that the window
-/// takes the place among the ticks the scenario's timings give it, however long the
-/// set-up took. When the set-up took longer than that (a loaded machine), whole tick
-/// periods later (`rate` ticks a second), the place kept, until it is ahead of `now`
-/// again; without a schedule (`rate` `None`: the echo pattern), [`LEAD`] after `now`.
-fn aligned_start(rate: Option<f64>, tick0: u64, now: u64) -> u64 {
-    let lead = LEAD.as_nanos() as u64;
-    let start = tick0 + lead;
-    match rate {
-        _ if start >= now => start,
-        Some(rate) if rate > 0.0 => {
-            let period_ns = 1e9 / rate;
-            let periods = ((now - start) as f64 / period_ns).ceil();
-            start + (periods * period_ns).round() as u64
-        }
-        _ => now + lead,
-    }
 }
 
 /// Starts one worker thread per `loadgen.threads` (at most one per client), each with its
@@ -828,28 +828,5 @@ async fn sample(
                 },
             },
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::aligned_start;
-
-    const MS: u64 = 1_000_000;
-
-    #[test]
-    fn a_late_phase_start_keeps_its_place_among_the_ticks() {
-        // 2 ticks a second (500 ms apart) from tick 0 at 1 s; the lead is 50 ms.
-        let rate = Some(2.0);
-        assert_eq!(aligned_start(rate, 1_000 * MS, 1_020 * MS), 1_050 * MS);
-        assert_eq!(aligned_start(rate, 1_000 * MS, 1_050 * MS), 1_050 * MS);
-        // 250 ms late: one period later.
-        assert_eq!(aligned_start(rate, 1_000 * MS, 1_300 * MS), 1_550 * MS);
-        // Exactly two periods late: no further.
-        assert_eq!(aligned_start(rate, 1_000 * MS, 2_050 * MS), 2_050 * MS);
-        // 3 ticks a second: a period of 333.33… ms, three of them exactly 1 s.
-        assert_eq!(aligned_start(Some(3.0), 0, 1_000 * MS), 1_050 * MS);
-        // No schedule: the lead after now.
-        assert_eq!(aligned_start(None, 1_000 * MS, 1_300 * MS), 1_350 * MS);
     }
 }

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 /// From the workload being set to the phase's first client: a second for the shards that do
 /// not set it to see it set (they ask every [`POLL`]), plus the single-process run's
-/// [`LEAD`], so that the publisher's ticks fall against the window's edges exactly as they do
-/// in a single process (a tick period that divides one second keeps its phase).
+/// [`LEAD`] for the clients' preparations. Shard 1 names the publisher's tick 0 counted from
+/// the workload's moment so that no tick falls on a window edge (`crate::ticks`).
 pub const WORKLOAD_LEAD: Duration = Duration::from_millis(1000 + LEAD.as_millis() as u64);
 
 /// After a phase's clients have closed, before the next phase's workload: time for every

@@ -8,7 +8,7 @@ use pushbench_model::protocol::WorkloadDoc;
 use pushbench_wire::{filler_payload, now_ns};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -84,7 +84,9 @@ pub(crate) fn run(
     let mut last_ns = 0u64;
     for k in 0u64.. {
         let due = tick_ns(start_ns, k, rate);
-        meter.next_due_ns.store(due, Relaxed);
+        // Release: a reader that sees this tick's due time sees every tick before it in
+        // the topics (`PublisherStats::reached`).
+        meter.next_due_ns.store(due, Release);
         let not_before = due.max(last_ns.saturating_add(min_gap_ns));
         loop {
             // Checked while waiting too: a stop scheduled meanwhile may fall before `due`.

@@ -226,7 +226,10 @@ fn route(
             let at = group::instant(req.headers(), HEADS_AT_HEADER)?;
             match Scope::of(&state, req.headers()) {
                 Scope::Group => Ok(Handled::later(group_stats(state, at))),
-                _ => Ok(Handled::now(json_response(&state.stats_doc_at(at)))),
+                _ => match at {
+                    Some(at) => Ok(Handled::later(stats_at(state, at))),
+                    None => Ok(Handled::now(json_response(&state.stats_doc_at(None)))),
+                },
             }
         }
         Route::Echo => crate::echo::handle(state, slot, req),
@@ -553,6 +556,13 @@ pub(crate) async fn stop_publisher(publisher: Option<Publisher>) {
     }
 }
 
+/// `/stats` of this process with its topic heads as of `at`, once its publisher has
+/// reached that instant.
+async fn stats_at(state: Arc<AppState>, at: u64) -> Result<Resp, Rejection> {
+    state.publisher_stats.reached(at).await;
+    Ok(json_response(&state.stats_doc_at(Some(at))))
+}
+
 /// `/stats` of every process of the group (`group::sum`).
 async fn group_stats(state: Arc<AppState>, at: Option<u64>) -> Result<Resp, Rejection> {
     // Every process reports its topic heads as of one instant, the one the request names
@@ -569,6 +579,7 @@ async fn group_stats(state: Arc<AppState>, at: Option<u64>) -> Result<Resp, Reje
     let bodies = group::forward(&state, f).await?;
     // The counters read after the peers answered, so this process's part is no older than
     // theirs.
+    state.publisher_stats.reached(at).await;
     let own = state.stats_doc_at(Some(at));
     let peers = bodies
         .iter()

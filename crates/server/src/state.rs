@@ -15,7 +15,9 @@ use pushbench_model::protocol::{
 };
 use pushbench_model::transport::TransportKind;
 use pushbench_wire::HEADER_LEN;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed,
+};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{SetOnce, mpsc};
@@ -60,6 +62,12 @@ impl Stats {
     }
 }
 
+/// The longest a reading of the topic heads as of an instant waits for the publisher to
+/// reach it ([`PublisherStats::reached`]). A publisher further behind than this is
+/// overloaded, and the phase says so (`/stats` `publisher.behind_us`); the reading then
+/// counts what was published by the time it gave up.
+pub(crate) const HEADS_WAIT: Duration = Duration::from_secs(2);
+
 /// How the current workload's publisher keeps to its schedule, and the most that was queued
 /// for subscribers: the `publisher` and `queued` objects of `/stats`. Reset by each
 /// workload.
@@ -93,6 +101,23 @@ impl PublisherStats {
     /// Ticks published since the workload was set.
     pub(crate) fn ticks(&self) -> u64 {
         self.ticks.load(Relaxed)
+    }
+
+    /// Waits until the publisher has published every tick due at or before `at` (ns on the
+    /// shared clock), or runs no more, for at most [`HEADS_WAIT`]. A reading of the topic
+    /// heads as of `at` ([`AppState::stats_doc_at`]) must count a tick due by then that a
+    /// busy publisher thread has not yet put out: the load generator reads the heads at a
+    /// window's edge the moment it passes, and would otherwise count one tick too few.
+    pub(crate) async fn reached(&self, at: u64) {
+        let deadline = tokio::time::Instant::now() + HEADS_WAIT;
+        loop {
+            // Stored by the publisher after the tick before it is in every topic (Release).
+            let due = self.next_due_ns.load(Acquire);
+            if due == 0 || due > at || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// Starts over for a workload of messages with `payload_bytes` payloads.

@@ -275,6 +275,45 @@ async fn peer_workload(server: &pushbench_testkit::TestServer, head: u64) -> u64
     start
 }
 
+/// A reading as of an instant the publisher has not reached yet waits for it: the ticks
+/// due by then count, though a busy publisher thread had not put them out when the request
+/// came (here they are not even due: the request is sent before the schedule starts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_as_of_an_instant_waits_for_the_publisher_to_reach_it() {
+    let server = pushbench_testkit::TestServer::start().await;
+    let ms = 1_000_000;
+    // 50 ticks a second (20 ms apart) from 300 ms from now.
+    let start = pushbench_wire::now_ns() + 300 * ms;
+    let start_text = start.to_string();
+    let mut conn = server.connect().await;
+    let headers = [
+        ("pushbench-peer", "1"),
+        ("pushbench-start-ns", start_text.as_str()),
+    ];
+    let body = br#"{"topics": 1, "rate": 50, "payload_bytes": 0}"#;
+    conn.send_request("POST", "/control/workload", &headers, body)
+        .await;
+    assert_eq!(conn.read_response().await.status, 200);
+    // As of start + 30 ms: ticks 0 (due at start) and 1 (start + 20 ms), asked by a peer
+    // and by a client.
+    let at = (start + 30 * ms).to_string();
+    let field = ("pushbench-heads-at-ns", at.as_str());
+    for headers in [&[("pushbench-peer", "1"), field][..], &[field]] {
+        let mut conn = server.connect().await;
+        conn.send_request("GET", "/stats", headers, b"").await;
+        let resp = conn.read_response().await;
+        let answered = pushbench_wire::now_ns();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let doc: Value = serde_json::from_str(&resp.text()).unwrap();
+        assert_eq!(doc["topic_heads"][0], 2, "{doc}");
+        assert!(
+            answered >= start + 20 * ms,
+            "answered before tick 1 was due"
+        );
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_that_arrives_after_its_instant_is_refused_not_ignored() {
     let server = pushbench_testkit::TestServer::start().await;
