@@ -257,6 +257,18 @@ async fn peers_must_be_on_loopback() {
 /// is published.
 async fn peer_workload(server: &pushbench_testkit::TestServer, head: u64) -> u64 {
     let start = pushbench_wire::now_ns();
+    peer_workload_from(server, start).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.stats().await["topic_heads"][0].as_u64().unwrap() < head {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start
+}
+
+/// Sets a workload of 50 ticks a second on `server` as a peer would get it, its schedule
+/// starting at `start`.
+async fn peer_workload_from(server: &pushbench_testkit::TestServer, start: u64) {
     let mut conn = server.connect().await;
     let start_text = start.to_string();
     let headers = [
@@ -267,12 +279,6 @@ async fn peer_workload(server: &pushbench_testkit::TestServer, head: u64) -> u64
     conn.send_request("POST", "/control/workload", &headers, body)
         .await;
     assert_eq!(conn.read_response().await.status, 200);
-    let deadline = std::time::Instant::now() + WAIT;
-    while server.stats().await["topic_heads"][0].as_u64().unwrap() < head {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    start
 }
 
 /// A reading as of an instant the publisher has not reached yet waits for it: the ticks
@@ -284,16 +290,7 @@ async fn stats_as_of_an_instant_waits_for_the_publisher_to_reach_it() {
     let ms = 1_000_000;
     // 50 ticks a second (20 ms apart) from 300 ms from now.
     let start = pushbench_wire::now_ns() + 300 * ms;
-    let start_text = start.to_string();
-    let mut conn = server.connect().await;
-    let headers = [
-        ("pushbench-peer", "1"),
-        ("pushbench-start-ns", start_text.as_str()),
-    ];
-    let body = br#"{"topics": 1, "rate": 50, "payload_bytes": 0}"#;
-    conn.send_request("POST", "/control/workload", &headers, body)
-        .await;
-    assert_eq!(conn.read_response().await.status, 200);
+    peer_workload_from(&server, start).await;
     // As of start + 30 ms: ticks 0 (due at start) and 1 (start + 20 ms), asked by a peer
     // and by a client.
     let at = (start + 30 * ms).to_string();
