@@ -11,6 +11,7 @@ use pushbench_model::paired::ServerSource;
 use pushbench_model::protocol::DEFAULT_RING_CAPACITY;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Measures what each server-push transport really costs: latency and bytes on the wire of
 /// timed polling, long polling, chunked streaming, Server-Sent Events and WebSocket.
@@ -137,6 +138,11 @@ pub struct ServeArgs {
     /// that cannot keep up on purpose, to see how overload is reported (default: none).
     #[arg(long, value_name = "PER_SECOND")]
     pub publisher_max_rate: Option<f64>,
+    /// On SIGTERM or Ctrl-C, wait at most this long for open connections to finish
+    /// (held long polls are answered, streams ended and WebSockets closed first) before
+    /// exiting anyway.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub shutdown_timeout: u64,
     /// Start N processes that share --addr (SO_REUSEPORT) and serve as one server: N
     /// times the connections one process has descriptors for. See docs/sharding.md.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..),
@@ -318,6 +324,7 @@ impl ServeArgs {
             control_token: self.control_token,
             runtime: server_runtime,
             publisher_max_rate: self.publisher_max_rate,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             reuse_port: self.reuse_port,
             membership,
             runtime_kind: self.runtime,

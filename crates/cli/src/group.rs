@@ -115,6 +115,8 @@ async fn start(opts: &ServeOptions, addr: SocketAddr, i: usize) -> Result<Member
         .args(["--runtime", opts.runtime_kind.name()])
         .arg("--ring-capacity")
         .arg(opts.ring_capacity.to_string())
+        .arg("--shutdown-timeout")
+        .arg(opts.shutdown_timeout.as_secs().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true);

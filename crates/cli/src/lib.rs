@@ -30,6 +30,7 @@ use pushbench_server::ServerRuntime;
 use pushbench_wire::process;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use thiserror::Error;
 
 /// Why a command failed; [`CliError::exit_code`] maps each to the process's exit status.
@@ -241,6 +242,8 @@ pub struct ServeOptions {
     pub runtime: ServerRuntime,
     /// The server's `publisher_max_rate` (none: as the schedule asks).
     pub publisher_max_rate: Option<f64>,
+    /// The server's `shutdown_timeout`: how long a signal waits for connections to finish.
+    pub shutdown_timeout: Duration,
     /// Bind `addr` with SO_REUSEPORT, so that other processes may listen on it too.
     pub reuse_port: bool,
     /// Whether this process is one of several that serve as one server.
@@ -343,6 +346,7 @@ pub async fn serve(opts: ServeOptions, processes: Option<usize>) -> Result<(), C
         control_token: opts.control_token,
         runtime: opts.runtime,
         publisher_max_rate: opts.publisher_max_rate,
+        shutdown_timeout: opts.shutdown_timeout,
         ..Default::default()
     };
     match member {

@@ -74,6 +74,10 @@ fn sigterm_ends_everything(runtime: &str) {
             "2",
             "--runtime",
             runtime,
+            // Far longer than the test waits: an exit within `WAIT` is the connections
+            // having finished, not the timeout expiring.
+            "--shutdown-timeout",
+            "600",
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -146,17 +150,17 @@ fn sigterm_ends_everything(runtime: &str) {
     let mut rest = Vec::new();
     let _ = ws.read_to_end(&mut rest);
 
-    // And the process exits, successfully, within 5 s of the signal.
+    // And the process exits, successfully, once its connections are done: long before its
+    // 600 s shutdown timeout (`WAIT` only bounds a hang, on however busy a machine).
     let status = loop {
         if let Some(status) = server.0.try_wait().unwrap() {
             break status;
         }
         assert!(
-            signalled.elapsed() < Duration::from_secs(5),
-            "still running 5 s after SIGTERM"
+            signalled.elapsed() < WAIT,
+            "still running {WAIT:?} after SIGTERM, its connections closed"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
-    assert!(signalled.elapsed() < Duration::from_secs(5));
 }
