@@ -1,12 +1,12 @@
-//! Where the publisher's ticks fall against a phase's window. A phase's counts are exact
-//! only when no tick is due on a window edge: whether a tick due at the edge itself counts
-//! as before or inside the window would then hang on nanoseconds (the server's float
-//! schedule, the conversion of a shard's planned instants to its monotonic clock, read anew
-//! for each edge), and one shard's two readings may split it differently (one tick too
-//! few or too many). Round timings put ticks on edges: 20 messages a second, a 50 ms lead
-//! and whole-second ramp-up, warm-up and duration do. So the load generator names tick 0
-//! where the ticks fall between the edges, and keeps the phase on that grid when it starts
-//! late. Pure arithmetic, no clock reads.
+//! Where the publisher's ticks fall against a phase's window. A tick due exactly on a
+//! window edge is published the moment the load generator asks for the topic heads as of
+//! that edge, and a publisher thread a little late has not yet put it out (the server waits
+//! for it, `PublisherStats::reached`, but no reading should hang on that race); its
+//! message counts as published by its due time and as delivered by its receipt, so one due
+//! on an edge falls on different sides of it in the two ledgers. Round timings put ticks on
+//! edges: 20 messages a second, a 50 ms lead and whole-second ramp-up, warm-up and duration
+//! do. So the load generator names tick 0 where the ticks fall between the edges, and keeps
+//! the phase on that grid when it starts late. Pure arithmetic, no clock reads.
 
 use std::time::Duration;
 
