@@ -251,13 +251,8 @@ fn server_instant(spec: &PhaseSpec<'_>, t: u64, estimate: Option<&ClockEstimate>
 
 /// [`first_tick_delay`] for `sc`, whose first client starts `lead` after the workload is set.
 fn tick0_delay(sc: &Scenario, lead: Duration) -> u64 {
-    let scheduled = sc.workload.pattern == Pattern::Broadcast;
     let to_window = lead + sc.ramp_up + sc.warmup;
-    first_tick_delay(
-        scheduled.then_some(sc.workload.rate),
-        to_window,
-        sc.duration,
-    )
+    first_tick_delay(sc.workload.server_rate(), to_window, sc.duration)
 }
 
 /// The phase's clock offset to the server, estimated once its workload is in place and
@@ -473,10 +468,7 @@ fn workload_doc(sc: &Scenario, topics: u32) -> WorkloadDoc {
     let w = sc.workload;
     WorkloadDoc {
         topics: u64::from(topics),
-        rate: match w.pattern {
-            Pattern::Broadcast => w.rate,
-            Pattern::Echo => 0.0,
-        },
+        rate: w.server_rate().unwrap_or(0.0),
         payload_bytes: w.payload_bytes as u64,
         response_headers: sc.http.responses.clone(),
     }
@@ -490,15 +482,7 @@ pub(crate) fn plan_window(sc: &Scenario, anchor: Option<u64>) -> (Window, f64) {
     // The phase start on both clocks: monotonic for measuring, UNIX time for the logs.
     let (now_unix, now_mono) = (SystemTime::now(), now_ns());
     let phase_start = match anchor {
-        Some(set_at) => {
-            let scheduled = sc.workload.pattern == Pattern::Broadcast;
-            aligned_start(
-                scheduled.then_some(sc.workload.rate),
-                set_at,
-                LEAD,
-                now_mono,
-            )
-        }
+        Some(set_at) => aligned_start(sc.workload.server_rate(), set_at, LEAD, now_mono),
         None => now_mono + LEAD.as_nanos() as u64,
     };
     let started_unix_s = now_unix

@@ -112,32 +112,23 @@ mod tests {
 
     #[test]
     fn a_late_phase_start_keeps_its_place_among_the_ticks() {
-        // 2 ticks a second (500 ms apart) from tick 0 at 1 s; the lead is 50 ms.
-        let rate = Some(2.0);
-        assert_eq!(
-            aligned_start(rate, 1_000 * MS, LEAD, 1_020 * MS),
-            1_050 * MS
-        );
-        assert_eq!(
-            aligned_start(rate, 1_000 * MS, LEAD, 1_050 * MS),
-            1_050 * MS
-        );
-        // 250 ms late: one period later.
-        assert_eq!(
-            aligned_start(rate, 1_000 * MS, LEAD, 1_300 * MS),
-            1_550 * MS
-        );
-        // Exactly two periods late: no further.
-        assert_eq!(
-            aligned_start(rate, 1_000 * MS, LEAD, 2_050 * MS),
-            2_050 * MS
-        );
-        // 3 ticks a second: a period of 333.33… ms, three of them exactly 1 s.
-        assert_eq!(aligned_start(Some(3.0), 0, LEAD, 1_000 * MS), 1_050 * MS);
-        // No schedule: the lead after now.
-        assert_eq!(
-            aligned_start(None, 1_000 * MS, LEAD, 1_300 * MS),
-            1_350 * MS
-        );
+        // 2 ticks a second (500 ms apart) from tick 0 at 1 s; the lead is 50 ms. Each case:
+        // the rate, the workload's moment, now, and the phase start expected.
+        let cases = [
+            (Some(2.0), 1_000, 1_020, 1_050),
+            (Some(2.0), 1_000, 1_050, 1_050),
+            // 250 ms late: one period later.
+            (Some(2.0), 1_000, 1_300, 1_550),
+            // Exactly two periods late: no further.
+            (Some(2.0), 1_000, 2_050, 2_050),
+            // 3 ticks a second: a period of 333.33… ms, three of them exactly 1 s.
+            (Some(3.0), 0, 1_000, 1_050),
+            // No schedule: the lead after now.
+            (None, 1_000, 1_300, 1_350),
+        ];
+        for (rate, anchor, now, expected) in cases {
+            let start = aligned_start(rate, anchor * MS, LEAD, now * MS);
+            assert_eq!(start, expected * MS, "{rate:?} {anchor} ms, now {now} ms");
+        }
     }
 }

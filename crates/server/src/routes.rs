@@ -558,9 +558,13 @@ pub(crate) async fn stop_publisher(publisher: Option<Publisher>) {
 
 /// `/stats` of this process with its topic heads as of `at`, once its publisher has
 /// reached that instant.
-async fn stats_at(state: Arc<AppState>, at: u64) -> Result<Resp, Rejection> {
+async fn own_stats_at(state: &AppState, at: u64) -> StatsDoc {
     state.publisher_stats.reached(at).await;
-    Ok(json_response(&state.stats_doc_at(Some(at))))
+    state.stats_doc_at(Some(at))
+}
+
+async fn stats_at(state: Arc<AppState>, at: u64) -> Result<Resp, Rejection> {
+    Ok(json_response(&own_stats_at(&state, at).await))
 }
 
 /// `/stats` of every process of the group (`group::sum`).
@@ -579,8 +583,7 @@ async fn group_stats(state: Arc<AppState>, at: Option<u64>) -> Result<Resp, Reje
     let bodies = group::forward(&state, f).await?;
     // The counters read after the peers answered, so this process's part is no older than
     // theirs.
-    state.publisher_stats.reached(at).await;
-    let own = state.stats_doc_at(Some(at));
+    let own = own_stats_at(&state, at).await;
     let peers = bodies
         .iter()
         .map(|b| serde_json::from_slice::<StatsDoc>(b))

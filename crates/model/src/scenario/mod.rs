@@ -174,6 +174,15 @@ impl Workload {
     pub fn message_bytes(&self) -> usize {
         pushbench_wire::HEADER_LEN + self.payload_bytes
     }
+
+    /// The server publisher's ticks per second: `rate` in broadcast; `None` in echo, where
+    /// the clients publish and the server keeps no schedule.
+    pub fn server_rate(&self) -> Option<f64> {
+        match self.pattern {
+            Pattern::Broadcast => Some(self.rate),
+            Pattern::Echo => None,
+        }
+    }
 }
 
 /// One checked transport phase.
