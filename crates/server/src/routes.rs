@@ -429,7 +429,8 @@ async fn set_workload(state: &Arc<AppState>, w: &WorkloadDoc, headers: HeaderMap
     state.set_response_headers(Some(headers));
     crate::state::release_free_memory();
     pushbench_wire::process::reset_peak_rss();
-    state.publisher_stats.reset(w.payload_bytes);
+    let scheduled = (w.rate > 0.0).then_some(start_ns);
+    state.publisher_stats.reset(w.payload_bytes, scheduled);
     if w.rate > 0.0 {
         let stop = state.shutdown.child_token();
         let stop_at_ns = Arc::new(AtomicU64::new(u64::MAX));

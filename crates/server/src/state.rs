@@ -17,6 +17,7 @@ use pushbench_model::transport::TransportKind;
 use pushbench_wire::HEADER_LEN;
 use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
 };
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -120,10 +121,13 @@ impl PublisherStats {
         }
     }
 
-    /// Starts over for a workload of messages with `payload_bytes` payloads.
-    pub(crate) fn reset(&self, payload_bytes: u64) {
+    /// Starts over for a workload of messages with `payload_bytes` payloads whose first
+    /// tick is due at `first_due_ns` (`None`: nothing scheduled). Set here, before the
+    /// publisher's thread starts, so that a reading as of an instant made meanwhile waits
+    /// for that thread ([`PublisherStats::reached`]) instead of taking 0 for no publisher.
+    pub(crate) fn reset(&self, payload_bytes: u64, first_due_ns: Option<u64>) {
         self.ticks.store(0, Relaxed);
-        self.next_due_ns.store(0, Relaxed);
+        self.next_due_ns.store(first_due_ns.unwrap_or(0), Release);
         self.lag_us
             .lock()
             .unwrap_or_else(|e| e.into_inner())
